@@ -1,0 +1,37 @@
+"""The ``spm-ml`` command line: thin commands over the library's functions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from spm_ml.cli import data
+from spm_ml.cli._common import configure_logging
+
+app = typer.Typer(
+    name="spm-ml",
+    help="Calibrated, explained ML insights for Sales Performance Management.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+train_app = typer.Typer(help="Train a model.", no_args_is_help=True)
+sentiment_app = typer.Typer(help="Email sentiment scoring.", no_args_is_help=True)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    configure_logging(verbose)
+
+
+app.command("generate")(data.generate)
+app.command("validate")(data.validate)
+app.add_typer(train_app, name="train")
+app.add_typer(sentiment_app, name="sentiment")
+
+
+
+def main() -> None:
+    app()

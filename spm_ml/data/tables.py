@@ -1,0 +1,58 @@
+"""``Tables``: the one typed container every pipeline passes around.
+
+A validated sales organisation's history: the eight contract tables as pandas DataFrames
+with parsed dtypes (ids as ``string``, times as naive UTC ``datetime64[ns]``, amounts as
+``float64``), plus the time the data was extracted (``as_of``).  Features take a ``Tables``
+and an ``as_of`` and never mutate it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+
+import pandas as pd
+
+from spm_ml.data.schema import TABLE_NAMES
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The eight contract tables of one organisation.
+
+    ``extracted_at`` is when the data was pulled from the CRM: nothing in it may be dated
+    later, and "open" deals are open as of that moment.  It is ``None`` when unknown.
+    """
+
+    reps: pd.DataFrame
+    accounts: pd.DataFrame
+    deals: pd.DataFrame
+    deal_history: pd.DataFrame
+    activities: pd.DataFrame
+    emails: pd.DataFrame
+    quotas: pd.DataFrame
+    compensation: pd.DataFrame
+    extracted_at: pd.Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        for name in TABLE_NAMES:
+            if not isinstance(getattr(self, name), pd.DataFrame):
+                raise TypeError(f"Tables.{name} must be a pandas DataFrame")
+
+    def items(self) -> Iterator[tuple[str, pd.DataFrame]]:
+        """Yield ``(table_name, frame)`` in contract order."""
+        for name in TABLE_NAMES:
+            yield name, getattr(self, name)
+
+    def as_dict(self) -> dict[str, pd.DataFrame]:
+        return dict(self.items())
+
+    def replace(self, **frames: pd.DataFrame) -> Tables:
+        """A copy with some tables swapped (the container itself is immutable)."""
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        current.update(frames)
+        return Tables(**current)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{n}={len(df):,}" for n, df in self.items())
+        return f"Tables({sizes}, extracted_at={self.extracted_at})"

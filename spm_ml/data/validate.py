@@ -1,0 +1,221 @@
+"""Checks across rows and tables of parsed data: keys, references, dates, consistency.
+
+Per-value checks (types, enums, negatives, required cells) happen while parsing
+(:mod:`spm_ml.data.parse`); this module checks what needs whole tables: unique ids, foreign
+keys, date order, events after the data's as-of, and deal stage/outcome consistency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from spm_ml.data.parse import MAX_PROBLEMS_PER_CHECK
+from spm_ml.data.problems import Problem
+from spm_ml.data.schema import OPEN_STAGES, TABLES, TableSchema
+from spm_ml.data.tables import Tables
+
+NON_EMPTY_TABLES = ("reps", "accounts", "deals")
+"""A source with none of these rows has nothing to model."""
+
+EVENT_COLUMNS = {
+    "reps": ("hire_date", "exit_date"),
+    "deals": ("created_at", "closed_at"),
+    "deal_history": ("changed_at",),
+    "activities": ("occurred_at",),
+    "emails": ("sent_at",),
+}
+"""Columns that record something that happened, so cannot lie after the data's as-of.
+
+Planned dates (``expected_close_at``, quota periods) may legitimately be in the future.
+"""
+
+
+def validate_tables(tables: Tables) -> list[Problem]:
+    """Every cross-row problem of ``tables`` (an empty list means the data is usable)."""
+    problems: list[Problem] = []
+    for name, frame in tables.items():
+        schema = TABLES[name]
+        label = _labeller(schema, frame)
+        problems += _check_not_empty(schema, frame)
+        problems += _check_unique_key(schema, frame, label)
+        problems += _check_foreign_keys(schema, frame, tables, label)
+        problems += _check_date_order(schema, frame, label)
+        if tables.extracted_at is not None:
+            problems += _check_not_after(schema, frame, tables.extracted_at, label)
+    problems += _check_deal_states(tables.deals, _labeller(TABLES["deals"], tables.deals))
+    return problems
+
+
+def _labeller(schema: TableSchema, frame: pd.DataFrame) -> Callable[[int], str]:
+    key = schema.primary_key[0] if len(schema.primary_key) == 1 else None
+
+    def label(position: int) -> str:
+        where = f"row {position + 1}"
+        if key is not None:
+            return f"{where} ({key}={frame[key].iat[position]})"
+        return where
+
+    return label
+
+
+def _rows(
+    schema: TableSchema, column: str, kind: str, mask: np.ndarray, label, message
+) -> list[Problem]:
+    positions = np.flatnonzero(mask)
+    out = [
+        Problem(schema.name, label(int(i)), column, kind, message(int(i)))
+        for i in positions[:MAX_PROBLEMS_PER_CHECK]
+    ]
+    if len(positions) > MAX_PROBLEMS_PER_CHECK:
+        out.append(
+            Problem(
+                schema.name,
+                "...",
+                column,
+                kind,
+                f"{len(positions) - MAX_PROBLEMS_PER_CHECK:,} more rows fail this check "
+                f"({len(positions):,} in all)",
+            )
+        )
+    return out
+
+
+def _check_not_empty(schema: TableSchema, frame: pd.DataFrame) -> list[Problem]:
+    if len(frame):
+        return []
+    if schema.name in NON_EMPTY_TABLES:
+        return [Problem(schema.name, "-", "-", "empty_table", "table has no rows")]
+    return [
+        Problem(
+            schema.name,
+            "-",
+            "-",
+            "empty_table",
+            "table has no rows; features built from it will be empty",
+            "warning",
+        )
+    ]
+
+
+def _check_unique_key(schema: TableSchema, frame: pd.DataFrame, label) -> list[Problem]:
+    if not schema.primary_key or not len(frame):
+        return []
+    key = list(schema.primary_key)
+    duplicated = frame.duplicated(key, keep="first").to_numpy()
+    if not duplicated.any():
+        return []
+    first_seen = frame.reset_index().groupby(key, dropna=False)["index"].transform("min")
+    column = ", ".join(key)
+    return _rows(
+        schema,
+        column,
+        "duplicate_id",
+        duplicated,
+        label,
+        lambda i: (
+            f"{column} {_key_text(frame, key, i)} already used by row {first_seen.iat[i] + 1}"
+        ),
+    )
+
+
+def _key_text(frame: pd.DataFrame, key: list[str], i: int) -> str:
+    return "/".join(str(frame[k].iat[i]) for k in key)
+
+
+def _check_foreign_keys(schema: TableSchema, frame: pd.DataFrame, tables: Tables, label):
+    problems = []
+    for fk in schema.foreign_keys:
+        values = frame[fk.column]
+        known = getattr(tables, fk.ref_table)[fk.ref_column]
+        dangling = (values.notna() & ~values.isin(known)).to_numpy()
+        problems += _rows(
+            schema,
+            fk.column,
+            "dangling_reference",
+            dangling,
+            label,
+            lambda i, fk=fk, values=values: (
+                f"{values.iat[i]!r} is not a {fk.ref_column} in {fk.ref_table}"
+            ),
+        )
+    return problems
+
+
+def _check_date_order(schema: TableSchema, frame: pd.DataFrame, label) -> list[Problem]:
+    problems = []
+    for earlier, later in schema.date_order:
+        a, b = frame[earlier], frame[later]
+        wrong = (a.notna() & b.notna() & (b < a)).to_numpy()
+        problems += _rows(
+            schema,
+            later,
+            "date_order",
+            wrong,
+            label,
+            lambda i, a=a, b=b, earlier=earlier, later=later: (
+                f"{later} {b.iat[i]} is before {earlier} {a.iat[i]}"
+            ),
+        )
+    return problems
+
+
+def _check_not_after(schema: TableSchema, frame: pd.DataFrame, as_of: pd.Timestamp, label):
+    problems = []
+    for column in EVENT_COLUMNS.get(schema.name, ()):
+        values = frame[column]
+        future = (values.notna() & (values > as_of)).to_numpy()
+        problems += _rows(
+            schema,
+            column,
+            "after_as_of",
+            future,
+            label,
+            lambda i, values=values: (
+                f"{values.iat[i]} is after the data's as-of {as_of} (extraction time); "
+                "events cannot be in the future"
+            ),
+        )
+    return problems
+
+
+def _check_deal_states(deals: pd.DataFrame, label) -> list[Problem]:
+    schema = TABLES["deals"]
+    stage, outcome, closed_at = deals["stage"], deals["outcome"], deals["closed_at"]
+    is_open = stage.isin(OPEN_STAGES)
+    expected_outcome = stage.map({"closed_won": "won", "closed_lost": "lost"})
+    wrong_outcome = (
+        (is_open & outcome.notna())
+        | (
+            ~is_open
+            & stage.notna()
+            & (outcome.astype("object") != expected_outcome.astype("object"))
+        )
+    ).to_numpy()
+    problems = _rows(
+        schema,
+        "outcome",
+        "inconsistent_state",
+        wrong_outcome,
+        label,
+        lambda i: f"outcome {_text(outcome.iat[i])} does not match stage {stage.iat[i]!r}",
+    )
+    wrong_close = (is_open & closed_at.notna()) | (~is_open & stage.notna() & closed_at.isna())
+    problems += _rows(
+        schema,
+        "closed_at",
+        "inconsistent_state",
+        wrong_close.to_numpy(),
+        label,
+        lambda i: (
+            f"closed_at {_text(closed_at.iat[i])} does not match stage {stage.iat[i]!r} "
+            "(closed deals need closed_at, open deals must not have one)"
+        ),
+    )
+    return problems
+
+
+def _text(value: object) -> str:
+    return "<empty>" if pd.isna(value) else repr(str(value))

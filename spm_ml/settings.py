@@ -1,0 +1,49 @@
+"""Environment variables and default locations, declared once.
+
+Every ``SPM_ML_*`` variable the project reads is listed here, typed, with its default.
+Nothing is read at import time: call :func:`workdir` and friends when needed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_WORKDIR = Path("spm-ml-quickstart")
+"""Where quickstart, training and serving put data, the MLflow store and outputs."""
+
+
+def workdir(explicit: str | Path | None = None) -> Path:
+    """The working folder: ``explicit``, else ``$SPM_ML_WORKDIR``, else ``./spm-ml-quickstart``."""
+    if explicit is not None:
+        return Path(explicit).resolve()
+    return Path(os.environ.get("SPM_ML_WORKDIR", DEFAULT_WORKDIR)).resolve()
+
+
+def tracking_uri(work: Path) -> str:
+    """The MLflow tracking URI: ``$SPM_ML_TRACKING_URI`` or a SQLite file inside ``work``.
+
+    MLflow 3.17's plain file store (``./mlruns``) raises, so the local default is SQLite.
+    """
+    env = os.environ.get("SPM_ML_TRACKING_URI")
+    if env:
+        return env
+    return f"sqlite:///{(work / 'mlflow.db').resolve()}"
+
+
+def artifact_root(work: Path) -> Path:
+    """Folder for MLflow artifacts of locally created experiments."""
+    return (work / "mlartifacts").resolve()
+
+
+def cache_dir() -> Path:
+    """Per-user cache (the default sentiment model is built here on first use)."""
+    env = os.environ.get("SPM_ML_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "spm-ml"
+
+
+def api_token() -> str | None:
+    """Bearer token the service requires when set (``$SPM_ML_API_TOKEN``)."""
+    return os.environ.get("SPM_ML_API_TOKEN") or None

@@ -1,0 +1,205 @@
+"""Bad input: every kind of broken data gets an exact message naming table, row and column."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from spm_ml.cli import app
+from spm_ml.data.io import check_source, load_tables, write_tables, write_tables_sql
+from spm_ml.errors import SchemaError, SourceError
+
+runner = CliRunner()
+
+
+def _edit_csv(folder: Path, table: str, edit) -> None:
+    path = folder / f"{table}.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    edit(frame)
+    frame.to_csv(path, index=False)
+
+
+def _validate(source) -> tuple[int, str]:
+    result = runner.invoke(app, ["validate", str(source)], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_valid_folder_passes_and_prints_quality_report(tiny_csv_dir):
+    code, out = _validate(tiny_csv_dir)
+    assert code == 0, out
+    assert "meets the data contract" in out
+    assert "deals" in out and "data quality" in out
+
+
+def test_missing_column(tiny_csv_dir):
+    _edit_csv(tiny_csv_dir, "deals", lambda f: f.drop(columns=["amount"], inplace=True))
+    code, out = _validate(tiny_csv_dir)
+    assert code == 2
+    assert "deals" in out and "amount" in out and "missing_column" in out
+
+
+def test_duplicate_id_names_both_rows(tiny_csv_dir):
+    _edit_csv(tiny_csv_dir, "deals", lambda f: f.loc.__setitem__((2, "deal_id"), "D1"))
+    tables, problems = check_source(tiny_csv_dir)
+    dup = [p for p in problems if p.kind == "duplicate_id"]
+    assert len(dup) == 1
+    assert dup[0].table == "deals" and dup[0].column == "deal_id"
+    assert "D1" in dup[0].row and "row 1" in dup[0].message
+    assert _validate(tiny_csv_dir)[0] == 2
+
+
+def test_dangling_foreign_key(tiny_csv_dir):
+    _edit_csv(tiny_csv_dir, "deals", lambda f: f.loc.__setitem__((0, "rep_id"), "GHOST"))
+    _, problems = check_source(tiny_csv_dir)
+    (p,) = [p for p in problems if p.kind == "dangling_reference"]
+    assert (p.table, p.column) == ("deals", "rep_id")
+    assert "deal_id=D1" in p.row and "'GHOST' is not a rep_id in reps" in p.message
+
+
+def test_closed_before_created(tiny_csv_dir):
+    _edit_csv(tiny_csv_dir, "deals", lambda f: f.loc.__setitem__((0, "closed_at"), "2023-12-01"))
+    _, problems = check_source(tiny_csv_dir)
+    (p,) = [p for p in problems if p.kind == "date_order"]
+    assert (p.table, p.column) == ("deals", "closed_at") and "before created_at" in p.message
+
+
+def test_activity_after_the_data_as_of(tiny_csv_dir):
+    _edit_csv(
+        tiny_csv_dir, "activities", lambda f: f.loc.__setitem__((1, "occurred_at"), "2030-01-01")
+    )
+    _, problems = check_source(tiny_csv_dir)
+    (p,) = [p for p in problems if p.kind == "after_as_of"]
+    assert (p.table, p.column) == ("activities", "occurred_at")
+    assert "activity_id=X2" in p.row and "2030-01-01" in p.message
+
+
+def test_unknown_enum_value(tiny_csv_dir):
+    _edit_csv(tiny_csv_dir, "activities", lambda f: f.loc.__setitem__((0, "type"), "lunch"))
+    code, out = _validate(tiny_csv_dir)
+    assert code == 2
+    _, problems = check_source(tiny_csv_dir)
+    (p,) = [p for p in problems if p.kind == "bad_enum"]
+    assert p.row == "line 2 (activity_id=X1)" and p.column == "type" and "'lunch'" in p.message
+
+
+def test_non_numeric_and_negative_amounts(tiny_csv_dir):
+    def edit(f):
+        f.loc[0, "amount"] = "12k"
+        f.loc[1, "amount"] = "-5"
+
+    _edit_csv(tiny_csv_dir, "deals", edit)
+    _, problems = check_source(tiny_csv_dir)
+    kinds = {(p.kind, p.row) for p in problems}
+    assert ("not_numeric", "line 2 (deal_id=D1)") in kinds
+    assert ("negative_value", "line 3 (deal_id=D2)") in kinds
+
+
+def test_bad_date_and_missing_required_value(tiny_csv_dir):
+    def edit(f):
+        f.loc[0, "created_at"] = "31/02/2024"
+        f.loc[1, "product"] = ""
+
+    _edit_csv(tiny_csv_dir, "deals", edit)
+    _, problems = check_source(tiny_csv_dir)
+    kinds = {(p.kind, p.column) for p in problems}
+    assert ("bad_datetime", "created_at") in kinds and ("missing_value", "product") in kinds
+
+
+def test_empty_table(tiny_csv_dir):
+    _edit_csv(tiny_csv_dir, "deals", lambda f: f.drop(index=f.index, inplace=True))
+    _edit_csv(tiny_csv_dir, "deal_history", lambda f: f.drop(index=f.index, inplace=True))
+    _edit_csv(tiny_csv_dir, "emails", lambda f: f.drop(index=f.index, inplace=True))
+    _edit_csv(tiny_csv_dir, "activities", lambda f: f.loc.__setitem__((0, "deal_id"), ""))
+    code, out = _validate(tiny_csv_dir)
+    assert code == 2 and "empty_table" in out
+    _, problems = check_source(tiny_csv_dir)
+    empty = {p.table: p.severity for p in problems if p.kind == "empty_table"}
+    assert empty == {"deals": "error", "deal_history": "warning", "emails": "warning"}
+
+
+def test_zero_byte_file(tiny_csv_dir):
+    (tiny_csv_dir / "quotas.csv").write_bytes(b"")
+    code, out = _validate(tiny_csv_dir)
+    assert code == 2 and "quotas.csv is an empty file" in out
+
+
+def test_wrong_file_format(tiny_csv_dir):
+    (tiny_csv_dir / "deals.csv").rename(tiny_csv_dir / "deals.parquet")
+    code, out = _validate(tiny_csv_dir)
+    assert code == 2 and "not a readable Parquet file" in out
+
+
+def test_unsupported_extension_is_named(tiny_csv_dir):
+    (tiny_csv_dir / "reps.csv").rename(tiny_csv_dir / "reps.xlsx")
+    code, out = _validate(tiny_csv_dir)
+    assert code == 2 and "reps.xlsx" in out and "missing_table" in out
+
+
+def test_unreadable_encoding(tiny_csv_dir):
+    path = tiny_csv_dir / "accounts.csv"
+    path.write_bytes(path.read_bytes().replace(b"retail", b"r\xe9tail"))
+    code, out = _validate(tiny_csv_dir)
+    assert code == 2 and "not UTF-8" in out and "byte 0xe9 at line 2" in out
+
+
+def test_sql_source_unreachable():
+    with pytest.raises(SourceError, match="unreachable"):
+        load_tables("postgresql://nobody@127.0.0.1:1/none")
+    result = runner.invoke(app, ["validate", "postgresql://nobody@127.0.0.1:1/none"])
+    assert result.exit_code == 2 and "unreachable" in result.output
+
+
+def test_missing_folder():
+    result = runner.invoke(app, ["validate", "/no/such/folder"])
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_every_problem_is_reported_not_just_the_first(tiny_csv_dir):
+    def edit(f):
+        f.loc[0, "stage"] = "won?"
+        f.loc[1, "rep_id"] = "NOPE"
+        f.loc[2, "amount"] = "x"
+
+    _edit_csv(tiny_csv_dir, "deals", edit)
+    with pytest.raises(SchemaError) as info:
+        load_tables(tiny_csv_dir)
+    kinds = {p.kind for p in info.value.problems}
+    assert {"bad_enum", "dangling_reference", "not_numeric"} <= kinds
+
+
+def test_rows_are_never_dropped(tiny_csv_dir):
+    _edit_csv(tiny_csv_dir, "deals", lambda f: f.loc.__setitem__((0, "amount"), "12k"))
+    tables, _ = check_source(tiny_csv_dir)
+    assert len(tables.deals) == 3  # kept, with the bad cell reported
+
+
+def test_extra_columns_are_kept(tiny_csv_dir):
+    _edit_csv(tiny_csv_dir, "deals", lambda f: f.insert(3, "lead_source", "web"))
+    tables = load_tables(tiny_csv_dir)
+    assert tables.deals.columns[-1] == "lead_source"
+
+
+def test_parquet_and_csv_round_trip_identically(tiny, tmp_path):
+    write_tables(tiny, tmp_path / "p", format="parquet")
+    write_tables(tiny, tmp_path / "c", format="csv")
+    a, b = load_tables(tmp_path / "p"), load_tables(tmp_path / "c")
+    for name, frame in a.items():
+        pd.testing.assert_frame_equal(frame, getattr(b, name), check_dtype=True)
+    assert a.extracted_at == b.extracted_at == tiny.extracted_at
+
+
+def test_sqlite_source(tiny, tmp_path):
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    write_tables_sql(tiny, url)
+    tables = load_tables(url, as_of=tiny.extracted_at)
+    assert len(tables.deals) == 3 and tables.deals["created_at"].dtype == "datetime64[ns]"
+    con = sqlite3.connect(tmp_path / "crm.db")
+    con.execute("UPDATE deals SET outcome = 'maybe' WHERE deal_id = 'D1'")
+    con.commit()
+    con.close()
+    _, problems = check_source(url)
+    assert any(p.kind == "bad_enum" and p.row == "row 1 (deal_id=D1)" for p in problems)
