@@ -41,3 +41,74 @@ def ensure_experiment(name: str, work: Path) -> str:
         experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+def git_commit() -> str | None:
+    """The commit of the code that trains, when run from a git checkout."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def assign_new_version_alias(name: str, version: str) -> str:
+    """A new version becomes ``challenger``; the very first one becomes ``champion`` too.
+
+    Returns the alias that now designates the version to serve for it (``champion`` when
+    there was none before, else ``challenger``).
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    if champion_version(name) is None:
+        client.set_registered_model_alias(name, CHAMPION, version)
+        return CHAMPION
+    return CHALLENGER
+
+
+def champion_version(name: str) -> str | None:
+    """The version number behind ``name@champion``, or ``None`` if there is none."""
+    return alias_version(name, CHAMPION)
+
+
+def alias_version(name: str, alias: str) -> str | None:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return MlflowClient().get_model_version_by_alias(name, alias).version
+    except MlflowException:
+        return None
+
+
+def model_uri(name: str, alias: str = CHAMPION) -> str:
+    """``models:/NAME@ALIAS``; raises :class:`ModelNotFoundError` if the alias is unset."""
+    from spm_ml.errors import ModelNotFoundError
+
+    if alias_version(name, alias) is None:
+        raise ModelNotFoundError(
+            f"no registered model {name!r} with alias {alias!r} in {_current_uri()}; "
+            "train one first (spm-ml quickstart or spm-ml train deal-win)"
+        )
+    return f"models:/{name}@{alias}"
+
+
+def _current_uri() -> str:
+    import mlflow
+
+    return mlflow.get_tracking_uri()

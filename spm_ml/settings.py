@@ -21,11 +21,12 @@ def workdir(explicit: str | Path | None = None) -> Path:
 
 
 def tracking_uri(work: Path) -> str:
-    """The MLflow tracking URI: ``$SPM_ML_TRACKING_URI`` or a SQLite file inside ``work``.
+    """The MLflow tracking URI: ``$SPM_ML_TRACKING_URI``, ``$MLFLOW_TRACKING_URI`` (as set by
+    ``mlflow run``), else a SQLite file inside ``work``.
 
     MLflow 3.17's plain file store (``./mlruns``) raises, so the local default is SQLite.
     """
-    env = os.environ.get("SPM_ML_TRACKING_URI")
+    env = os.environ.get("SPM_ML_TRACKING_URI") or os.environ.get("MLFLOW_TRACKING_URI")
     if env:
         return env
     return f"sqlite:///{(work / 'mlflow.db').resolve()}"
@@ -47,3 +48,12 @@ def cache_dir() -> Path:
 def api_token() -> str | None:
     """Bearer token the service requires when set (``$SPM_ML_API_TOKEN``)."""
     return os.environ.get("SPM_ML_API_TOKEN") or None
+
+
+def data_source(work: Path) -> str:
+    """Where the organisation's tables live: ``$SPM_ML_DATA`` or ``WORKDIR/data``.
+
+    The service reads it at start-up for the context features need (reps, accounts, track
+    records); the batch job scores the open deals in it.
+    """
+    return os.environ.get("SPM_ML_DATA") or str(work / "data")

@@ -1,0 +1,33 @@
+"""MLproject entry point ``train_deal_win`` (same code path as ``spm-ml train deal-win``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from spm_ml.cli import app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", default="")
+    parser.add_argument("--workdir", default="spm-ml-quickstart")
+    parser.add_argument("--every-days", type=float, default=7)
+    parser.add_argument("--metrics-json", default="")
+    args = parser.parse_args()
+    argv = [
+        "train",
+        "deal-win",
+        "--workdir",
+        args.workdir,
+        "--every-days",
+        str(int(args.every_days)),
+    ]
+    if args.data:
+        argv += ["--data", args.data]
+    if args.metrics_json:
+        argv += ["--metrics-json", args.metrics_json]
+    app(argv)
+
+
+if __name__ == "__main__":
+    main()

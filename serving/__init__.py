@@ -1,0 +1,1 @@
+"""The HTTP service (BentoML); nothing in ``spm_ml`` imports it."""

@@ -1,0 +1,1 @@
+"""The pre-forecast-call batch job: score open deals and write the results where RevOps reads."""

@@ -1,0 +1,102 @@
+"""``spm-ml train deal-win`` and ``spm-ml promote``: the model lifecycle from the shell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from spm_ml import settings
+from spm_ml.cli._common import console, exits_on_error, progress_bar
+
+WorkdirOption = Annotated[
+    Path | None,
+    typer.Option(help="Work folder holding the MLflow store (default ./spm-ml-quickstart)."),
+]
+
+
+@exits_on_error
+def train_deal_win_command(
+    data: Annotated[
+        str | None,
+        typer.Option(help="Organisation to train on: folder, SQL URL or ADAPTER:PATH."),
+    ] = None,
+    workdir: WorkdirOption = None,
+    metrics_json: Annotated[
+        Path | None, typer.Option(help="Write held-out metrics of model and references here.")
+    ] = None,
+    every_days: Annotated[int, typer.Option(help="Snapshot grid spacing in days.")] = 7,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train a calibrated deal-win model on an organisation; it becomes the challenger."""
+    from spm_ml.data.io import load_tables
+    from spm_ml.training.deal_win import DealWinTrainConfig, train_deal_win, write_metrics_json
+
+    work = settings.workdir(workdir)
+    source = data or settings.data_source(work)
+    tables = load_tables(source)
+    config = DealWinTrainConfig(snapshot_every_days=every_days, seed=seed)
+    with progress_bar() as progress:
+        run = train_deal_win(
+            tables, workdir=work, config=config, data_description=str(source), progress=progress
+        )
+    print_training_summary(run.metrics)
+    if metrics_json is not None:
+        write_metrics_json(run.metrics, metrics_json)
+    console.print(
+        f"MLflow run {run.run_id}; registered deal-win version {run.model_version} "
+        f"as @{run.alias} ({run.seconds:.1f} s)"
+    )
+
+
+def print_training_summary(document: dict) -> None:
+    """Held-out metrics of the model and its references as one table, CIs beside."""
+    from rich.table import Table
+
+    table = Table(title=f"held-out metrics ({document['split']} split)")
+    table.add_column("model")
+    for metric in ("roc_auc", "pr_auc", "brier", "log_loss", "ece"):
+        table.add_column(metric, justify="right")
+    rows = {"model": document["model"], **document["references"]}
+    for name, metrics in rows.items():
+        cells = []
+        for metric in ("roc_auc", "pr_auc", "brier", "log_loss", "ece"):
+            value = metrics.get(metric)
+            ci = metrics.get("ci95", {}).get(metric)
+            text = "n/a" if value is None else f"{value:.4f}"
+            if ci:
+                text += f" [{ci[0]:.3f}, {ci[1]:.3f}]"
+            cells.append(text)
+        table.add_row(name, *cells)
+    console.print(table)
+    m = document["model"]
+    console.print(f"train rows {m['n_train']:,}, test rows {m['n_test']:,}")
+
+
+@exits_on_error
+def promote_command(
+    family: Annotated[str, typer.Argument(help="Model family, e.g. deal-win.")],
+    data: Annotated[
+        str | None, typer.Option(help="Evaluation data (default: the work folder's data).")
+    ] = None,
+    workdir: WorkdirOption = None,
+    by: Annotated[str | None, typer.Option(help="Who decides (default: current user).")] = None,
+    note: Annotated[str, typer.Option(help="Why, in your words; stored with the decision.")] = "",
+) -> None:
+    """Make the challenger the champion, only if it beats the champion on the same data."""
+    from spm_ml import registry
+    from spm_ml.data.io import load_tables
+    from spm_ml.errors import SpmMlError
+    from spm_ml.training.promotion import promote
+
+    if family != "deal-win":
+        raise SpmMlError(f"unknown model family {family!r}; known: deal-win")
+    work = settings.workdir(workdir)
+    registry.use_local_store(work)
+    tables = load_tables(data or settings.data_source(work))
+    decision = promote(family, tables, by=by, note=note)
+    verdict = "[green]promoted[/]" if decision.promoted else "[yellow]kept the champion[/]"
+    console.print(f"{verdict}: {decision.reason}")
+    if not decision.promoted:
+        raise typer.Exit(1)

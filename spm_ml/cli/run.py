@@ -1,0 +1,78 @@
+"""``spm-ml quickstart`` and ``spm-ml serve``: the main job and the API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from spm_ml import settings
+from spm_ml.cli._common import console, exits_on_error, progress_bar
+from spm_ml.cli.models import print_training_summary
+
+
+@exits_on_error
+def quickstart(
+    workdir: Annotated[
+        Path | None, typer.Option(help="Where everything goes (default ./spm-ml-quickstart).")
+    ] = None,
+    reps: Annotated[int, typer.Option(min=2, help="Reps in the simulated organisation.")] = 50,
+    months: Annotated[int, typer.Option(min=3, help="Months of simulated history.")] = 24,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Simulate an organisation, validate it, train and register a deal-win model, score."""
+    from spm_ml.quickstart import run_quickstart
+
+    work = settings.workdir(workdir)
+    with progress_bar() as progress:
+        result = run_quickstart(work, reps=reps, months=months, seed=seed, progress=progress)
+    print_training_summary(result.run.metrics)
+    timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
+    console.print(
+        f"\n[bold]Done[/] ({timing}).\n"
+        f"  data (8 tables, validated):   {result.data_dir}\n"
+        f"  MLflow store:                 {result.tracking_uri}\n"
+        f"  model:                        deal-win version {result.run.model_version} "
+        f"@{result.run.alias} (run {result.run.run_id})\n"
+        f"  deal scores ({result.n_open_deals:,} open deals): {result.scores_parquet}\n"
+        f"                                {result.scores_csv}\n\n"
+        f"Start the API:   spm-ml serve --workdir {work}\n"
+        f"Browse runs:     mlflow ui --backend-store-uri {result.tracking_uri}"
+    )
+
+
+@exits_on_error
+def serve(
+    workdir: Annotated[Path | None, typer.Option(help="Work folder with the MLflow store.")] = None,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+) -> None:
+    """Serve the champion models over HTTP (BentoML): POST /v1/deals/score."""
+    from spm_ml import registry
+
+    work = settings.workdir(workdir)
+    registry.use_local_store(work)
+    registry.model_uri("deal-win")  # fail here, with a clear message, if nothing is trained
+    env = {**os.environ, "SPM_ML_WORKDIR": str(work)}
+    console.print(f"serving deal-win@champion from {work} on http://{host}:{port}")
+    command = server_command(port, host)
+    raise typer.Exit(subprocess.call(command, env=env))
+
+
+def server_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    """The ``bentoml serve`` command line for the spm-ml service."""
+    return [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:SpmMlService",
+        "--port",
+        str(port),
+        "--host",
+        host,
+    ]

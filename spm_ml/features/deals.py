@@ -1,0 +1,308 @@
+"""Deal features as of a moment: what a sales manager could have known about a deal then.
+
+Entry point: :func:`deal_features` ``(tables, snapshots) -> DataFrame``, one row per
+snapshot ``(deal_id, as_of)``.  Each block below is a small pure function over the same
+snapshots; all time filtering goes through :class:`~spm_ml.features.asof.EventIndex`, so an
+event dated at or after a snapshot's ``as_of`` can never reach its row.
+
+What is deliberately *not* used: the deals table's ``stage``, ``amount``,
+``expected_close_at``, ``closed_at`` and ``outcome`` describe the deal at extraction time,
+i.e. possibly after ``as_of``.  The state at ``as_of`` is replayed from ``deal_history``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from spm_ml.data.schema import ACTIVITY_TYPES, DEAL_STAGES, TABLES
+from spm_ml.data.tables import Tables
+from spm_ml.features.asof import EventIndex, days_between, take
+
+FEATURE_SET_VERSION = "deal_features.v1"
+WINDOWS_DAYS = (7, 30, 90)
+LEAKY_NAME = re.compile(r"close|won|lost|outcome|stage|result|imputed|win", re.IGNORECASE)
+"""Custom fields whose name suggests they are filled in at or after close are left out."""
+
+
+@dataclass(frozen=True)
+class DealFeatureConfig:
+    """Choices of the deal feature set; logged with every model trained on it."""
+
+    version: str = FEATURE_SET_VERSION
+    windows_days: tuple[int, ...] = WINDOWS_DAYS
+    win_rate_prior_strength: float = 10.0
+    """Pseudo-deals of the global win rate added to each rep's and account's record."""
+    custom_fields: tuple[str, ...] | None = None
+    """Extra deal columns to use; ``None`` takes every extra whose name does not look leaky."""
+    exclude_fields: tuple[str, ...] = field(default=())
+
+
+def open_deals_at(tables: Tables, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Snapshots of every deal open at ``as_of``: created before it and not closed before it."""
+    deals = tables.deals
+    is_open = (deals["created_at"] < as_of) & ~(deals["closed_at"] < as_of)
+    return pd.DataFrame(
+        {"deal_id": deals.loc[is_open, "deal_id"].to_numpy(), "as_of": pd.Timestamp(as_of)}
+    ).astype({"as_of": "datetime64[ns]"})
+
+
+def deal_features(
+    tables: Tables,
+    snapshots: pd.DataFrame | pd.Timestamp,
+    config: DealFeatureConfig | None = None,
+) -> pd.DataFrame:
+    """All deal features for ``snapshots`` (columns ``deal_id``, ``as_of``), one row each.
+
+    ``snapshots`` may be a single timestamp, meaning every deal open at that moment.  The
+    result is indexed like ``snapshots`` and keeps ``deal_id`` and ``as_of`` as columns.
+    """
+    config = config or DealFeatureConfig()
+    if not isinstance(snapshots, pd.DataFrame):
+        snapshots = open_deals_at(tables, pd.Timestamp(snapshots))
+    snapshots = snapshots.reset_index(drop=True)
+    blocks = [
+        snapshots[["deal_id", "as_of"]],
+        static_features(tables, snapshots, config),
+        history_features(tables, snapshots),
+        activity_features(tables, snapshots, config),
+        email_features(tables, snapshots),
+        contact_features(tables, snapshots),
+        track_record_features(tables, snapshots, config),
+    ]
+    return pd.concat(blocks, axis=1)
+
+
+def _deal_rows(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
+    deals = tables.deals.set_index("deal_id")
+    missing = ~snapshots["deal_id"].isin(deals.index)
+    if missing.any():
+        from spm_ml.errors import SchemaError
+
+        first = snapshots.loc[missing, "deal_id"].iloc[0]
+        raise SchemaError(f"snapshot deal_id {first!r} is not in the deals table")
+    return deals.loc[snapshots["deal_id"].to_numpy()].reset_index()
+
+
+def custom_field_names(tables: Tables, config: DealFeatureConfig) -> list[str]:
+    """Extra deal columns used as features (custom CRM fields)."""
+    extras = [c for c in tables.deals.columns if c not in TABLES["deals"].column_names]
+    if config.custom_fields is not None:
+        chosen = [c for c in config.custom_fields if c in extras]
+    else:
+        chosen = [c for c in extras if not LEAKY_NAME.search(c)]
+    return [c for c in chosen if c not in config.exclude_fields]
+
+
+def static_features(
+    tables: Tables, snapshots: pd.DataFrame, config: DealFeatureConfig
+) -> pd.DataFrame:
+    """Attributes fixed when the deal was created: product, account, rep, custom fields."""
+    deals = _deal_rows(tables, snapshots)
+    accounts = tables.accounts.set_index("account_id")
+    reps = tables.reps.set_index("rep_id")
+    account = accounts.reindex(deals["account_id"].to_numpy())
+    rep = reps.reindex(deals["rep_id"].to_numpy())
+    out = pd.DataFrame(
+        {
+            "product": deals["product"].to_numpy(),
+            "account_industry": account["industry"].to_numpy(),
+            "account_region": account["region"].to_numpy(),
+            "account_log_employees": np.log1p(account["employees"].astype("float64").to_numpy()),
+            "account_log_revenue": np.log1p(account["annual_revenue"].to_numpy()),
+            "rep_team": rep["team"].to_numpy(),
+            "rep_tenure_days": days_between(snapshots["as_of"], rep["hire_date"]),
+            "deal_age_days": days_between(snapshots["as_of"], deals["created_at"]),
+        }
+    )
+    for name in custom_field_names(tables, config):
+        out[f"custom_{name}"] = deals[name].to_numpy()
+    return out
+
+
+def _history_index(tables: Tables, snapshots: pd.DataFrame) -> tuple[pd.DataFrame, EventIndex]:
+    history = tables.deal_history
+    vocabulary = pd.Index(snapshots["deal_id"].unique())
+    return history, EventIndex(history["deal_id"], history["changed_at"], vocabulary)
+
+
+def history_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Stage, amount and expected close date as they stood at ``as_of``, and their changes."""
+    history, index = _history_index(tables, snapshots)
+    ids, as_of = snapshots["deal_id"], snapshots["as_of"]
+    fields = history["field"].to_numpy()
+    is_stage, is_amount, is_close = (fields == f for f in ("stage", "amount", "expected_close_at"))
+
+    last_stage = index.last(ids, as_of, is_stage)
+    stage = take(history["new_value"], last_stage)
+    stage_rank = {s: i for i, s in enumerate(DEAL_STAGES)}
+    last_amount = index.last(ids, as_of, is_amount)
+    amount = pd.to_numeric(pd.Series(take(history["new_value"], last_amount)), errors="coerce")
+    first_amount = _first_value(history, is_amount, index, ids, as_of)
+    last_close = index.last(ids, as_of, is_close)
+    expected_close = pd.to_datetime(pd.Series(take(history["new_value"], last_close)))
+
+    old_close = pd.to_datetime(history["old_value"].where(is_close), errors="coerce")
+    new_close = pd.to_datetime(history["new_value"].where(is_close), errors="coerce")
+    push_days = days_between(new_close, old_close)
+    is_push = np.nan_to_num(push_days) > 0
+    old_amount = pd.to_numeric(history["old_value"].where(is_amount), errors="coerce")
+    new_amount = pd.to_numeric(history["new_value"].where(is_amount), errors="coerce")
+    is_cut = (new_amount < old_amount).to_numpy()
+
+    return pd.DataFrame(
+        {
+            "stage": stage,
+            "stage_rank": pd.Series(stage).map(stage_rank).astype("float64").to_numpy(),
+            "days_in_stage": days_between(as_of, take(history["changed_at"], last_stage)),
+            "stage_changes": np.maximum(index.count(ids, as_of, mask=is_stage) - 1, 0),
+            "amount": amount.to_numpy(),
+            "log_amount": np.log1p(amount.to_numpy()),
+            "amount_change_ratio": (amount / first_amount).to_numpy(),
+            "amount_cuts": index.count(ids, as_of, mask=is_cut),
+            "days_to_expected_close": days_between(expected_close, as_of),
+            "close_date_pushes": index.count(ids, as_of, mask=is_push),
+            "close_date_push_days": index.sum(ids, as_of, np.where(is_push, push_days, 0.0)),
+        }
+    )
+
+
+def _first_value(
+    history: pd.DataFrame, mask: np.ndarray, index: EventIndex, ids: pd.Series, as_of: pd.Series
+) -> pd.Series:
+    """The field's first recorded value (the initial one), if recorded before ``as_of``."""
+    first_rows = history[mask].groupby("deal_id", sort=False)["changed_at"].idxmin()
+    first_time = history.loc[first_rows.to_numpy(), ["deal_id", "changed_at", "new_value"]]
+    looked_up = first_time.set_index("deal_id").reindex(ids.to_numpy())
+    seen = looked_up["changed_at"].to_numpy() < as_of.to_numpy()
+    values = pd.to_numeric(looked_up["new_value"], errors="coerce").to_numpy()
+    return pd.Series(np.where(seen, values, np.nan))
+
+
+def activity_features(
+    tables: Tables, snapshots: pd.DataFrame, config: DealFeatureConfig
+) -> pd.DataFrame:
+    """Activity counts by type over recent windows, and days since the last of each type."""
+    activities = tables.activities
+    vocabulary = pd.Index(snapshots["deal_id"].unique())
+    index = EventIndex(activities["deal_id"], activities["occurred_at"], vocabulary)
+    ids, as_of = snapshots["deal_id"], snapshots["as_of"]
+    types = activities["type"].to_numpy()
+    out: dict[str, np.ndarray] = {"activities_total": index.count(ids, as_of)}
+    for window in config.windows_days:
+        out[f"activities_{window}d"] = index.count(ids, as_of, window)
+    for kind in ACTIVITY_TYPES:
+        mask = types == kind
+        kind_index = index.subset(mask)
+        for window in config.windows_days:
+            out[f"{kind}s_{window}d"] = kind_index.count(ids, as_of, window)
+        if kind in ("meeting", "demo"):
+            out[f"{kind}s_total"] = kind_index.count(ids, as_of)
+        if kind in ("call", "meeting", "demo"):
+            last = kind_index.last(ids, as_of)
+            out[f"days_since_{kind}"] = days_between(as_of, take(activities["occurred_at"], last))
+    last_any = index.last(ids, as_of)
+    out["days_since_activity"] = days_between(as_of, take(activities["occurred_at"], last_any))
+    return pd.DataFrame(out)
+
+
+def email_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Inbound/outbound email balance, recency and the buyer's reply latency."""
+    emails = tables.emails.sort_values(["deal_id", "sent_at"], kind="stable")
+    vocabulary = pd.Index(snapshots["deal_id"].unique())
+    index = EventIndex(emails["deal_id"], emails["sent_at"], vocabulary)
+    ids, as_of = snapshots["deal_id"], snapshots["as_of"]
+    inbound = (emails["direction"] == "inbound").to_numpy()
+    outbound = ~inbound
+    last_outbound = emails["sent_at"].where(outbound).groupby(emails["deal_id"]).ffill()
+    latency = days_between(emails["sent_at"], last_outbound)
+    latency_known = inbound & ~np.isnan(latency)
+
+    inbound_30 = index.count(ids, as_of, 30, mask=inbound)
+    outbound_30 = index.count(ids, as_of, 30, mask=outbound)
+    replies = index.count(ids, as_of, mask=latency_known)
+    latency_sum = index.sum(ids, as_of, np.where(latency_known, latency, 0.0))
+    sent_at = emails["sent_at"].to_numpy()
+    return pd.DataFrame(
+        {
+            "emails_inbound_total": index.count(ids, as_of, mask=inbound),
+            "emails_outbound_total": index.count(ids, as_of, mask=outbound),
+            "emails_inbound_14d": index.count(ids, as_of, 14, mask=inbound),
+            "emails_inbound_30d": inbound_30,
+            "emails_outbound_30d": outbound_30,
+            "email_inbound_share_30d": np.where(
+                inbound_30 + outbound_30 > 0,
+                inbound_30 / np.maximum(inbound_30 + outbound_30, 1),
+                np.nan,
+            ),
+            "days_since_inbound_email": days_between(
+                as_of, take(sent_at, index.last(ids, as_of, inbound))
+            ),
+            "days_since_outbound_email": days_between(
+                as_of, take(sent_at, index.last(ids, as_of, outbound))
+            ),
+            "reply_latency_days_mean": np.where(
+                replies > 0, latency_sum / np.maximum(replies, 1), np.nan
+            ),
+        }
+    )
+
+
+def contact_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Distinct buyer contacts seen on the deal (emails and activities with a ``contact_id``)."""
+    parts = [
+        frame[["deal_id", "contact_id", time]].rename(columns={time: "at"})
+        for frame, time in ((tables.emails, "sent_at"), (tables.activities, "occurred_at"))
+        if "contact_id" in frame.columns
+    ]
+    if not parts:
+        return pd.DataFrame({"contacts_engaged": np.full(len(snapshots), np.nan)})
+    touches = pd.concat(parts, ignore_index=True).dropna()
+    first_touch = touches.groupby(["deal_id", "contact_id"], sort=False)["at"].min().reset_index()
+    vocabulary = pd.Index(snapshots["deal_id"].unique())
+    index = EventIndex(first_touch["deal_id"], first_touch["at"], vocabulary)
+    counts = index.count(snapshots["deal_id"], snapshots["as_of"])
+    return pd.DataFrame({"contacts_engaged": counts.astype("float64")})
+
+
+def track_record_features(
+    tables: Tables, snapshots: pd.DataFrame, config: DealFeatureConfig
+) -> pd.DataFrame:
+    """Rep's and account's smoothed win rate and volume from deals closed before ``as_of``."""
+    deals = tables.deals
+    rows = _deal_rows(tables, snapshots)
+    as_of = snapshots["as_of"]
+    closed = deals["closed_at"].notna().to_numpy()
+    won = (deals["outcome"] == "won").fillna(False).to_numpy()
+    everyone = pd.Index(["*"])
+    overall = EventIndex(pd.Series("*", index=deals.index), deals["closed_at"], everyone)
+    all_key = pd.Series("*", index=snapshots.index)
+    n_all = overall.count(all_key, as_of)
+    prior = np.where(
+        n_all > 0, overall.count(all_key, as_of, mask=won) / np.maximum(n_all, 1), 0.25
+    )
+    out: dict[str, np.ndarray] = {}
+    strength = config.win_rate_prior_strength
+    for who in ("rep_id", "account_id"):
+        name = who.removesuffix("_id")
+        index = EventIndex(deals[who], deals["closed_at"], pd.Index(rows[who].unique()))
+        n = index.count(rows[who], as_of, mask=closed)
+        wins = index.count(rows[who], as_of, mask=won)
+        out[f"{name}_closed_deals"] = n
+        out[f"{name}_win_rate"] = (wins + strength * prior) / (n + strength)
+    created = EventIndex(deals["rep_id"], deals["created_at"], pd.Index(rows["rep_id"].unique()))
+    out["rep_open_deals"] = created.count(rows["rep_id"], as_of) - out["rep_closed_deals"]
+    return pd.DataFrame(out)
+
+
+CATEGORICAL_FEATURES = (
+    "product",
+    "account_industry",
+    "account_region",
+    "rep_team",
+    "stage",
+)
+"""Text features the model treats as categories; custom fields of text type join them."""

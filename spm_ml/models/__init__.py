@@ -1,0 +1,8 @@
+"""Model families and what they share: calibration, metrics, plots, the pyfunc wrapper."""
+
+from __future__ import annotations
+
+from spm_ml.models.deal_win import DealWinModel
+from spm_ml.models.gbm import CalibratedGBM
+
+__all__ = ["CalibratedGBM", "DealWinModel"]

@@ -1,0 +1,1 @@
+"""Training pipelines: data in, evaluated and registered models out."""
