@@ -102,18 +102,22 @@ def check_source(
 ) -> tuple[Tables | None, list[Problem]]:
     """Read, parse and validate; return the tables (if parseable) and every problem found."""
     from spm_ml.data.parse import parse_source
-    from spm_ml.data.validate import validate_tables
+    from spm_ml.data.validate import NON_EMPTY_TABLES, validate_tables
 
     raw = read_source(source)
+    non_empty = NON_EMPTY_TABLES
     if isinstance(raw, Tables):
+        from spm_ml.data.adapters import NON_EMPTY_TABLES as BY_ADAPTER
+
         tables, problems = raw, []
+        non_empty = BY_ADAPTER.get(str(source).split(":", 1)[0], non_empty)
     else:
         tables, problems = parse_source(raw)
     if tables is None:
         return None, problems
     if as_of is not None:
         tables = tables.replace(extracted_at=pd.Timestamp(as_of))
-    return tables, problems + validate_tables(tables)
+    return tables, problems + validate_tables(tables, non_empty=non_empty)
 
 
 def write_tables(tables: Tables, out: str | Path, *, format: str = "parquet") -> list[Path]:
