@@ -25,9 +25,9 @@ DEAL_MODEL = "deal-win"
 EXAMPLE_REQUEST = {
     "deal": {
         "deal_id": "NEW-1",
-        "rep_id": "R0001",
-        "account_id": "A0001",
-        "product": "Core",
+        "rep_id": "R00017",
+        "account_id": "A01402",
+        "product": "Pulse Pro",
         "amount": 24000,
         "created_at": "2025-10-01T00:00:00",
         "expected_close_at": "2026-01-15T00:00:00",

@@ -21,12 +21,17 @@ def workdir(explicit: str | Path | None = None) -> Path:
 
 
 def tracking_uri(work: Path) -> str:
-    """The MLflow tracking URI: ``$SPM_ML_TRACKING_URI``, ``$MLFLOW_TRACKING_URI`` (as set by
-    ``mlflow run``), else a SQLite file inside ``work``.
+    """The MLflow tracking URI: ``$SPM_ML_TRACKING_URI``, the launcher's store inside
+    ``mlflow run``, else a SQLite file inside ``work``.
 
     MLflow 3.17's plain file store (``./mlruns``) raises, so the local default is SQLite.
     """
-    env = os.environ.get("SPM_ML_TRACKING_URI") or os.environ.get("MLFLOW_TRACKING_URI")
+    env = os.environ.get("SPM_ML_TRACKING_URI")
+    if not env and os.environ.get("MLFLOW_RUN_ID"):
+        # inside `mlflow run`: log where the launcher keeps its run.  (Not otherwise:
+        # mlflow.set_tracking_uri also writes MLFLOW_TRACKING_URI, so it would pin every
+        # later work folder of this process to the first one's store.)
+        env = os.environ.get("MLFLOW_TRACKING_URI")
     if env:
         return env
     return f"sqlite:///{(work / 'mlflow.db').resolve()}"

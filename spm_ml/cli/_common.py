@@ -45,8 +45,15 @@ def configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=level, format="%(message)s", handlers=[RichHandler(console=err_console)], force=True
     )
+    import os
+    import warnings
+
+    # MLflow configures its own loggers when first imported; this tells it our level.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "ERROR")
+    if not verbose:
+        warnings.filterwarnings("ignore", module=r"(mlflow|shap|lightgbm|sklearn)(\..*)?")
     for noisy in ("alembic", "mlflow", "urllib3", "git"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -60,7 +59,8 @@ def serve(
     env = {**os.environ, "SPM_ML_WORKDIR": str(work)}
     console.print(f"serving deal-win@champion from {work} on http://{host}:{port}")
     command = server_command(port, host)
-    raise typer.Exit(subprocess.call(command, env=env))
+    # Replace this process with the server, so signals (Ctrl-C, terminate) reach it directly.
+    os.execve(command[0], command, env)
 
 
 def server_command(port: int, host: str = "127.0.0.1") -> list[str]:

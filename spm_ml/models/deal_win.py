@@ -51,8 +51,14 @@ class DealWinModel(CalibratedGBM):
 
 
 def model_inputs(features: pd.DataFrame) -> pd.DataFrame:
-    """The model's input columns from a feature frame: everything but ids, times and labels."""
-    return features.drop(columns=[c for c in NON_FEATURE_COLUMNS if c in features.columns])
+    """The model's input columns from a feature frame: everything but ids, times and labels.
+
+    Counts become floats: a count can be missing at serving time, and MLflow's schema
+    enforcement rejects missing values in integer columns.
+    """
+    X = features.drop(columns=[c for c in NON_FEATURE_COLUMNS if c in features.columns])
+    counts = [c for c in X.columns if pd.api.types.is_integer_dtype(X[c].dtype)]
+    return X.astype({c: "float64" for c in counts})
 
 
 def categorical_columns(features: pd.DataFrame) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ from spm_ml.features.deals import DealFeatureConfig, deal_features
 from spm_ml.features.snapshots import deal_snapshots
 from spm_ml.models.deal_win import DealWinModel, categorical_columns, model_inputs
 from spm_ml.models.evaluation import evaluate, flat_metrics, metrics_document
-from spm_ml.models.references import PriorModel, logistic_reference, split_columns
+from spm_ml.models.references import PriorModel, tuned_logistic_reference
 from spm_ml.training.split import TimeSplit, time_split
 
 logger = logging.getLogger(__name__)
@@ -96,9 +96,14 @@ def train_deal_win(
 
     train_rows = np.concatenate([split.fit, split.valid])
     prior = PriorModel().fit(X.iloc[train_rows], y[train_rows])
-    cats, nums = split_columns(X, categorical)
-    logistic = logistic_reference(cats, nums, seed=config.seed)
-    logistic.fit(X.iloc[train_rows], y[train_rows])
+    logistic, logistic_C = tuned_logistic_reference(
+        X.iloc[split.fit],
+        y[split.fit],
+        X.iloc[split.valid],
+        y[split.valid],
+        categorical,
+        seed=config.seed,
+    )
     step("references")
 
     X_test, y_test = X.iloc[split.test], y[split.test]
@@ -121,6 +126,7 @@ def train_deal_win(
         registry.ensure_experiment(EXPERIMENT, workdir)
     with mlflow.start_run() as run:
         _log_run(run, config, split, model, features, evaluation, data_description)
+        mlflow.log_param("logistic_regression_C", logistic_C)
         _log_plots(model, X_test, y_test, probabilities, config.seed)
         info = _log_model(model, X_test, config.model_name if register else None)
         document = metrics_document(
@@ -180,12 +186,15 @@ def _log_run(run, config, split, model, features, evaluation, data_description) 
         tags["git_commit"] = commit
         tags["mlflow.source.git.commit"] = commit
     mlflow.set_tags(tags)
-    dataset = mlflow.data.from_pandas(
-        features.drop(columns=["deal_id", "as_of"]).head(0), name="deal_snapshots"
+    digest = f"{int(pd.util.hash_pandas_object(features, index=False).sum()) & (2**48 - 1):012x}"
+    schema_only = features.drop(columns=["deal_id", "as_of"]).head(0)
+    # MLflow 3.17 cannot hash pandas 3 string columns; we give it our digest and object dtypes
+    schema_only = schema_only.astype(
+        {c: object for c in schema_only.columns if pd.api.types.is_string_dtype(schema_only[c])}
     )
-    digest = pd.util.hash_pandas_object(features, index=False).sum()
+    dataset = mlflow.data.from_pandas(schema_only, name="deal_snapshots", digest=digest)
     mlflow.log_input(dataset, context="training")
-    mlflow.set_tag("dataset_digest", f"{int(digest) & 0xFFFFFFFFFFFF:012x}")
+    mlflow.set_tag("dataset_digest", digest)
     mlflow.log_dict({"features": list(model.feature_names_in_)}, "features.json")
 
 
