@@ -9,10 +9,10 @@ from spm_ml.cli import app
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", default="")
+    parser.add_argument("--data", default="auto", help="auto: WORKDIR/data")
     parser.add_argument("--workdir", default="spm-ml-quickstart")
     parser.add_argument("--every-days", type=float, default=7)
-    parser.add_argument("--metrics-json", default="")
+    parser.add_argument("--metrics-json", default="none")
     args = parser.parse_args()
     argv = [
         "train",
@@ -22,9 +22,9 @@ def main() -> None:
         "--every-days",
         str(int(args.every_days)),
     ]
-    if args.data:
+    if args.data not in ("", "auto"):
         argv += ["--data", args.data]
-    if args.metrics_json:
+    if args.metrics_json not in ("", "none"):
         argv += ["--metrics-json", args.metrics_json]
     app(argv)
 
