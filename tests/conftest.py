@@ -254,3 +254,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"real datasets not found at {SHARED_DATA} (../shared/data beside the repo)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def trained_workdir(tmp_path_factory) -> Path:
+    """A work folder after a real (small) quickstart: data, MLflow store, champion, scores."""
+    from spm_ml.quickstart import run_quickstart
+
+    work = tmp_path_factory.mktemp("quickstart")
+    run_quickstart(work, reps=20, months=12, seed=0)
+    return work

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from spm_ml.cli import data, models, run
+from spm_ml.cli import data, models, run, sentiment
 from spm_ml.cli._common import configure_logging
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ app.command("quickstart")(run.quickstart)
 app.command("serve")(run.serve)
 app.command("promote")(models.promote_command)
 train_app.command("deal-win")(models.train_deal_win_command)
+sentiment.register(train_app, sentiment_app)
 app.add_typer(train_app, name="train")
 app.add_typer(sentiment_app, name="sentiment")
 

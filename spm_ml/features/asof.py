@@ -14,20 +14,62 @@ event stamped exactly at ``as_of`` is *not* seen.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 NS_PER_DAY = 86_400 * 10**9
 _SHIFT = 32  # entity code in the high bits, seconds since 1970 in the low 32 bits
+_NEVER = np.iinfo(np.uint32).max  # NaT's seconds: after every real time, so never "before"
 
 
 def to_seconds(times: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     """Whole seconds since 1970 as int64; NaT becomes the largest value (never "before")."""
-    values = np.asarray(pd.to_datetime(times).astype("datetime64[s]"), dtype="datetime64[s]")
-    seconds = values.astype("int64")
-    seconds[np.isnat(values)] = np.iinfo(np.uint32).max
+    values = np.asarray(times)
+    if values.dtype != "datetime64[ns]":
+        values = np.asarray(pd.to_datetime(times), dtype="datetime64[ns]")
+    # floor division, as numpy's own ns -> s cast does, without a detour through datetime64[s]
+    seconds = values.view(np.int64) // 10**9
+    seconds[np.isnat(values)] = _NEVER
     return seconds
+
+
+def entity_codes(entities: pd.Series | pd.Index | np.ndarray, vocabulary: pd.Index) -> np.ndarray:
+    """Position of each entity in ``vocabulary`` as int64; -1 when absent or missing.
+
+    Same answer as ``vocabulary.get_indexer(entities)``; Arrow-backed strings (pandas' ``str``
+    dtype) take a hash lookup in Arrow, ~10x faster than pandas' object-array path.
+    """
+    array = getattr(entities, "array", None)
+    if isinstance(array, pd.arrays.ArrowStringArray) and isinstance(
+        vocabulary.array, pd.arrays.ArrowStringArray
+    ):
+        values = pa.array(array)
+        value_set = pa.array(vocabulary.array).cast(values.type)
+        found = pc.index_in(values, value_set=value_set)
+        return np.asarray(found.fill_null(-1).to_numpy(), dtype=np.int64)
+    return vocabulary.get_indexer(pd.Index(entities)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class AsOfQuery:
+    """(entity, as_of) pairs resolved once against an index's vocabulary.
+
+    Building one per set of snapshots and reusing it for every count, sum and last avoids
+    looking up the same ids and converting the same times dozens of times.
+    """
+
+    codes: np.ndarray
+    """Each pair's entity position in the vocabulary (-1: unknown entity, never matches)."""
+    seconds: np.ndarray
+    """Each pair's ``as_of`` in whole seconds since 1970."""
+
+    @classmethod
+    def of(cls, entities: pd.Series, as_of: pd.Series, vocabulary: pd.Index) -> AsOfQuery:
+        return cls(entity_codes(entities, vocabulary), to_seconds(as_of))
 
 
 class EventIndex:
@@ -50,77 +92,119 @@ class EventIndex:
         times: pd.Series,
         vocabulary: pd.Index,
     ) -> None:
-        codes = vocabulary.get_indexer(pd.Index(entities))
-        seconds = to_seconds(times)
-        keep = (codes >= 0) & (seconds < np.iinfo(np.uint32).max)
+        self._build(entity_codes(entities, vocabulary), to_seconds(times), vocabulary)
+
+    @classmethod
+    def from_codes(cls, codes: np.ndarray, seconds: np.ndarray, vocabulary: pd.Index) -> EventIndex:
+        """An index over events whose entities are already positions in ``vocabulary``."""
+        index = object.__new__(cls)
+        index._build(np.asarray(codes, dtype=np.int64), np.asarray(seconds), vocabulary)
+        return index
+
+    def _build(self, codes: np.ndarray, seconds: np.ndarray, vocabulary: pd.Index) -> None:
+        keep = (codes >= 0) & (seconds < _NEVER)
         kept = np.flatnonzero(keep)
-        keys = (codes[keep].astype(np.int64) << _SHIFT) | seconds[keep]
+        keys = (codes[kept] << _SHIFT) | seconds[kept]
         order = np.argsort(keys, kind="stable")
         self.keys = keys[order]
         self.rows = kept[order]  # positions in the original frame, in key order
         self.vocabulary = vocabulary
 
+    def query(self, entities: pd.Series, as_of: pd.Series) -> AsOfQuery:
+        """Resolve ``(entity, as_of)`` pairs once, to pass to many counts, sums and lasts."""
+        return AsOfQuery.of(entities, as_of, self.vocabulary)
+
+    def _resolve(self, entities: pd.Series | AsOfQuery, as_of: pd.Series | None) -> AsOfQuery:
+        if isinstance(entities, AsOfQuery):
+            return entities
+        return self.query(entities, as_of)
+
     def _position(self, codes: np.ndarray, seconds: np.ndarray) -> np.ndarray:
         """Index of the first event of ``codes`` at or after ``seconds`` (so: count before)."""
         return np.searchsorted(self.keys, (codes << _SHIFT) | seconds, side="left")
 
+    def _bounds(self, query: AsOfQuery, window_days: float | None) -> tuple[np.ndarray, ...]:
+        end_s = query.seconds
+        hi = self._position(query.codes, end_s)
+        if window_days is None:
+            # the entity's first event: the position of (code, second 0)
+            lo = self._position(query.codes, np.zeros_like(end_s))
+        else:
+            lo = self._position(query.codes, np.maximum(end_s - int(window_days * 86_400), 0))
+        return lo, hi
+
     def count(
         self,
-        entities: pd.Series,
-        as_of: pd.Series,
+        entities: pd.Series | AsOfQuery,
+        as_of: pd.Series | None = None,
         window_days: float | None = None,
         mask: np.ndarray | None = None,
     ) -> np.ndarray:
         """Events of each entity in ``[as_of - window, as_of)`` (all before ``as_of`` if no window).
 
-        ``mask`` (aligned with the original events) restricts which events count.
+        ``entities`` may be an :class:`AsOfQuery` from :meth:`query` (then ``as_of`` is not
+        given).  ``mask`` (aligned with the original events) restricts which events count.
         """
-        values = None if mask is None else mask.astype(np.float64)
-        return self.sum(entities, as_of, values, window_days).astype(np.int64)
+        query = self._resolve(entities, as_of)
+        lo, hi = self._bounds(query, window_days)
+        if mask is None:
+            out = hi - lo
+        else:
+            cumulative = np.zeros(len(self.rows) + 1, dtype=np.int64)
+            np.cumsum(np.asarray(mask, dtype=bool)[self.rows], out=cumulative[1:])
+            out = cumulative[hi] - cumulative[lo]
+        out[query.codes < 0] = 0
+        return out.astype(np.int64, copy=False)
 
     def sum(
         self,
-        entities: pd.Series,
-        as_of: pd.Series,
+        entities: pd.Series | AsOfQuery,
+        as_of: pd.Series | None = None,
         values: np.ndarray | None = None,
         window_days: float | None = None,
     ) -> np.ndarray:
         """Sum of ``values`` (aligned with the original events) over the same window as count."""
-        codes = self.vocabulary.get_indexer(pd.Index(entities)).astype(np.int64)
-        end_s = to_seconds(as_of)
-        start_s = (
-            np.zeros_like(end_s)
-            if window_days is None
-            else np.maximum(end_s - int(window_days * 86_400), 0)
-        )
-        hi = self._position(codes, end_s)
-        lo = self._position(codes, start_s)
+        query = self._resolve(entities, as_of)
+        lo, hi = self._bounds(query, window_days)
         if values is None:
             out = (hi - lo).astype(np.float64)
+        elif len(self.rows) == 0:
+            out = np.zeros(len(query.codes))
         else:
             sorted_values = np.nan_to_num(np.asarray(values, dtype=np.float64)[self.rows])
-            cumulative = np.concatenate([[0.0], np.cumsum(sorted_values)])
-            out = cumulative[hi] - cumulative[lo]
-        out[codes < 0] = 0.0
+            # Running sums restart for each entity, so a sum depends only on that entity's
+            # own earlier events: bit-identical whatever happens later or to other entities
+            # (a global cumsum would not be, floating-point addition not being associative).
+            running = pd.Series(sorted_values).groupby(self.keys >> _SHIFT).cumsum().to_numpy()
+            first = lo if window_days is None else self._bounds(query, None)[0]
+
+            def prefix(position: np.ndarray) -> np.ndarray:
+                return np.where(position > first, running[np.maximum(position - 1, 0)], 0.0)
+
+            out = prefix(hi) - prefix(lo)
+        out[query.codes < 0] = 0.0
         return out
 
     def last(
-        self, entities: pd.Series, as_of: pd.Series, mask: np.ndarray | None = None
+        self,
+        entities: pd.Series | AsOfQuery,
+        as_of: pd.Series | None = None,
+        mask: np.ndarray | None = None,
     ) -> np.ndarray:
         """Original row position of each entity's latest event before ``as_of``, or -1.
 
         With ``mask``, only events where the mask is true are considered.
         """
+        query = self._resolve(entities, as_of)
         if mask is not None:
-            return self.subset(mask).last(entities, as_of)
-        codes = self.vocabulary.get_indexer(pd.Index(entities)).astype(np.int64)
-        hi = self._position(codes, to_seconds(as_of)) - 1
+            return self.subset(mask).last(query)
+        codes = query.codes
+        hi = self._position(codes, query.seconds) - 1
         valid = (hi >= 0) & (codes >= 0)
         found = np.full(len(codes), -1, dtype=np.int64)
         candidate = hi[valid]
         same_entity = (self.keys[candidate] >> _SHIFT) == codes[valid]
-        found_valid = np.where(same_entity, self.rows[candidate], -1)
-        found[valid] = found_valid
+        found[valid] = np.where(same_entity, self.rows[candidate], -1)
         return found
 
     def subset(self, mask: np.ndarray) -> EventIndex:
@@ -135,15 +219,27 @@ class EventIndex:
 
 def take(values: pd.Series | np.ndarray, positions: np.ndarray) -> np.ndarray:
     """``values[positions]``, missing (NaN/NaT/None) where the position is -1 (nothing found)."""
-    array = np.asarray(values)
-    if array.dtype.kind == "M":
-        out = np.full(len(positions), np.datetime64("NaT"), dtype=array.dtype)
-    elif array.dtype.kind in "fiub":
-        out = np.full(len(positions), np.nan)
-    else:
-        out = np.full(len(positions), None, dtype=object)
     found = positions >= 0
+    if isinstance(values, pd.Series):
+        # convert only the rows taken: turning a whole Arrow string column into a numpy object
+        # array costs far more than the lookup itself
+        array = np.asarray(values.iloc[positions[found]])
+        out = _missing_like(array, len(positions))
+        out[found] = array
+        return out
+    array = np.asarray(values)
+    out = _missing_like(array, len(positions))
     out[found] = array[positions[found]]
+    return out
+
+
+def _missing_like(array: np.ndarray, n: int) -> np.ndarray:
+    if array.dtype.kind == "M":
+        out = np.full(n, np.datetime64("NaT"), dtype=array.dtype)
+    elif array.dtype.kind in "fiub":
+        out = np.full(n, np.nan)
+    else:
+        out = np.full(n, None, dtype=object)
     return out
 
 

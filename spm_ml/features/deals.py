@@ -20,7 +20,8 @@ import pandas as pd
 
 from spm_ml.data.schema import ACTIVITY_TYPES, DEAL_STAGES, TABLES
 from spm_ml.data.tables import Tables
-from spm_ml.features.asof import EventIndex, days_between, take
+from spm_ml.features.asof import EventIndex, days_between, entity_codes, take, to_seconds
+from spm_ml.features.email_signals import email_sentiment_features, has_sentiment
 
 FEATURE_SET_VERSION = "deal_features.v1"
 WINDOWS_DAYS = (7, 30, 90)
@@ -39,6 +40,8 @@ class DealFeatureConfig:
     custom_fields: tuple[str, ...] | None = None
     """Extra deal columns to use; ``None`` takes every extra whose name does not look leaky."""
     exclude_fields: tuple[str, ...] = field(default=())
+    email_sentiment: bool = True
+    """Add the email-tone block when the emails carry sentiment scores."""
 
 
 def open_deals_at(tables: Tables, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -73,18 +76,21 @@ def deal_features(
         contact_features(tables, snapshots),
         track_record_features(tables, snapshots, config),
     ]
+    if config.email_sentiment and has_sentiment(tables):
+        blocks.append(email_sentiment_features(tables, snapshots))
     return pd.concat(blocks, axis=1)
 
 
 def _deal_rows(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
-    deals = tables.deals.set_index("deal_id")
-    missing = ~snapshots["deal_id"].isin(deals.index)
+    deals = tables.deals
+    positions = entity_codes(snapshots["deal_id"], pd.Index(deals["deal_id"]))
+    missing = positions < 0
     if missing.any():
         from spm_ml.errors import SchemaError
 
-        first = snapshots.loc[missing, "deal_id"].iloc[0]
+        first = snapshots["deal_id"].iloc[int(np.flatnonzero(missing)[0])]
         raise SchemaError(f"snapshot deal_id {first!r} is not in the deals table")
-    return deals.loc[snapshots["deal_id"].to_numpy()].reset_index()
+    return deals.take(positions).reset_index(drop=True)
 
 
 def custom_field_names(tables: Tables, config: DealFeatureConfig) -> list[str]:
@@ -133,16 +139,17 @@ def history_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
     """Stage, amount and expected close date as they stood at ``as_of``, and their changes."""
     history, index = _history_index(tables, snapshots)
     ids, as_of = snapshots["deal_id"], snapshots["as_of"]
+    query = index.query(ids, as_of)
     fields = history["field"].to_numpy()
     is_stage, is_amount, is_close = (fields == f for f in ("stage", "amount", "expected_close_at"))
 
-    last_stage = index.last(ids, as_of, is_stage)
+    last_stage = index.last(query, mask=is_stage)
     stage = take(history["new_value"], last_stage)
     stage_rank = {s: i for i, s in enumerate(DEAL_STAGES)}
-    last_amount = index.last(ids, as_of, is_amount)
+    last_amount = index.last(query, mask=is_amount)
     amount = pd.to_numeric(pd.Series(take(history["new_value"], last_amount)), errors="coerce")
     first_amount = _first_value(history, is_amount, index, ids, as_of)
-    last_close = index.last(ids, as_of, is_close)
+    last_close = index.last(query, mask=is_close)
     expected_close = pd.to_datetime(pd.Series(take(history["new_value"], last_close)))
 
     old_close = pd.to_datetime(history["old_value"].where(is_close), errors="coerce")
@@ -158,14 +165,14 @@ def history_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
             "stage": stage,
             "stage_rank": pd.Series(stage).map(stage_rank).astype("float64").to_numpy(),
             "days_in_stage": days_between(as_of, take(history["changed_at"], last_stage)),
-            "stage_changes": np.maximum(index.count(ids, as_of, mask=is_stage) - 1, 0),
+            "stage_changes": np.maximum(index.count(query, mask=is_stage) - 1, 0),
             "amount": amount.to_numpy(),
             "log_amount": np.log1p(amount.to_numpy()),
             "amount_change_ratio": (amount / first_amount).to_numpy(),
-            "amount_cuts": index.count(ids, as_of, mask=is_cut),
+            "amount_cuts": index.count(query, mask=is_cut),
             "days_to_expected_close": days_between(expected_close, as_of),
-            "close_date_pushes": index.count(ids, as_of, mask=is_push),
-            "close_date_push_days": index.sum(ids, as_of, np.where(is_push, push_days, 0.0)),
+            "close_date_pushes": index.count(query, mask=is_push),
+            "close_date_push_days": index.sum(query, values=np.where(is_push, push_days, 0.0)),
         }
     )
 
@@ -189,48 +196,53 @@ def activity_features(
     activities = tables.activities
     vocabulary = pd.Index(snapshots["deal_id"].unique())
     index = EventIndex(activities["deal_id"], activities["occurred_at"], vocabulary)
-    ids, as_of = snapshots["deal_id"], snapshots["as_of"]
-    types = activities["type"].to_numpy()
-    out: dict[str, np.ndarray] = {"activities_total": index.count(ids, as_of)}
+    as_of = snapshots["as_of"]
+    query = index.query(snapshots["deal_id"], as_of)
+    types = entity_codes(activities["type"], pd.Index(ACTIVITY_TYPES, dtype="str"))
+    out: dict[str, np.ndarray] = {"activities_total": index.count(query)}
     for window in config.windows_days:
-        out[f"activities_{window}d"] = index.count(ids, as_of, window)
-    for kind in ACTIVITY_TYPES:
-        mask = types == kind
-        kind_index = index.subset(mask)
+        out[f"activities_{window}d"] = index.count(query, window_days=window)
+    for code, kind in enumerate(ACTIVITY_TYPES):
+        kind_index = index.subset(types == code)
         for window in config.windows_days:
-            out[f"{kind}s_{window}d"] = kind_index.count(ids, as_of, window)
+            out[f"{kind}s_{window}d"] = kind_index.count(query, window_days=window)
         if kind in ("meeting", "demo"):
-            out[f"{kind}s_total"] = kind_index.count(ids, as_of)
+            out[f"{kind}s_total"] = kind_index.count(query)
         if kind in ("call", "meeting", "demo"):
-            last = kind_index.last(ids, as_of)
+            last = kind_index.last(query)
             out[f"days_since_{kind}"] = days_between(as_of, take(activities["occurred_at"], last))
-    last_any = index.last(ids, as_of)
+    last_any = index.last(query)
     out["days_since_activity"] = days_between(as_of, take(activities["occurred_at"], last_any))
     return pd.DataFrame(out)
 
 
 def email_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
     """Inbound/outbound email balance, recency and the buyer's reply latency."""
-    emails = tables.emails.sort_values(["deal_id", "sent_at"], kind="stable")
+    emails = tables.emails
     vocabulary = pd.Index(snapshots["deal_id"].unique())
-    index = EventIndex(emails["deal_id"], emails["sent_at"], vocabulary)
-    ids, as_of = snapshots["deal_id"], snapshots["as_of"]
-    inbound = (emails["direction"] == "inbound").to_numpy()
+    codes = entity_codes(emails["deal_id"], vocabulary)
+    sent_all = emails["sent_at"].to_numpy(dtype="datetime64[ns]")
+    # the snapshots' deals' emails by (deal, sent_at), ties in table order, as a stable sort would
+    mine = np.flatnonzero(codes >= 0)
+    order = mine[np.lexsort((sent_all[mine].view(np.int64), codes[mine]))]
+    codes, sent_at = codes[order], sent_all[order]
+    inbound = (emails["direction"] == "inbound").to_numpy()[order]
     outbound = ~inbound
-    last_outbound = emails["sent_at"].where(outbound).groupby(emails["deal_id"]).ffill()
-    latency = days_between(emails["sent_at"], last_outbound)
+    latency = days_between(sent_at, _last_outbound(codes, sent_at, outbound))
     latency_known = inbound & ~np.isnan(latency)
+    index = EventIndex.from_codes(codes, to_seconds(sent_at), vocabulary)
+    as_of = snapshots["as_of"]
+    query = index.query(snapshots["deal_id"], as_of)
 
-    inbound_30 = index.count(ids, as_of, 30, mask=inbound)
-    outbound_30 = index.count(ids, as_of, 30, mask=outbound)
-    replies = index.count(ids, as_of, mask=latency_known)
-    latency_sum = index.sum(ids, as_of, np.where(latency_known, latency, 0.0))
-    sent_at = emails["sent_at"].to_numpy()
+    inbound_30 = index.count(query, window_days=30, mask=inbound)
+    outbound_30 = index.count(query, window_days=30, mask=outbound)
+    replies = index.count(query, mask=latency_known)
+    latency_sum = index.sum(query, values=np.where(latency_known, latency, 0.0))
     return pd.DataFrame(
         {
-            "emails_inbound_total": index.count(ids, as_of, mask=inbound),
-            "emails_outbound_total": index.count(ids, as_of, mask=outbound),
-            "emails_inbound_14d": index.count(ids, as_of, 14, mask=inbound),
+            "emails_inbound_total": index.count(query, mask=inbound),
+            "emails_outbound_total": index.count(query, mask=outbound),
+            "emails_inbound_14d": index.count(query, window_days=14, mask=inbound),
             "emails_inbound_30d": inbound_30,
             "emails_outbound_30d": outbound_30,
             "email_inbound_share_30d": np.where(
@@ -239,10 +251,10 @@ def email_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
                 np.nan,
             ),
             "days_since_inbound_email": days_between(
-                as_of, take(sent_at, index.last(ids, as_of, inbound))
+                as_of, take(sent_at, index.last(query, mask=inbound))
             ),
             "days_since_outbound_email": days_between(
-                as_of, take(sent_at, index.last(ids, as_of, outbound))
+                as_of, take(sent_at, index.last(query, mask=outbound))
             ),
             "reply_latency_days_mean": np.where(
                 replies > 0, latency_sum / np.maximum(replies, 1), np.nan
@@ -251,19 +263,47 @@ def email_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _last_outbound(codes: np.ndarray, sent_at: np.ndarray, outbound: np.ndarray) -> np.ndarray:
+    """For emails sorted by (deal, time): when the deal's latest outbound email so far was sent."""
+    position = np.arange(len(codes))
+    latest = np.where(outbound & ~np.isnat(sent_at), position, -1)
+    if len(latest):
+        latest = np.maximum.accumulate(latest)
+    starts = np.ones(len(codes), dtype=bool)
+    starts[1:] = codes[1:] != codes[:-1]
+    deal_start = np.maximum.accumulate(np.where(starts, position, 0)) if len(codes) else position
+    same_deal = latest >= deal_start
+    out = np.full(len(codes), np.datetime64("NaT"), dtype="datetime64[ns]")
+    out[same_deal] = sent_at[latest[same_deal]]
+    return out
+
+
 def contact_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
     """Distinct buyer contacts seen on the deal (emails and activities with a ``contact_id``)."""
     parts = [
-        frame[["deal_id", "contact_id", time]].rename(columns={time: "at"})
+        (frame, time)
         for frame, time in ((tables.emails, "sent_at"), (tables.activities, "occurred_at"))
         if "contact_id" in frame.columns
     ]
     if not parts:
         return pd.DataFrame({"contacts_engaged": np.full(len(snapshots), np.nan)})
-    touches = pd.concat(parts, ignore_index=True).dropna()
-    first_touch = touches.groupby(["deal_id", "contact_id"], sort=False)["at"].min().reset_index()
     vocabulary = pd.Index(snapshots["deal_id"].unique())
-    index = EventIndex(first_touch["deal_id"], first_touch["at"], vocabulary)
+    deal_codes, contacts, seconds = [], [], []
+    for frame, time in parts:
+        codes = entity_codes(frame["deal_id"], vocabulary)
+        touched = frame[time].to_numpy(dtype="datetime64[ns]")
+        keep = np.flatnonzero(
+            (codes >= 0) & frame["contact_id"].notna().to_numpy() & ~np.isnat(touched)
+        )
+        deal_codes.append(codes[keep])
+        contacts.append(frame["contact_id"].iloc[keep])
+        seconds.append(to_seconds(touched[keep]))
+    contact_codes, _ = pd.factorize(pd.concat(contacts, ignore_index=True))
+    pairs = (np.concatenate(deal_codes) << 32) | contact_codes.astype(np.int64)
+    # each (deal, contact) pair counts from its first touch on
+    first_touch = pd.Series(np.concatenate(seconds)).groupby(pairs, sort=False).min()
+    pair_keys = first_touch.index.to_numpy(dtype=np.int64)
+    index = EventIndex.from_codes(pair_keys >> 32, first_touch.to_numpy(), vocabulary)
     counts = index.count(snapshots["deal_id"], snapshots["as_of"])
     return pd.DataFrame({"contacts_engaged": counts.astype("float64")})
 
@@ -279,18 +319,17 @@ def track_record_features(
     won = (deals["outcome"] == "won").fillna(False).to_numpy()
     everyone = pd.Index(["*"])
     overall = EventIndex(pd.Series("*", index=deals.index), deals["closed_at"], everyone)
-    all_key = pd.Series("*", index=snapshots.index)
-    n_all = overall.count(all_key, as_of)
-    prior = np.where(
-        n_all > 0, overall.count(all_key, as_of, mask=won) / np.maximum(n_all, 1), 0.25
-    )
+    everything = overall.query(pd.Series("*", index=snapshots.index), as_of)
+    n_all = overall.count(everything)
+    prior = np.where(n_all > 0, overall.count(everything, mask=won) / np.maximum(n_all, 1), 0.25)
     out: dict[str, np.ndarray] = {}
     strength = config.win_rate_prior_strength
     for who in ("rep_id", "account_id"):
         name = who.removesuffix("_id")
         index = EventIndex(deals[who], deals["closed_at"], pd.Index(rows[who].unique()))
-        n = index.count(rows[who], as_of, mask=closed)
-        wins = index.count(rows[who], as_of, mask=won)
+        query = index.query(rows[who], as_of)
+        n = index.count(query, mask=closed)
+        wins = index.count(query, mask=won)
         out[f"{name}_closed_deals"] = n
         out[f"{name}_win_rate"] = (wins + strength * prior) / (n + strength)
     created = EventIndex(deals["rep_id"], deals["created_at"], pd.Index(rows["rep_id"].unique()))

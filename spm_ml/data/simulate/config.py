@@ -1,0 +1,254 @@
+"""Configuration of the simulated organisation: size, seed, realism targets and causal knobs.
+
+Everything that shapes the simulated organisation is a field here, so a run is fully described
+by its config (the CLI overrides fields by dotted path, MLflow logs the whole object).  The
+realism targets are *ranges*, not constants: they come from survey-based secondary sources
+(see ``docs/simulator.md``) and the tests check a default-size organisation lands inside them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+SEGMENTS: tuple[str, ...] = ("smb", "mid_market", "enterprise")
+"""Deal / account segments, smallest first; the integer code of a segment is its position."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """A closed interval ``[low, high]`` a measured figure should fall in."""
+
+    low: float
+    high: float
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, int | float) and self.low <= float(value) <= self.high
+
+    def __str__(self) -> str:
+        return f"[{self.low:g}, {self.high:g}]"
+
+
+@dataclass(frozen=True)
+class RealismTargets:
+    """Published ranges a default-size organisation should land in (``SIMULATOR.md``).
+
+    The sources are secondary summaries of surveys (HubSpot, Gartner, Pavilion, Bridge Group,
+    HBR), so every figure is a range.  Three judgement calls, documented in
+    ``docs/simulator.md``:
+
+    * the Pavilion attainment bands are checked on *calendar-year* attainment (respondents
+      report a year; quarterly attainment of lumpy enterprise books is much wider), with
+      ``band_tolerance`` of slack because a default org has only ~60 full rep-years;
+    * a 50-60% share at quota per quarter and an 85-90% *mean* cannot both hold unless the
+      distribution is strongly left-skewed; deal lumpiness makes it right-skewed, so the mean
+      range is widened to 0.85-1.05 while the share at quota keeps its published range;
+    * "enterprise above $100k ~15%" becomes 8-22%: a default org closes only ~100 such deals.
+    """
+
+    win_rate: Range = Range(0.20, 0.30)
+    """won / (won + lost) over closed deals (HubSpot via salesmotion.io)."""
+    win_rate_smb: Range = Range(0.25, 0.35)
+    win_rate_large: Range = Range(0.08, 0.22)
+    """Enterprise deals above ``large_deal_amount`` ("~15%")."""
+    large_deal_amount: float = 100_000.0
+    cycle_days_smb: Range = Range(14, 30)
+    """Median days from created to closed-won (revopsdictionary.com)."""
+    cycle_days_mid_market: Range = Range(30, 90)
+    cycle_days_enterprise: Range = Range(90, 240)
+    """Published as "90-180+"; the open upper end is taken as 240 days."""
+    share_at_quota: Range = Range(0.50, 0.70)
+    """Share of full-quarter rep-quarters at or above quota (50-60%, healthy orgs 60-70%)."""
+    attainment_bands: tuple[tuple[float, float, Range], ...] = (
+        (0.0, 0.5, Range(0.05, 0.10)),
+        (0.5, 0.8, Range(0.15, 0.20)),
+        (0.8, 1.0, Range(0.25, 0.30)),
+        (1.0, 1.2, Range(0.25, 0.30)),
+        (1.2, float("inf"), Range(0.15, 0.20)),
+    )
+    """``(low, high, share)``: share of rep-years with ``low <= attainment < high`` (Pavilion)."""
+    band_tolerance: float = 0.05
+    """Slack allowed on each attainment band (the published bands are mutually inconsistent)."""
+    attainment_mean: Range = Range(0.85, 1.05)
+    """Mean quarterly attainment of ramped reps (Gartner: 89%; widened, see above)."""
+    pipeline_coverage: Range = Range(3.0, 4.0)
+    """Median over reps of open pipeline at quarter start / that quarter's quota."""
+    annual_turnover: Range = Range(0.25, 0.35)
+    """AE leavers per year / mean AE headcount (HBR 2017; mapmycustomers.com)."""
+    tenure_years: Range = Range(1.5, 3.0)
+    """Mean tenure of AEs employed at extraction (Bridge Group 2018 via Xactly)."""
+
+
+@dataclass(frozen=True)
+class PeopleKnobs:
+    """The people side of the causal story: latent drift, engagement, attrition, hiring."""
+
+    skill_drift_sd: float = 0.04
+    skill_ramp_per_month: float = 0.03
+    """New hires learn: skill rises by this much a month during their first year."""
+    engagement_persistence: float = 0.8
+    engagement_noise_sd: float = 0.18
+    engagement_from_manager: float = 0.55
+    """Weight of manager quality in the engagement target ("people leave managers")."""
+    engagement_from_hike: float = -0.9
+    engagement_from_underpay: float = -4.0
+    engagement_from_attainment: float = 0.5
+    attrition_base_logit: float = -5.4
+    attrition_from_engagement: float = -0.6
+    attrition_from_manager: float = -0.25
+    attrition_from_underpay: float = 5.0
+    attrition_from_hike: float = 0.7
+    attrition_from_low_attainment: float = 0.6
+    attrition_from_tenure: float = 0.35
+    """Extra log-odds once tenure passes 18 months (recruiters poach experienced reps)."""
+    involuntary_threshold: float = 0.5
+    """Two full quarters in a row below this attainment puts a rep on a performance plan."""
+    involuntary_probability: float = 0.4
+    backfill_days: tuple[int, int] = (21, 75)
+    initial_tenure_mean_years: float = 1.8
+    pay_level_sd: float = 0.10
+    underpaid_share: float = 0.2
+    """Share of hires paid ~15% below market for their level (the "underpaid" reps)."""
+
+
+@dataclass(frozen=True)
+class DealKnobs:
+    """The deal side: volumes, sizes, health dynamics and the outcome's non-linear drivers."""
+
+    team_focus_shares: tuple[float, float, float] = (0.45, 0.40, 0.15)
+    """Share of teams focused on smb / mid_market / enterprise."""
+    segment_mix: tuple[tuple[float, float, float], ...] = (
+        (0.93, 0.07, 0.0),
+        (0.15, 0.85, 0.0),
+        (0.0, 0.4, 0.6),
+    )
+    """Row = team focus, columns = share of that rep's new deals in each segment."""
+    deals_per_month: tuple[float, float, float] = (14.0, 8.0, 4.5)
+    """New deals per fully ramped average rep per month, by team focus."""
+    amount_median: tuple[float, float, float] = (7_000.0, 32_000.0, 110_000.0)
+    amount_sigma: tuple[float, float, float] = (0.45, 0.45, 0.5)
+    step_days: tuple[int, int, int] = (3, 7, 14)
+    """Length of one lifecycle step per segment: bigger deals move on a slower clock."""
+    max_steps: int = 34
+    """A deal still open after this many steps is closed lost (pipeline clean-up)."""
+    expected_cycle_days: tuple[float, float, float] = (25.0, 60.0, 120.0)
+    health_base: tuple[float, float, float] = (-0.05, -0.4, -0.85)
+    health_noise_sd: float = 0.4
+    skill_by_size: float = 0.06
+    """Per-step health drift per unit of skill, times a deal-size factor (skill x size)."""
+    demo_gain: tuple[float, float, float] = (0.0, 0.15, 0.3)
+    """Health gained from a demo by segment: demos sell big deals, not small ones."""
+    late_slip_penalty: float = 0.35
+    """Health lost when a proposal/negotiation deal slips; early slips cost nothing."""
+    dark_after_days: float = 21.0
+    """No meeting, demo or inbound email for this long: the deal has gone dark."""
+    dark_loss_logit: float = 1.8
+    zombie_logit: float = 0.0
+    """Log-odds that a lost deal lingers open, dead, before it is closed (falls with engagement)."""
+    zombie_days: float = 95.0
+    """Mean days a dead deal lingers before clean-up (shorter for engaged reps)."""
+    competitor_shock_prob: float = 0.025
+    competitor_shock: float = -0.8
+    contacts: tuple[tuple[int, int], tuple[int, int], tuple[int, int]] = ((1, 3), (2, 5), (4, 9))
+    """Buying-committee size range per segment (bigger deals involve more people)."""
+    quarter_end_pull_in: float = 0.5
+    """Chance a rep below quota pulls an early next-quarter win into the quarter (at a discount)."""
+    quarter_end_push: float = 0.8
+    """Chance a rep far above quota pushes late wins into the next quarter."""
+    push_above: float = 1.15
+    """Attainment above which a rep sandbags ..."""
+    push_keep: float = 1.05
+    """... keeping at least this attainment in the quarter."""
+
+
+@dataclass(frozen=True)
+class PayKnobs:
+    """Quotas and compensation."""
+
+    quota_scale: float = 1.0
+    """Quota / expected bookings of an average ramped rep (calibrates mean attainment)."""
+    territory_sd: float = 0.18
+    territory_estimate_sd: float = 0.12
+    """Error of the quota-setter's view of a territory (low potential under a high quota misses)."""
+    hike_after: float = 1.1
+    hike_range: tuple[float, float] = (0.1, 0.25)
+    hike_probability: float = 0.7
+    relief_below: float = 0.8
+    """Attainment under which next quarter's quota is eased by 3-15%."""
+    ramp_months: float = 5.0
+    """Months to a full quota for an SMB seat; bigger-deal seats take longer."""
+    annual_base: tuple[float, float, float] = (60_000.0, 75_000.0, 95_000.0)
+    payout_threshold: float = 0.5
+    accelerator: float = 2.0
+    payout_cap: float = 3.0
+
+
+@dataclass(frozen=True)
+class EmailKnobs:
+    """Email volumes and text decorations."""
+
+    outbound_per_week: tuple[float, float, float] = (1.2, 1.1, 1.0)
+    inbound_per_week: tuple[float, float, float] = (1.0, 0.9, 0.8)
+    mixed_share: float = 0.25
+    quote_share: float = 0.3
+    signature_share: float = 0.6
+    footer_share: float = 0.15
+    url_share: float = 0.15
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Everything that defines one simulated organisation; same config, same frames.
+
+    Parameters
+    ----------
+    n_reps
+        AE seats (individual contributors).  Leavers are backfilled into their seat, so
+        headcount stays about ``n_reps``; managers come on top (one per
+        ``reps_per_manager`` seats, plus regional directors and a VP).
+    months
+        Length of the simulated history; ``extracted_at = start + months``.
+    seed
+        Seed of every random draw.
+    start
+        First day of the simulation, the first day of a calendar quarter (quotas are
+        quarterly).  Fixed so output does not depend on today's date.
+    """
+
+    n_reps: int = 50
+    months: int = 24
+    seed: int = 0
+    start: pd.Timestamp = field(default_factory=lambda: pd.Timestamp("2024-01-01"))
+    reps_per_manager: int = 8
+    warmup_months: int = 6
+    """Months simulated before ``start`` and not reported, so the organisation starts with a
+    mature pipeline and ramped reps instead of an empty CRM.  Deals open at ``start`` are kept
+    with their earlier history; past employees stay in the reps table."""
+    max_regions: int = 4
+    accounts_per_rep: int = 40
+    account_level_activities_per_month: float = 4.0
+    targets: RealismTargets = field(default_factory=RealismTargets)
+    people: PeopleKnobs = field(default_factory=PeopleKnobs)
+    deals: DealKnobs = field(default_factory=DealKnobs)
+    pay: PayKnobs = field(default_factory=PayKnobs)
+    email: EmailKnobs = field(default_factory=EmailKnobs)
+
+    def __post_init__(self) -> None:
+        start = pd.Timestamp(self.start)
+        if start.tz is not None:
+            raise ValueError("SimulationConfig.start must be a naive (UTC) timestamp")
+        if start != start.normalize() or start.day != 1 or start.month not in (1, 4, 7, 10):
+            raise ValueError(
+                f"SimulationConfig.start must be the first day of a calendar quarter: {start}"
+            )
+        object.__setattr__(self, "start", start)
+        if self.n_reps < 1 or self.months < 1 or self.reps_per_manager < 1:
+            raise ValueError("n_reps, months and reps_per_manager must be positive")
+        if self.warmup_months < 0 or self.warmup_months % 3:
+            raise ValueError("warmup_months must be a non-negative multiple of 3")
+
+    @property
+    def extracted_at(self) -> pd.Timestamp:
+        """End of the simulated history: nothing in the tables is dated later."""
+        return self.start + pd.DateOffset(months=self.months)

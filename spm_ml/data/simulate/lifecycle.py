@@ -1,0 +1,446 @@
+"""The life of a cohort of deals, simulated step by step with one vectorised pass per step.
+
+Causal story (deal side)
+------------------------
+Each deal carries a latent **health**, a random walk whose start depends on account fit,
+product fit, lead source and rep skill, and whose drift comes from:
+
+* rep skill **times deal size** (skill matters more on big deals);
+* rep effort (calls and meetings), with a **saturating** effect (the tenth call adds little);
+* demos, whose effect **depends on the segment** (nothing for SMB, a lot for enterprise);
+* close-date slips, which hurt **only late-stage** deals (proposal, negotiation);
+* competitor shocks.
+
+Health drives what can be observed while the deal is open: meeting and demo frequency (steep
+in health), inbound email frequency and tone, stage advancement, slips and amount cuts.  The
+outcome follows from the path: each step the deal may be lost (more likely when health is low,
+with a **threshold jump** once it has "gone dark" - no meeting, demo or inbound email for
+``dark_after_days`` - and rising with staleness), advance one stage (sometimes two), or, in
+negotiation, be won.  Most lost deals first die quietly: they stay open with no meetings,
+demos or replies (the odd unanswered follow-up) until the rep cleans them up, sooner for
+engaged reps - the zombie pipeline that inflates coverage in real CRMs.  Deals still open
+after ``max_steps`` steps are closed lost.
+
+Bigger deals run on a slower clock (a step is 3, 7 or 14 days by segment), start with lower
+health, slip more (their first expected close date is optimistic) and involve more contacts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from spm_ml.data.simulate.clock import MINUTES_PER_DAY
+from spm_ml.data.simulate.config import DealKnobs
+
+logger = logging.getLogger(__name__)
+
+STAGE_PROSPECTING, STAGE_NEGOTIATION, STAGE_WON, STAGE_LOST = 0, 4, 5, 6
+FIELD_STAGE, FIELD_AMOUNT, FIELD_EXPECTED = 0, 1, 2
+ACT_CALL, ACT_EMAIL, ACT_MEETING, ACT_DEMO, ACT_TASK = 0, 1, 2, 3, 4
+"""Activity type codes, in the order of ``schema.ACTIVITY_TYPES``."""
+NEGATIVE, NEUTRAL, POSITIVE = 0, 1, 2
+
+# per-stage base log-odds of being lost / advancing in one step (prospecting .. negotiation)
+LOST_BASE = np.array([-2.6, -2.7, -2.8, -2.8, -2.9])
+ADVANCE_BASE = np.array([-0.7, -0.8, -0.9, -0.9, -0.7])
+DARK_BY_STAGE = np.array([0.2, 0.4, 0.9, 1.3, 1.6])
+# per-segment weekly rates: calls, meetings, demos, tasks, outbound email, inbound email
+CALL_RATE = np.array([1.6, 1.3, 1.1])
+MEETING_RATE = np.array([0.7, 0.9, 1.1])
+DEMO_RATE = np.array([0.5, 0.6, 0.6])
+TASK_RATE = np.array([0.5, 0.5, 0.6])
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class DealCohort:
+    """Inputs of one cohort of new deals (arrays of equal length)."""
+
+    segment: np.ndarray
+    amount: np.ndarray
+    created: np.ndarray
+    skill: np.ndarray
+    engagement: np.ndarray
+    fit: np.ndarray
+    n_contacts: np.ndarray
+    start_stage: np.ndarray
+
+
+@dataclass
+class CohortResult:
+    """What happened to a cohort: outcome per deal and every event, as arrays.
+
+    Deal indices in the event arrays are positions in the cohort.  Events are generated for
+    the deal's whole life; the assembler cuts them at the (possibly adjusted) close time and
+    at ``extracted_at``.
+    """
+
+    close: np.ndarray
+    won: np.ndarray
+    expected0: np.ndarray
+    final_amount: np.ndarray
+    last_stage_change: np.ndarray
+    health0: np.ndarray
+    health_end: np.ndarray
+    n_slips: np.ndarray
+    hist_deal: np.ndarray
+    hist_time: np.ndarray
+    hist_field: np.ndarray
+    hist_value: np.ndarray
+    act_deal: np.ndarray
+    act_time: np.ndarray
+    act_type: np.ndarray
+    act_contact: np.ndarray
+    mail_deal: np.ndarray
+    mail_time: np.ndarray
+    mail_inbound: np.ndarray
+    mail_label: np.ndarray
+    mail_contact: np.ndarray
+    mail_health: np.ndarray
+    step_deal: np.ndarray
+    step_time: np.ndarray
+    step_health: np.ndarray
+    step_stage: np.ndarray
+    step_dead: np.ndarray
+
+
+def floor_day(minutes: np.ndarray) -> np.ndarray:
+    """Midnight of the day containing each time (in minutes since start)."""
+    return (minutes // MINUTES_PER_DAY) * MINUTES_PER_DAY
+
+
+def simulate_cohort(
+    cohort: DealCohort,
+    knobs: DealKnobs,
+    in_per_week: np.ndarray,
+    out_per_week: np.ndarray,
+    rng: np.random.Generator,
+) -> CohortResult:
+    """Run every deal of ``cohort`` from creation to close (won, lost or cleaned up)."""
+    n = len(cohort.segment)
+    seg = cohort.segment
+    step_days = np.asarray(knobs.step_days, dtype=np.int64)[seg]
+    step_len = step_days * MINUTES_PER_DAY
+    weeks = step_days / 7.0
+    size_factor = np.clip(np.log(cohort.amount / 5_000.0) / np.log(10.0), 0.3, 2.5)
+    skill_drift = knobs.skill_by_size * cohort.skill * size_factor
+    demo_gain = np.asarray(knobs.demo_gain)[seg]
+    health = (
+        np.asarray(knobs.health_base)[seg]
+        + 0.55 * cohort.fit
+        + 0.25 * cohort.skill
+        + rng.normal(0.0, 0.55, n)
+    )
+    health0 = health.copy()
+    stage = cohort.start_stage.astype(np.int64).copy()
+    amount = cohort.amount.copy()
+    cycle = np.asarray(knobs.expected_cycle_days)[seg] * np.exp(rng.normal(0.0, 0.25, n))
+    optimism = np.array([1.0, 0.9, 0.8])[seg]
+    expected = floor_day(cohort.created) + (np.round(cycle * optimism) * MINUTES_PER_DAY).astype(
+        np.int64
+    )
+    expected0 = expected.copy()
+    close = np.full(n, -1, dtype=np.int64)
+    won = np.zeros(n, dtype=bool)
+    last_touch_step = np.zeros(n, dtype=np.int64)
+    last_stage_change = cohort.created.copy()
+    n_slips = np.zeros(n, dtype=np.int64)
+    dead = np.zeros(n, dtype=bool)
+    stall_until = np.zeros(n, dtype=np.int64)
+    had_demo = np.zeros(n, dtype=bool)
+    max_engaged = np.ones(n, dtype=np.int64)
+    dark_steps = np.ceil(knobs.dark_after_days / step_days).astype(np.int64)
+
+    hist: list[tuple[np.ndarray, ...]] = []
+    steps: list[tuple[np.ndarray, ...]] = []
+    alive = np.arange(n)
+    for k in range(knobs.max_steps):
+        if len(alive) == 0:
+            break
+        i = alive
+        m = len(i)
+        s = seg[i]
+        g = stage[i]
+        h = health[i]
+        t0 = cohort.created[i] + k * step_len[i]
+        w = weeks[i]
+        dark = (k - last_touch_step[i]) >= dark_steps[i]
+        eng = cohort.engagement[i]
+        z = dead[i]
+        live = ~z
+        # buyers go quiet for a while (holidays, reorganisations) without the deal being lost
+        new_stall = live & (stall_until[i] <= k) & (rng.random(m) < 0.07)
+        stall_until[i[new_stall]] = k + rng.integers(1, 5, new_stall.sum())
+        quiet = np.where(stall_until[i] > k, 0.15, 1.0)
+        # --- observable activity this step (rates per week x weeks per step); a dead deal
+        # gets the odd call and unanswered follow-up until the rep cleans it up
+        calls = rng.poisson(
+            CALL_RATE[s] * w * np.exp(0.25 * eng) * (0.6 + 0.4 * _sigmoid(h)) * np.where(z, 0.35, 1)
+        )
+        meetings = rng.poisson(
+            MEETING_RATE[s] * w * _sigmoid(3.0 * (h - 0.1)) * (0.45 + 0.15 * g) * live * quiet
+        )
+        demo_stage = (g >= 1) & (g <= 3) & live
+        demos = rng.poisson(
+            DEMO_RATE[s]
+            * w
+            * _sigmoid(2.0 * (h - 0.2))
+            * np.where(g == 2, 1.5, 0.6)
+            * demo_stage
+            * quiet
+        )
+        tasks = rng.poisson(TASK_RATE[s] * w * np.where(z, 0.5, 1))
+        outbound = rng.poisson(
+            out_per_week[s] * w * np.exp(0.2 * eng) * (1.0 + 0.6 * dark) * np.where(z, 0.6, 1)
+        )
+        inbound = rng.poisson(
+            in_per_week[s]
+            * w
+            * _sigmoid(2.0 * (h + 0.2))
+            * (0.6 + 0.1 * g)
+            * quiet
+            * np.where(z, 0.25, 1)
+        )
+        shock = rng.random(m) < knobs.competitor_shock_prob
+        had_demo[i[demos > 0]] = True
+        # contacts engaged so far: grows with stage and health, capped by the committee size
+        committee = cohort.n_contacts[i]
+        engaged = 1 + np.floor((committee - 1) * _sigmoid(h) * (g + 1) / 5.0 + rng.random(m))
+        engaged = np.clip(engaged, 1, committee).astype(np.int64)
+        max_engaged[i] = np.maximum(max_engaged[i], engaged * live)
+        touched = (meetings + demos + inbound) > 0
+        last_touch_step[i[touched]] = k
+        # --- health moves
+        effort = calls + meetings
+        drift = (
+            skill_drift[i]
+            + 0.1 * (1.0 - np.exp(-effort / 2.0))
+            - 0.05
+            + demo_gain[i] * (demos > 0)
+            + knobs.competitor_shock * shock
+        )
+        h_new = h + drift + rng.normal(0.0, knobs.health_noise_sd, m) - 0.15 * z
+        # --- stage transition
+        stale = 0.12 * np.maximum(0, k - 12)
+        # going dark is normal early on and alarming late: the threshold effect grows by stage
+        dark_effect = knobs.dark_loss_logit * DARK_BY_STAGE[g] * dark
+        p_lost = _sigmoid(LOST_BASE[g] - 1.7 * h_new + dark_effect + stale)
+        adv_logit = ADVANCE_BASE[g] + 1.0 * h_new - 1.0 * dark
+        # signing needs more than health: mid-market and enterprise buyers want a demo, and an
+        # enterprise deal needs several people on board (single-threaded deals stall)
+        gate = np.where((g == STAGE_NEGOTIATION) & (s >= 1) & ~had_demo[i], 0.3, 1.0)
+        gate *= np.where((g == STAGE_NEGOTIATION) & (s == 2) & (max_engaged[i] < 3), 0.35, 1.0)
+        p_adv = _sigmoid(adv_logit) * gate
+        u = rng.random(m)
+        lost_draw = live & (u < p_lost)
+        adv_now = live & ~lost_draw & (u < p_lost + (1.0 - p_lost) * p_adv)
+        # most lost deals die quietly first: no more meetings, closed lost at a later clean-up
+        linger = lost_draw & (rng.random(m) < _sigmoid(knobs.zombie_logit - 0.6 * eng))
+        dead[i[linger]] = True
+        cleanup = step_days[i] / (knobs.zombie_days * np.exp(-0.3 * eng))
+        lost_now = (lost_draw & ~linger) | (z & (rng.random(m) < cleanup))
+        if k == knobs.max_steps - 1:
+            lost_now = ~adv_now | (g < STAGE_NEGOTIATION)
+            adv_now &= ~lost_now
+        jump = 1 + (adv_now & (g <= 1) & (rng.random(m) < 0.12))
+        smb_skip = adv_now & (g == 3) & (s == 0) & (rng.random(m) < 0.2)
+        new_g = np.where(adv_now, np.minimum(g + jump, STAGE_WON), g)
+        new_g = np.where(smb_skip, STAGE_WON, new_g)
+        won_now = adv_now & ((g == STAGE_NEGOTIATION) | smb_skip)
+        new_g = np.where(won_now, STAGE_WON, new_g)
+        new_g = np.where(lost_now, STAGE_LOST, new_g)
+        t_event = t0 + 1 + (rng.random(m) * (step_len[i] - 1)).astype(np.int64)
+        closing = lost_now | won_now
+        t_end = np.where(closing, t_event, t0 + step_len[i])
+        steps.append(
+            (
+                i,
+                t0,
+                t_end,
+                calls,
+                meetings,
+                demos,
+                tasks,
+                outbound,
+                inbound,
+                h,
+                shock,
+                g,
+                dark,
+                z,
+                engaged,
+            )
+        )
+        close[i[closing]] = t_event[closing]
+        won[i[won_now]] = True
+        moved = adv_now & ~won_now
+        if moved.any():
+            hist.append((i[moved], t_event[moved], np.full(moved.sum(), FIELD_STAGE), new_g[moved]))
+            last_stage_change[i[moved]] = t_event[moved]
+        stage[i] = new_g
+        # --- slips and amount changes of deals still open
+        still = ~closing
+        j = i[still]
+        hs = h_new[still]
+        gs = new_g[still]
+        t0s = t0[still]
+        t_stop = t0s + step_len[j]
+        late = expected[j] < t_stop
+        voluntary = rng.random(len(j)) < 0.07 * _sigmoid(-2.0 * hs) * (gs >= 2)
+        slip = late | voluntary
+        if slip.any():
+            js = j[slip]
+            lo = np.clip(expected[js], t0s[slip], t_stop[slip] - 1)
+            t_slip = lo + (rng.random(len(js)) * (t_stop[slip] - lo)).astype(np.int64)
+            push = np.maximum(7, np.round(step_days[js] * rng.uniform(1.0, 3.0, len(js))))
+            # a dead deal's date is pushed a month or two at a time, to keep it off reports
+            push = np.where(dead[js], rng.integers(30, 61, len(js)), push).astype(np.int64)
+            new_expected = floor_day(np.maximum(t_slip, expected[js])) + push * MINUTES_PER_DAY
+            expected[js] = new_expected
+            n_slips[js] += 1
+            hist.append((js, t_slip, np.full(len(js), FIELD_EXPECTED), new_expected))
+            hs = hs - knobs.late_slip_penalty * (slip & (gs >= 3))
+        zs = dead[j]
+        cut = ~zs & (rng.random(len(j)) < 0.025 + 0.09 * (hs < -0.3) * (gs >= 3))
+        up = ~zs & ~cut & (rng.random(len(j)) < 0.025 * (hs > 0.7) * (gs >= 2))
+        change = cut | up
+        if change.any():
+            jc = j[change]
+            factor = np.where(
+                cut[change],
+                rng.uniform(0.7, 0.95, len(jc)),
+                rng.uniform(1.05, 1.3, len(jc)),
+            )
+            new_amount = np.maximum(500.0, np.round(amount[jc] * factor, -2))
+            differs = new_amount != amount[jc]
+            jc, new_amount = jc[differs], new_amount[differs]
+            t_amt = (
+                t0s[change][differs]
+                + 1
+                + (rng.random(len(jc)) * (step_len[jc] - 1)).astype(np.int64)
+            )
+            amount[jc] = new_amount
+            hist.append((jc, t_amt, np.full(len(jc), FIELD_AMOUNT), new_amount))
+        health[j] = hs
+        health[i[closing]] = h_new[closing]
+        alive = j
+
+    return _expand(
+        cohort, knobs, rng, steps, hist, close, won, expected0, amount, last_stage_change,
+        health0, health, n_slips,
+    )  # fmt: skip
+
+
+def _expand(
+    cohort: DealCohort,
+    knobs: DealKnobs,
+    rng: np.random.Generator,
+    steps: list[tuple[np.ndarray, ...]],
+    hist: list[tuple[np.ndarray, ...]],
+    close: np.ndarray,
+    won: np.ndarray,
+    expected0: np.ndarray,
+    amount: np.ndarray,
+    last_stage_change: np.ndarray,
+    health0: np.ndarray,
+    health_end: np.ndarray,
+    n_slips: np.ndarray,
+) -> CohortResult:
+    """Turn per-step counts into timed events (activities, emails) with contacts and labels."""
+    cols = [np.concatenate(c) for c in zip(*steps, strict=True)]
+    deal, t0, t_end, calls, meetings, demos, tasks, outbound, inbound, h, shock, g, dark, z = cols[
+        :14
+    ]
+    engaged = cols[14]
+    span = t_end - t0
+
+    def spread(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = np.repeat(np.arange(len(counts)), counts)
+        times = t0[rows] + (rng.random(len(rows)) * span[rows]).astype(np.int64)
+        contact = (rng.random(len(rows)) * engaged[rows]).astype(np.int64)
+        return rows, times, contact
+
+    act_parts = []
+    for code, counts in (
+        (ACT_CALL, calls),
+        (ACT_MEETING, meetings),
+        (ACT_DEMO, demos),
+        (ACT_TASK, tasks),
+    ):
+        rows, times, contact = spread(counts)
+        act_parts.append((deal[rows], times, np.full(len(rows), code), contact))
+
+    out_rows, out_times, out_contact = spread(outbound)
+    in_rows, in_times, in_contact = spread(inbound)
+    # outbound email is also logged as an 'email' activity, as CRMs do
+    act_parts.append((deal[out_rows], out_times, np.full(len(out_rows), ACT_EMAIL), out_contact))
+
+    # inbound tone follows health; a competitor shock that step sours it
+    z_in = 1.3 * h[in_rows] + rng.normal(0.0, 0.7, len(in_rows)) - 1.2 * shock[in_rows]
+    in_label = np.where(z_in > 0.6, POSITIVE, np.where(z_in < -0.6, NEGATIVE, NEUTRAL))
+    # reps write neutral or upbeat mail; a few "closing the file" notes when a deal goes dark
+    z_out = 0.5 * h[out_rows] + rng.normal(0.0, 0.8, len(out_rows))
+    out_label = np.where(
+        z_out > 0.55,
+        POSITIVE,
+        np.where((z_out < -1.1) & dark[out_rows], NEGATIVE, NEUTRAL),
+    )
+    # a last inbound word shortly before the close: a thank-you or a "we went elsewhere"
+    n = len(close)
+    final = rng.random(n) < np.where(won, 0.55, 0.4)
+    fd = np.flatnonzero(final)
+    back = np.minimum(close[fd] - cohort.created[fd] - 1, MINUTES_PER_DAY * 2)
+    f_time = close[fd] - 1 - (rng.random(len(fd)) * np.maximum(back, 0)).astype(np.int64)
+    f_label = np.where(won[fd], POSITIVE, NEGATIVE)
+    f_contact = (rng.random(len(fd)) * cohort.n_contacts[fd]).astype(np.int64)
+    f_health = health_end[fd]
+
+    mail_deal = np.concatenate([deal[out_rows], deal[in_rows], fd])
+    mail_time = np.concatenate([out_times, in_times, f_time])
+    mail_inbound = np.concatenate(
+        [np.zeros(len(out_rows), bool), np.ones(len(in_rows), bool), np.ones(len(fd), bool)]
+    )
+    mail_label = np.concatenate([out_label, in_label, f_label])
+    mail_contact = np.concatenate([out_contact, in_contact, f_contact])
+    mail_health = np.concatenate([h[out_rows], h[in_rows], f_health])
+
+    act = [np.concatenate(c) for c in zip(*act_parts, strict=True)]
+    if hist:
+        hcols = [np.concatenate(c) for c in zip(*hist, strict=True)]
+    else:
+        hcols = [np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)]
+    return CohortResult(
+        close=close,
+        won=won,
+        expected0=expected0,
+        final_amount=amount,
+        last_stage_change=last_stage_change,
+        health0=health0,
+        health_end=health_end,
+        n_slips=n_slips,
+        hist_deal=hcols[0],
+        hist_time=hcols[1],
+        hist_field=hcols[2].astype(np.int8),
+        hist_value=hcols[3].astype(np.float64),
+        act_deal=act[0],
+        act_time=act[1],
+        act_type=act[2].astype(np.int8),
+        act_contact=act[3],
+        mail_deal=mail_deal,
+        mail_time=mail_time,
+        mail_inbound=mail_inbound,
+        mail_label=mail_label.astype(np.int8),
+        mail_contact=mail_contact,
+        mail_health=mail_health,
+        step_deal=deal,
+        step_time=t0,
+        step_health=h,
+        step_stage=g.astype(np.int8),
+        step_dead=z,
+    )

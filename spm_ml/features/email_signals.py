@@ -1,0 +1,77 @@
+"""Deal signals from the tone of the buyer's emails, as of a moment.
+
+Sales emails tell how a deal is going before the CRM stage moves.  The emails table may
+carry derived sentiment columns ``p_negative``, ``p_neutral``, ``p_positive`` (added by
+:func:`spm_ml.nlp.signals.score_emails`, which keeps scores, never bodies); this block turns
+the *inbound* ones dated before each snapshot into features.  Like every block, it asks the
+shared :class:`~spm_ml.features.asof.EventIndex`, so it cannot see an email sent at or after
+``as_of``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from spm_ml.data.tables import Tables
+from spm_ml.features.asof import EventIndex, days_between, take
+
+SENTIMENT_COLUMNS = ("p_negative", "p_neutral", "p_positive")
+RECENT_DAYS = 14
+TREND_BASELINE_DAYS = 30
+POSITIVE = "positive"
+NEGATIVE = "negative"
+
+
+def has_sentiment(tables: Tables) -> bool:
+    """Whether the emails table carries derived sentiment scores."""
+    return all(c in tables.emails.columns for c in SENTIMENT_COLUMNS)
+
+
+def email_sentiment_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Tone of inbound emails before ``as_of``: recent shares, trend, recency, latest tone.
+
+    - ``inbound_negative_share_{14,30}d`` / ``inbound_positive_share_{14,30}d``: share of
+      inbound emails in the window whose most likely class is negative / positive;
+    - ``inbound_tone_trend``: mean tone (p_positive - p_negative) of inbound emails in the
+      last 14 days minus that of the 30 days before them (NaN when either window is empty);
+    - ``days_since_positive_inbound``: days since the last inbound email read as positive;
+    - ``latest_inbound_tone``: tone of the most recent inbound email.
+    """
+    emails = tables.emails
+    inbound = (emails["direction"] == "inbound").to_numpy()
+    probabilities = emails[list(SENTIMENT_COLUMNS)].to_numpy(dtype=float)
+    scored = inbound & ~np.isnan(probabilities).any(axis=1)
+    label = np.array(["negative", "neutral", "positive"])[np.nan_to_num(probabilities).argmax(1)]
+    tone = probabilities[:, 2] - probabilities[:, 0]
+
+    vocabulary = pd.Index(snapshots["deal_id"].unique())
+    index = EventIndex(emails["deal_id"], emails["sent_at"], vocabulary).subset(scored)
+    ids, as_of = snapshots["deal_id"], snapshots["as_of"]
+    out: dict[str, np.ndarray] = {}
+    for window in (RECENT_DAYS, 30):
+        n = index.count(ids, as_of, window)
+        for name, cls in (("negative", NEGATIVE), ("positive", POSITIVE)):
+            hits = index.count(ids, as_of, window, mask=label == cls)
+            out[f"inbound_{name}_share_{window}d"] = _ratio(hits, n)
+
+    recent_n = index.count(ids, as_of, RECENT_DAYS)
+    recent_tone = _ratio(index.sum(ids, as_of, tone, RECENT_DAYS), recent_n)
+    span = RECENT_DAYS + TREND_BASELINE_DAYS
+    wide_n = index.count(ids, as_of, span)
+    wide_sum = index.sum(ids, as_of, tone, span)
+    recent_sum = index.sum(ids, as_of, tone, RECENT_DAYS)
+    baseline_tone = _ratio(wide_sum - recent_sum, wide_n - recent_n)
+    out["inbound_tone_trend"] = recent_tone - baseline_tone
+
+    sent_at = emails["sent_at"].to_numpy()
+    last_positive = index.last(ids, as_of, mask=label == POSITIVE)
+    out["days_since_positive_inbound"] = days_between(as_of, take(sent_at, last_positive))
+    out["latest_inbound_tone"] = take(tone, index.last(ids, as_of)).astype(float)
+    return pd.DataFrame(out)
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    numerator = np.asarray(numerator, dtype=float)
+    denominator = np.asarray(denominator, dtype=float)
+    return np.where(denominator > 0, numerator / np.maximum(denominator, 1), np.nan)

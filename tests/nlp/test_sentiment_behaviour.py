@@ -1,0 +1,136 @@
+"""Behavioural tests of the default model (CheckList style): MFT, direction, invariance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spm_ml.nlp import score_texts
+from spm_ml.nlp.scoring import OUTPUT_COLUMNS, aggregate_sentences
+
+MFT = {
+    "negative": [
+        "We are not interested.",
+        "We have decided to go with another vendor.",
+        "Please cancel our subscription.",
+        "The price is far too high for us.",
+        "Your support team never got back to me, this is unacceptable.",
+    ],
+    "neutral": [
+        "Can we move the call to Thursday at 2pm?",
+        "Please find the signed NDA attached.",
+        "Our legal team will send the redlines next week.",
+        "What are your payment terms?",
+        "I'm out of the office until Monday.",
+    ],
+    "positive": [
+        "We're excited to move forward with the pilot.",
+        "The demo was great, the team loved it.",
+        "Budget is approved and we are ready to sign.",
+        "Thank you, your support has been fantastic.",
+        "We are very interested in the enterprise plan.",
+    ],
+}
+
+
+@pytest.mark.parametrize("label", sorted(MFT))
+def test_minimum_functionality_per_class(default_model, label):
+    scores = score_texts(MFT[label], model=default_model)
+    assert list(scores.columns) == list(OUTPUT_COLUMNS)
+    assert (scores["label"] == label).mean() >= 0.8, scores
+
+
+def test_negation_flips_interest(default_model):
+    scores = score_texts(
+        ["We are interested in a demo.", "We are not interested in a demo."], model=default_model
+    )
+    assert scores["p_positive"][0] > scores["p_positive"][1]
+    assert scores["p_negative"][1] > scores["p_negative"][0]
+    assert scores["label"][1] == "negative"
+
+
+def test_intensity_raises_confidence(default_model):
+    mild, strong = score_texts(
+        ["The onboarding was good.", "The onboarding was absolutely amazing!!"],
+        model=default_model,
+    )["p_positive"]
+    assert strong > mild
+    mild, strong = score_texts(
+        ["The rollout was bad.", "The rollout was a complete disaster!!"], model=default_model
+    )["p_negative"]
+    assert strong >= mild
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "Hi {name}, we are cancelling the {n} seats and moving to {company}, sorry.",
+        "{name} from {company} said the pilot with {n} reps went really well.",
+        "Can {name} join the call about the {n} licences for {company}?",
+    ],
+)
+def test_invariance_to_names_numbers_and_companies(default_model, template):
+    fills = [
+        {"name": "Anna", "company": "Globex", "n": "5"},
+        {"name": "Rahul", "company": "Initrode Systems", "n": "250"},
+        {"name": "Zoë", "company": "Blue Harbor Ltd", "n": "12"},
+    ]
+    scores = score_texts([template.format(**f) for f in fills], model=default_model)
+    assert scores["label"].nunique() == 1, scores
+    probs = scores[["p_negative", "p_neutral", "p_positive"]].to_numpy()
+    assert np.abs(probs - probs[0]).max() < 0.25
+
+
+def test_polite_closing_does_not_hide_a_cancellation(default_model):
+    email = (
+        "Hi Sam,\n\nAfter a long review we have decided to cancel the order and go with "
+        "another vendor.\n\nThanks so much for all your help, it was a pleasure working with "
+        "you!\n\nBest regards,\nJo"
+    )
+    scores = score_texts([email], model=default_model)
+    assert scores["label"][0] == "negative"
+    assert scores["n_sentences"][0] >= 2
+
+
+def test_aggregation_weights_negative_sentences_more():
+    cancel, thanks = [0.9, 0.05, 0.05], [0.02, 0.08, 0.9]
+    pooled = aggregate_sentences(np.array([cancel, thanks]))
+    assert pooled.argmax() == 0
+    assert pooled.sum() == pytest.approx(1.0)
+    # An even mix of neutral sentences stays neutral; one sentence passes through.
+    assert aggregate_sentences(np.array([[0.1, 0.8, 0.1]] * 3)).argmax() == 1
+    np.testing.assert_allclose(aggregate_sentences(np.array([thanks])), thanks)
+
+
+def test_bad_inputs_give_flags_not_guesses(default_model):
+    texts = [
+        "",
+        "Nous avons décidé de ne pas renouveler le contrat, merci pour votre compréhension.",
+        "<html><body><p>We are <b>thrilled</b> with the results!</p></body></html>",
+        "We are really happy with the service. " * 27_000,  # ~1 MB
+        "Caf\ufffd meeting was excellent",
+    ]
+    scores = score_texts(texts, model=default_model)
+    assert scores["label"].isna()[0] and np.isnan(scores["p_neutral"][0])
+    assert not scores["is_english"][1] and scores["label"].isna()[1]
+    assert np.isnan(scores["p_positive"][1])
+    assert scores["label"][2] == "positive"
+    assert scores["label"][3] == "positive"
+    assert scores["label"][4] == "positive"
+    assert len(scores) == len(texts)
+
+
+def test_score_texts_accepts_any_sequence_and_keeps_order(default_model):
+    texts = pd.Series(["Please cancel.", "Love it!", "See you at 3pm."], index=[7, 3, 9])
+    scores = score_texts(texts.tolist(), model=default_model)
+    assert list(scores.index) == [0, 1, 2]
+    assert scores["label"].tolist() == ["negative", "positive", "neutral"]
+    assert np.allclose(scores[["p_negative", "p_neutral", "p_positive"]].sum(axis=1), 1.0)
+
+
+def test_batch_equals_single_row(default_model):
+    texts = MFT["negative"] + MFT["positive"]
+    batch = score_texts(texts, model=default_model)
+    single = pd.concat([score_texts([t], model=default_model) for t in texts], ignore_index=True)
+    pd.testing.assert_frame_equal(batch, single)
