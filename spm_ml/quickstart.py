@@ -2,7 +2,8 @@
 
 Everything goes under one work folder, so a newcomer can look at (or delete) all of it:
 ``data/`` (the organisation), ``mlflow.db`` + ``mlartifacts/`` (the MLflow store),
-``outputs/`` (deal scores).
+``outputs/`` (deal scores).  Email bodies are scored for sentiment in memory and only the
+scores go further: nothing under ``outputs/`` or in MLflow holds email text.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def run_quickstart(
     reps: int = 50,
     months: int = 24,
     seed: int = 0,
+    sentiment: bool = True,
     progress=None,
 ) -> QuickstartResult:
     """Run the whole first path under ``workdir`` and say where everything went."""
@@ -63,6 +65,11 @@ def run_quickstart(
     lap("generate")
     tables = load_tables(data_dir)
     lap("validate")
+    if sentiment:
+        from spm_ml.nlp.signals import score_emails
+
+        tables = score_emails(tables, n_process=2, progress=progress)
+        lap("email sentiment")
     run = train_deal_win(
         tables,
         workdir=workdir,

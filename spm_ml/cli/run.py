@@ -22,13 +22,18 @@ def quickstart(
     reps: Annotated[int, typer.Option(min=2, help="Reps in the simulated organisation.")] = 50,
     months: Annotated[int, typer.Option(min=3, help="Months of simulated history.")] = 24,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    sentiment: Annotated[
+        bool, typer.Option(help="Score email sentiment and use it in the deal model.")
+    ] = True,
 ) -> None:
     """Simulate an organisation, validate it, train and register a deal-win model, score."""
     from spm_ml.quickstart import run_quickstart
 
     work = settings.workdir(workdir)
     with progress_bar() as progress:
-        result = run_quickstart(work, reps=reps, months=months, seed=seed, progress=progress)
+        result = run_quickstart(
+            work, reps=reps, months=months, seed=seed, sentiment=sentiment, progress=progress
+        )
     print_training_summary(result.run.metrics)
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
     console.print(

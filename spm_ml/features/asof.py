@@ -176,7 +176,11 @@ class EventIndex:
             # own earlier events: bit-identical whatever happens later or to other entities
             # (a global cumsum would not be, floating-point addition not being associative).
             running = pd.Series(sorted_values).groupby(self.keys >> _SHIFT).cumsum().to_numpy()
-            first = lo if window_days is None else self._bounds(query, None)[0]
+            first = (
+                lo
+                if window_days is None
+                else self._position(query.codes, np.zeros_like(query.seconds))
+            )
 
             def prefix(position: np.ndarray) -> np.ndarray:
                 return np.where(position > first, running[np.maximum(position - 1, 0)], 0.0)
