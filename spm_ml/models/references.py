@@ -79,10 +79,13 @@ def tuned_logistic_reference(
     them is the model's, not the tuning's.
     """
     cats, nums = split_columns(X_fit, categorical)
+    # encode once, then try each C on the same matrices
+    encoder = logistic_reference(cats, nums, seed=seed).named_steps["features"].fit(X_fit)
+    A_fit, A_valid = encoder.transform(X_fit), encoder.transform(X_valid)
     losses = {}
     for C in Cs:
-        candidate = logistic_reference(cats, nums, C=C, seed=seed).fit(X_fit, y_fit)
-        losses[C] = log_loss(y_valid, candidate.predict_proba(X_valid)[:, 1], labels=[0, 1])
+        candidate = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(A_fit, y_fit)
+        losses[C] = log_loss(y_valid, candidate.predict_proba(A_valid)[:, 1], labels=[0, 1])
     best = min(losses, key=losses.get)
     X_all = pd.concat([X_fit, X_valid])
     y_all = np.concatenate([np.asarray(y_fit), np.asarray(y_valid)])

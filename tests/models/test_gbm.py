@@ -112,3 +112,20 @@ def test_pyfunc_round_trip_returns_probability_frame(fitted, tmp_path):
     np.testing.assert_allclose(out["probability"], fitted.predict_proba(X)[:, 1])
     explained = loaded.predict(X, params={"top_k": 2})
     assert list(explained.columns) == ["probability", "drivers"]
+
+
+def test_weighted_metrics_equal_sklearn_with_unit_and_integer_weights():
+    from spm_ml.models.metrics import weighted_metrics
+
+    rng = np.random.default_rng(3)
+    p = np.round(rng.random(500), 2)  # ties on purpose
+    y = (rng.random(500) < p).astype(float)
+    order = np.argsort(-p, kind="stable")
+    fast = weighted_metrics(y[order], p[order], np.ones(500))
+    for name, value in binary_metrics(y, p).items():
+        assert fast[name] == pytest.approx(value, abs=1e-9), name
+    w = rng.integers(0, 4, 500).astype(float)
+    repeated = np.repeat(np.arange(500), w.astype(int))
+    fast = weighted_metrics(y[order], p[order], w[order])
+    for name, value in binary_metrics(y[repeated], p[repeated]).items():
+        assert fast[name] == pytest.approx(value, abs=1e-9), name
