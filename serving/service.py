@@ -53,6 +53,7 @@ class SpmMlService:
 
         from spm_ml.data.io import load_tables
         from spm_ml.models.pyfunc import unwrap
+        from spm_ml.nlp.signals import with_email_scores
         from spm_ml.scoring import DealScorer
 
         work = settings.workdir()
@@ -63,7 +64,11 @@ class SpmMlService:
             version=str(registry.champion_version(DEAL_MODEL)),
             alias=registry.CHAMPION,
         )
-        context = load_tables(settings.data_source(work))
+        # Context for features (reps, accounts, track records); emails are scored once here,
+        # so the deals it knows get the same email-tone features as in training.
+        context = with_email_scores(
+            load_tables(settings.data_source(work)), cache=settings.email_scores_path(work)
+        )
         self.scorer = DealScorer(unwrap(mlflow.pyfunc.load_model(uri)), context)
         logger.info("loaded %s version %s", DEAL_MODEL, self.model_ref.version)
 

@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spm_ml import registry
+from spm_ml import registry, settings
 from spm_ml.data.io import load_tables, write_tables
-from spm_ml.training.deal_win import MODEL_NAME, DealWinRun, train_deal_win
+from spm_ml.features.deals import DealFeatureConfig
+from spm_ml.training.deal_win import MODEL_NAME, DealWinRun, DealWinTrainConfig, train_deal_win
 
 logger = logging.getLogger(__name__)
 
@@ -66,13 +67,15 @@ def run_quickstart(
     tables = load_tables(data_dir)
     lap("validate")
     if sentiment:
-        from spm_ml.nlp.signals import score_emails
+        from spm_ml.nlp.signals import with_email_scores
 
-        tables = score_emails(tables, n_process=2, progress=progress)
+        cache = settings.email_scores_path(workdir)
+        tables = with_email_scores(tables, cache=cache, progress=progress)
         lap("email sentiment")
     run = train_deal_win(
         tables,
         workdir=workdir,
+        config=DealWinTrainConfig(features=DealFeatureConfig(email_sentiment=sentiment)),
         data_description=f"simulated org reps={reps} months={months} seed={seed}",
         progress=progress,
     )

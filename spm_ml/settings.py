@@ -62,3 +62,8 @@ def data_source(work: Path) -> str:
     records); the batch job scores the open deals in it.
     """
     return os.environ.get("SPM_ML_DATA") or str(work / "data")
+
+
+def email_scores_path(work: Path) -> Path:
+    """Cache of email sentiment scores (ids and scores only, never text) for ``work``."""
+    return work / "email_scores.parquet"

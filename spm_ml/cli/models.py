@@ -95,7 +95,7 @@ def promote_command(
     work = settings.workdir(workdir)
     registry.use_local_store(work)
     tables = load_tables(data or settings.data_source(work))
-    decision = promote(family, tables, by=by, note=note)
+    decision = promote(family, tables, workdir=work, by=by, note=note)
     verdict = "[green]promoted[/]" if decision.promoted else "[yellow]kept the champion[/]"
     console.print(f"{verdict}: {decision.reason}")
     if not decision.promoted:

@@ -78,6 +78,7 @@ def train_deal_win(
     started = time.perf_counter()
     step = _stepper(progress, total=5)
 
+    tables = prepare_tables(tables, config.features, workdir, progress)
     snapshots = deal_snapshots(tables, every_days=config.snapshot_every_days)
     features = deal_features(tables, snapshots, config.features)
     step("features")
@@ -151,6 +152,20 @@ def train_deal_win(
         split=split,
         seconds=time.perf_counter() - started,
     )
+
+
+def prepare_tables(
+    tables: Tables, features: DealFeatureConfig, workdir: Path, progress=None
+) -> Tables:
+    """Score email sentiment when the feature set uses it (cached per work folder; bodies
+    are dropped)."""
+    if not features.email_sentiment:
+        return tables
+    from spm_ml import settings
+    from spm_ml.nlp.signals import with_email_scores
+
+    cache = settings.email_scores_path(workdir)
+    return with_email_scores(tables, cache=cache, progress=progress)
 
 
 def _stepper(progress, total: int):

@@ -12,14 +12,16 @@ import getpass
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from spm_ml import registry
 from spm_ml.data.tables import Tables
 from spm_ml.errors import ModelNotFoundError
-from spm_ml.features.deals import deal_features
+from spm_ml.features.deals import DealFeatureConfig, deal_features
 from spm_ml.features.snapshots import deal_snapshots
 from spm_ml.models.deal_win import model_inputs
 from spm_ml.models.metrics import binary_metrics
+from spm_ml.training.deal_win import prepare_tables
 from spm_ml.training.split import time_split
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ def promote(
     name: str,
     tables: Tables,
     *,
+    workdir: Path,
     by: str | None = None,
     note: str = "",
     test_fraction: float = 0.25,
@@ -74,6 +77,7 @@ def promote(
             f"{name} has no challenger distinct from the champion (version {champion}); "
             "train a new model first (spm-ml train deal-win)"
         )
+    tables = prepare_tables(tables, DealFeatureConfig(), workdir)
     snapshots = deal_snapshots(tables, every_days=snapshot_every_days)
     split = time_split(snapshots["as_of"], snapshots["closed_at"], test_fraction=test_fraction)
     features = deal_features(tables, snapshots.iloc[split.test].reset_index(drop=True))
