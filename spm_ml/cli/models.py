@@ -28,12 +28,87 @@ def train_deal_win_command(
     ] = None,
     every_days: Annotated[int, typer.Option(help="Snapshot grid spacing in days.")] = 7,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    table: Annotated[
+        Path | None,
+        typer.Option(help="Instead of --data: one flat export of closed deals (CSV/Parquet)."),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="--table: the outcome column (e.g. deal_stage).")
+    ] = None,
+    positive: Annotated[
+        str | None, typer.Option(help="--table: the outcome value meaning won (e.g. Won).")
+    ] = None,
+    negative: Annotated[
+        list[str] | None,
+        typer.Option(help="--table: a losing value; rows with other values are left out."),
+    ] = None,
+    sep: Annotated[str, typer.Option(help="--table: column separator.")] = ",",
+    time_col: Annotated[
+        str | None,
+        typer.Option(help="--table: date column for a time split (else cross-validation)."),
+    ] = None,
+    id_col: Annotated[
+        list[str] | None, typer.Option(help="--table: an identifier column (never a feature).")
+    ] = None,
+    keep_col: Annotated[
+        list[str] | None,
+        typer.Option(help="--table: use this column even if it looks like a leak or an id."),
+    ] = None,
+    drop_col: Annotated[
+        list[str] | None, typer.Option(help="--table: never use this column.")
+    ] = None,
+    learner: Annotated[
+        str, typer.Option(help="--table: auto (pick by inner CV), gbm or logistic.")
+    ] = "auto",
+    model_out: Annotated[
+        Path | None, typer.Option(help="--table: folder for the MLflow pyfunc model.")
+    ] = None,
 ) -> None:
-    """Train a calibrated deal-win model on an organisation; it becomes the challenger."""
+    """Train a calibrated deal-win model on an organisation (it becomes the challenger), or,
+    with --table, on any flat export of closed deals (saved to --model-out)."""
+    from spm_ml.errors import SpmMlError
+
+    work = settings.workdir(workdir)
+    table_only = {
+        "--target": target,
+        "--positive": positive,
+        "--negative": negative,
+        "--time-col": time_col,
+        "--id-col": id_col,
+        "--keep-col": keep_col,
+        "--drop-col": drop_col,
+        "--model-out": model_out,
+    }
+    if table is not None:
+        if data is not None:
+            raise SpmMlError("--data and --table are alternatives: pass one of them")
+        needed = [o for o in ("--target", "--positive", "--model-out") if table_only[o] is None]
+        if needed:
+            raise SpmMlError(f"--table needs {', '.join(needed)}")
+        from spm_ml.cli.tabular import train_table
+        from spm_ml.training.tabular import TabularTrainConfig
+
+        config = TabularTrainConfig(
+            target=target,
+            positive=positive,
+            negatives=tuple(negative or ()),
+            sep=sep,
+            time_col=time_col,
+            id_cols=tuple(id_col or ()),
+            keep_cols=tuple(keep_col or ()),
+            drop_cols=tuple(drop_col or ()),
+            learner=learner,
+            seed=seed,
+        )
+        train_table(table, config, model_out=model_out, workdir=work, metrics_json=metrics_json)
+        return
+    given = [o for o, v in table_only.items() if v]
+    if given:
+        raise SpmMlError(f"{', '.join(given)} only apply with --table FILE")
+
     from spm_ml.data.io import load_tables
     from spm_ml.training.deal_win import DealWinTrainConfig, train_deal_win, write_metrics_json
 
-    work = settings.workdir(workdir)
     source = data or settings.data_source(work)
     tables = load_tables(source)
     config = DealWinTrainConfig(snapshot_every_days=every_days, seed=seed)
