@@ -16,38 +16,9 @@ class DealWinModel(CalibratedGBM):
 
     Text columns (the deal feature set's categoricals and any custom text fields) become
     LightGBM categories inside the model; identifiers and labels are never features.
+    The hyper-parameters are :class:`CalibratedGBM`'s; the family exists so that deal
+    models are recognisable in code and in the registry, and can diverge when they need to.
     """
-
-    def __init__(
-        self,
-        *,
-        n_estimators: int = 600,
-        learning_rate: float = 0.05,
-        num_leaves: int = 15,
-        min_child_samples: int = 50,
-        subsample: float = 0.8,
-        colsample_bytree: float = 0.8,
-        reg_lambda: float = 1.0,
-        early_stopping_rounds: int = 50,
-        calibration: str = "auto",
-        categorical_features: tuple[str, ...] | None = None,
-        n_jobs: int = 2,
-        random_state: int = 0,
-    ) -> None:
-        super().__init__(
-            n_estimators=n_estimators,
-            learning_rate=learning_rate,
-            num_leaves=num_leaves,
-            min_child_samples=min_child_samples,
-            subsample=subsample,
-            colsample_bytree=colsample_bytree,
-            reg_lambda=reg_lambda,
-            early_stopping_rounds=early_stopping_rounds,
-            calibration=calibration,
-            categorical_features=categorical_features,
-            n_jobs=n_jobs,
-            random_state=random_state,
-        )
 
 
 def model_inputs(features: pd.DataFrame) -> pd.DataFrame:

@@ -44,10 +44,10 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        n_estimators: int = 500,
+        n_estimators: int = 600,
         learning_rate: float = 0.05,
         num_leaves: int = 15,
-        min_child_samples: int = 40,
+        min_child_samples: int = 50,
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,
         reg_lambda: float = 1.0,

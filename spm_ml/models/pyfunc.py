@@ -17,7 +17,8 @@ from spm_ml.models.gbm import CalibratedGBM
 
 
 class ProbabilityModel(mlflow.pyfunc.PythonModel):
-    """Wraps a fitted :class:`CalibratedGBM` (or subclass) for MLflow."""
+    """Wraps a fitted classifier for MLflow: any model with ``predict_proba``; explanations
+    (``params={"top_k": k}``) need ``top_drivers`` too, as :class:`CalibratedGBM` has."""
 
     def __init__(self, model: CalibratedGBM) -> None:
         self.model = model

@@ -42,6 +42,7 @@ from spm_ml.errors import TrainingError
 from spm_ml.features.tabular import TabularPreprocessor
 from spm_ml.models.calibration import fit_calibrator
 from spm_ml.models.gbm import CalibratedGBM
+from spm_ml.models.pyfunc import ProbabilityModel
 from spm_ml.models.references import PriorModel, logistic_reference, split_columns
 
 logger = logging.getLogger(__name__)
@@ -269,20 +270,6 @@ class TabularClassifier(ClassifierMixin, BaseEstimator):
 # -- the MLflow face -------------------------------------------------------------------------------
 
 
-class TabularProbabilityModel(mlflow.pyfunc.PythonModel):
-    """Pyfunc wrapper: ``predict(rows)`` -> DataFrame with a ``probability`` column."""
-
-    def __init__(self, model: TabularClassifier) -> None:
-        self.model = model
-
-    def predict(
-        self, context, model_input: pd.DataFrame, params: dict | None = None
-    ) -> pd.DataFrame:
-        frame = pd.DataFrame(model_input)
-        probability = self.model.predict_proba(frame)[:, 1]
-        return pd.DataFrame({"probability": probability}, index=frame.index)
-
-
 def pip_requirements() -> list[str]:
     """The packages the pickled model needs, pinned to the versions that trained it.
 
@@ -338,7 +325,7 @@ def save_tabular_model(
     )
     mlflow.pyfunc.save_model(
         str(path),
-        python_model=TabularProbabilityModel(model),
+        python_model=ProbabilityModel(model),
         signature=signature,
         input_example=example,
         metadata=metadata,
