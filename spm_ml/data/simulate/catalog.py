@@ -39,7 +39,27 @@ PRODUCT_FIT: tuple[tuple[float, ...], ...] = (
 """Row = segment; how well each product fits it (a mismatch lowers deal health)."""
 
 LEAD_SOURCES: tuple[str, ...] = ("inbound", "outbound", "partner", "event")
-LEAD_SOURCE_FIT: tuple[float, ...] = (0.25, -0.15, 0.15, 0.0)
+LEAD_SOURCE_FIT: tuple[tuple[float, ...], ...] = (
+    (0.45, -0.25, 0.0, 0.1),
+    (0.2, -0.1, 0.2, 0.0),
+    (-0.3, 0.0, 0.55, 0.1),
+)
+"""Row = segment; how a lead source shapes deal health there.  A small business that asks for
+a demo has a problem today; an enterprise web form is mostly early research, while a partner
+referral brings an enterprise sponsor with it."""
+INDUSTRY_PRODUCT_FIT: tuple[tuple[float, ...], ...] = (
+    (0.0, 0.2, 0.3, 0.0),
+    (-0.3, 0.0, 0.45, 0.4),
+    (-0.2, -0.1, 0.0, 0.45),
+    (0.2, 0.2, -0.35, 0.0),
+    (0.35, 0.1, 0.25, -0.4),
+    (-0.1, 0.0, 0.4, 0.2),
+    (-0.35, -0.2, -0.45, 0.35),
+    (0.4, 0.1, -0.4, -0.3),
+)
+"""Row = industry, column = product: use cases differ by vertical (analytics sells to banks,
+telecoms and retailers, not to schools or the public sector, whose data rules stand in the
+way; the compliance features of Pulse Enterprise sell to banks, hospitals and governments)."""
 
 FIRST_NAMES: tuple[str, ...] = (
     "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",

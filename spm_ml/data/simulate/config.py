@@ -130,10 +130,16 @@ class DealKnobs:
     amount_sigma: tuple[float, float, float] = (0.45, 0.45, 0.5)
     step_days: tuple[int, int, int] = (3, 7, 14)
     """Length of one lifecycle step per segment: bigger deals move on a slower clock."""
+    product_clock: tuple[float, float, float, float] = (0.55, 1.0, 1.5, 2.3)
+    """Step-length multiplier by product: complex products (security review, legal) are slower."""
+    lead_source_clock: tuple[float, float, float, float] = (0.75, 1.25, 0.9, 1.1)
+    """Same by lead source (inbound, outbound, partner, event): a buyer who asked moves faster."""
+    account_size_clock: float = 0.3
+    """Step length grows as (employees / segment's typical employees) ** this."""
     max_steps: int = 34
     """A deal still open after this many steps is closed lost (pipeline clean-up)."""
     expected_cycle_days: tuple[float, float, float] = (25.0, 60.0, 120.0)
-    health_base: tuple[float, float, float] = (-0.05, -0.4, -0.85)
+    health_base: tuple[float, float, float] = (0.2, -0.3, -0.75)
     health_noise_sd: float = 0.4
     skill_by_size: float = 0.06
     """Per-step health drift per unit of skill, times a deal-size factor (skill x size)."""
@@ -141,13 +147,44 @@ class DealKnobs:
     """Health gained from a demo by segment: demos sell big deals, not small ones."""
     late_slip_penalty: float = 0.35
     """Health lost when a proposal/negotiation deal slips; early slips cost nothing."""
-    dark_after_days: float = 21.0
-    """No meeting, demo or inbound email for this long: the deal has gone dark."""
+    dark_after_days: tuple[float, float, float] = (10.0, 21.0, 35.0)
+    """No meeting, demo or inbound email for this long (by segment; counted in steps, so in days
+    it follows the deal's clock): the deal has gone dark."""
+    stuck_after_steps: int = 4
+    stuck_logit: float = 0.3
+    """Extra loss log-odds per step a deal stays in one stage beyond ``stuck_after_steps``
+    (steps, so the threshold in days follows the deal's clock)."""
     dark_loss_logit: float = 1.8
     zombie_logit: float = 0.0
     """Log-odds that a lost deal lingers open, dead, before it is closed (falls with engagement)."""
-    zombie_days: float = 95.0
-    """Mean days a dead deal lingers before clean-up (shorter for engaged reps)."""
+    zombie_days: float = 60.0
+    """Mean days a dead deal lingers before clean-up, times the deal's clock (reps hold on to
+    slow, complex deals longer; engaged reps clean up sooner)."""
+    zombie_meeting_rate: float = 0.08
+    zombie_inbound_rate: float = 0.3
+    """Meeting / inbound-email rate of a dead deal relative to a healthy one (check-ins with
+    someone who cannot buy, polite brush-offs): going dark is a strong sign, not a certain one."""
+    cadence_sd: float = 0.45
+    """Spread (log scale) of the rep's call cadence on a deal, independent of its health."""
+    effort_gain: float = 0.1
+    effort_peak_per_week: float = 2.0
+    """Attention has a sweet spot: health gained per step peaks at this many calls + meetings a
+    week and fades beyond it."""
+    chase_calls_per_week: float = 2.5
+    chase_penalty: float = 0.04
+    """Calls a week above which chasing a buyer who takes no meeting costs health (per call)."""
+    sudden_loss_per_week: float = 0.008
+    """Weekly chance of a loss no CRM sees coming (budget freeze, reorganisation, champion
+    leaves), whatever the deal's health."""
+    final_upset: tuple[float, float, float] = (0.08, 0.15, 0.2)
+    """Chance by segment that a deal about to sign is lost at the last step (a cheaper rival,
+    no decision, budget cut at signing)."""
+    no_demo_gate: float = 0.1
+    """Multiplier of the signing chance of a mid-market or enterprise deal that never had a demo."""
+    single_thread_gate: float = 0.15
+    """Same for an enterprise deal with fewer than three buyer contacts engaged."""
+    closing_discount: float = 0.25
+    """Per-step chance that a healthy negotiation-stage deal gets a price concession."""
     competitor_shock_prob: float = 0.025
     competitor_shock: float = -0.8
     contacts: tuple[tuple[int, int], tuple[int, int], tuple[int, int]] = ((1, 3), (2, 5), (4, 9))

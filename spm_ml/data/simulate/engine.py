@@ -366,7 +366,8 @@ def _create_deals(
     fit = (
         accounts.fit[account]
         + np.asarray(catalog.PRODUCT_FIT)[seg, product]
-        + np.asarray(catalog.LEAD_SOURCE_FIT)[source]
+        + np.asarray(catalog.LEAD_SOURCE_FIT)[seg, source]
+        + np.asarray(catalog.INDUSTRY_PRODUCT_FIT)[accounts.industry[account], product]
     )
     c_lo = np.array([c[0] for c in knobs.contacts])[seg]
     c_hi = np.array([c[1] for c in knobs.contacts])[seg]
@@ -383,6 +384,9 @@ def _create_deals(
         fit=fit,
         n_contacts=n_contacts,
         start_stage=start_stage,
+        clock=np.asarray(knobs.product_clock)[product]
+        * np.asarray(knobs.lead_source_clock)[source]
+        * (employees / seg_mid) ** knobs.account_size_clock,
     )
     res = lifecycle.simulate_cohort(cohort, knobs, in_rate, out_rate, rng)
     offset = len(deals)

@@ -3,26 +3,40 @@
 Causal story (deal side)
 ------------------------
 Each deal carries a latent **health**, a random walk whose start depends on account fit,
-product fit, lead source and rep skill, and whose drift comes from:
+product fit (by segment and by industry: use cases differ by vertical), lead source (by
+segment: an inbound SMB lead is hot, an inbound enterprise form fill is research, a partner
+brings an enterprise sponsor) and rep skill, and whose drift comes from:
 
 * rep skill **times deal size** (skill matters more on big deals);
-* rep effort (calls and meetings), with a **saturating** effect (the tenth call adds little);
+* rep attention with a **sweet spot**: a steady cadence of calls and meetings helps, the effect
+  fades past the peak, and chasing a buyer who takes no meeting costs health;
 * demos, whose effect **depends on the segment** (nothing for SMB, a lot for enterprise);
 * close-date slips, which hurt **only late-stage** deals (proposal, negotiation);
 * competitor shocks.
 
-Health drives what can be observed while the deal is open: meeting and demo frequency (steep
-in health), inbound email frequency and tone, stage advancement, slips and amount cuts.  The
-outcome follows from the path: each step the deal may be lost (more likely when health is low,
-with a **threshold jump** once it has "gone dark" - no meeting, demo or inbound email for
-``dark_after_days`` - and rising with staleness), advance one stage (sometimes two), or, in
-negotiation, be won.  Most lost deals first die quietly: they stay open with no meetings,
-demos or replies (the odd unanswered follow-up) until the rep cleans them up, sooner for
-engaged reps - the zombie pipeline that inflates coverage in real CRMs.  Deals still open
-after ``max_steps`` steps are closed lost.
+Each deal runs on its own **clock**: a step lasts the segment's pace (3, 7 or 14 days) times
+multipliers for the product (complex products need security and legal review), the lead source
+(a buyer who asked moves faster) and the account's size within its segment.  Every time
+threshold below is counted in steps, so in days it follows the clock: the same 30 days of
+silence is death for a small inbound deal and normal for a big enterprise one.
 
-Bigger deals run on a slower clock (a step is 3, 7 or 14 days by segment), start with lower
-health, slip more (their first expected close date is optimistic) and involve more contacts.
+Health drives what can be observed while the deal is open: meeting and demo frequency,
+inbound email frequency and tone - both read health **the more sharply the later the stage**
+(early meetings are booked by the rep, early emails ask and object whatever the buyer thinks)
+- stage advancement, slips and amount cuts (a scope cut early, a closing concession in
+negotiation).  The outcome follows from the path: each step the deal may be lost (more
+likely when health is low; a **threshold jump** once it has "gone dark" - no meeting, demo or
+inbound email for ``dark_after_days`` of its segment, on its clock - growing with the stage;
+rising once it is **stuck** in one stage; a small **sudden-loss** chance nothing foreshadows),
+advance one stage (sometimes two), or, in negotiation, be won - unless a **signing gate** fails
+(no demo in mid-market or enterprise, a single-threaded enterprise deal) or a **last-minute
+upset** takes it.  Most lost deals first die quietly: they stay open with the odd check-in
+meeting, polite brush-off and chasing call until the rep cleans them up, later for slow deals
+and sooner for engaged reps - the zombie pipeline that inflates coverage in real CRMs.  Deals
+still open after ``max_steps`` steps are closed lost.
+
+Bigger deals start with lower health, slip more (their first expected close date is
+optimistic) and involve more contacts.
 """
 
 from __future__ import annotations
@@ -52,6 +66,12 @@ CALL_RATE = np.array([1.6, 1.3, 1.1])
 MEETING_RATE = np.array([0.7, 0.9, 1.1])
 DEMO_RATE = np.array([0.5, 0.6, 0.6])
 TASK_RATE = np.array([0.5, 0.5, 0.6])
+# how much an inbound email's tone says about the deal, by stage: early on buyers ask, object
+# and haggle whatever they think of the deal; by negotiation their tone is their intent
+TONE_BY_STAGE = np.array([0.2, 0.4, 1.0, 1.6, 2.0])
+# the same for meetings: early meetings are booked by the rep (discovery calls), late ones
+# only happen when the buyer wants them
+MEETING_BY_STAGE = np.array([0.4, 0.8, 2.5, 3.5, 4.0])
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -70,6 +90,8 @@ class DealCohort:
     fit: np.ndarray
     n_contacts: np.ndarray
     start_stage: np.ndarray
+    clock: np.ndarray
+    """Step-length multiplier of each deal (product, lead source, account size)."""
 
 
 @dataclass
@@ -125,7 +147,9 @@ def simulate_cohort(
     """Run every deal of ``cohort`` from creation to close (won, lost or cleaned up)."""
     n = len(cohort.segment)
     seg = cohort.segment
-    step_days = np.asarray(knobs.step_days, dtype=np.int64)[seg]
+    # each deal's clock: the segment's pace times the deal's own (see ``DealCohort.clock``)
+    step_days = np.maximum(2, np.round(np.asarray(knobs.step_days)[seg] * cohort.clock))
+    step_days = step_days.astype(np.int64)
     step_len = step_days * MINUTES_PER_DAY
     weeks = step_days / 7.0
     size_factor = np.clip(np.log(cohort.amount / 5_000.0) / np.log(10.0), 0.3, 2.5)
@@ -155,7 +179,12 @@ def simulate_cohort(
     stall_until = np.zeros(n, dtype=np.int64)
     had_demo = np.zeros(n, dtype=bool)
     max_engaged = np.ones(n, dtype=np.int64)
-    dark_steps = np.ceil(knobs.dark_after_days / step_days).astype(np.int64)
+    # silence is measured against the deal's own clock: a slow deal is quiet for longer
+    base_days = np.asarray(knobs.step_days, dtype=float)[seg]
+    dark_steps = np.ceil(np.asarray(knobs.dark_after_days)[seg] / base_days).astype(np.int64)
+    stage_entered = np.zeros(n, dtype=np.int64)
+    # the rep's cadence on this deal: some reps (and some deals) get far more calls than others
+    cadence = np.exp(rng.normal(0.0, knobs.cadence_sd, n) + 0.25 * cohort.engagement)
 
     hist: list[tuple[np.ndarray, ...]] = []
     steps: list[tuple[np.ndarray, ...]] = []
@@ -179,12 +208,19 @@ def simulate_cohort(
         stall_until[i[new_stall]] = k + rng.integers(1, 5, new_stall.sum())
         quiet = np.where(stall_until[i] > k, 0.15, 1.0)
         # --- observable activity this step (rates per week x weeks per step); a dead deal
-        # gets the odd call and unanswered follow-up until the rep cleans it up
+        # gets the odd call and unanswered follow-up until the rep cleans it up, and a live
+        # deal that has gone quiet gets chased (more calls, not fewer)
         calls = rng.poisson(
-            CALL_RATE[s] * w * np.exp(0.25 * eng) * (0.6 + 0.4 * _sigmoid(h)) * np.where(z, 0.35, 1)
+            CALL_RATE[s] * w * cadence[i] * np.where(z, 0.6, np.where(dark, 1.8, 1.0))
         )
+        # a dead deal still gets the odd check-in meeting (with someone who cannot buy)
         meetings = rng.poisson(
-            MEETING_RATE[s] * w * _sigmoid(3.0 * (h - 0.1)) * (0.45 + 0.15 * g) * live * quiet
+            MEETING_RATE[s]
+            * w
+            * np.where(
+                z, knobs.zombie_meeting_rate, _sigmoid(MEETING_BY_STAGE[g] * (h - 0.1)) * quiet
+            )
+            * (0.45 + 0.15 * g)
         )
         demo_stage = (g >= 1) & (g <= 3) & live
         demos = rng.poisson(
@@ -199,13 +235,12 @@ def simulate_cohort(
         outbound = rng.poisson(
             out_per_week[s] * w * np.exp(0.2 * eng) * (1.0 + 0.6 * dark) * np.where(z, 0.6, 1)
         )
+        # a dead deal's buyer sends the odd polite brush-off ("swamped, circle back next quarter")
         inbound = rng.poisson(
             in_per_week[s]
             * w
-            * _sigmoid(2.0 * (h + 0.2))
             * (0.6 + 0.1 * g)
-            * quiet
-            * np.where(z, 0.25, 1)
+            * np.where(z, knobs.zombie_inbound_rate, _sigmoid(2.0 * (h + 0.2)) * quiet)
         )
         shock = rng.random(m) < knobs.competitor_shock_prob
         had_demo[i[demos > 0]] = True
@@ -217,10 +252,14 @@ def simulate_cohort(
         touched = (meetings + demos + inbound) > 0
         last_touch_step[i[touched]] = k
         # --- health moves
-        effort = calls + meetings
+        # attention has a sweet spot: a steady cadence helps, chasing a buyer who does not
+        # answer (many calls, no meeting) annoys them
+        x = (calls + meetings) / (knobs.effort_peak_per_week * w)
+        chasing = np.maximum(0.0, calls / w - knobs.chase_calls_per_week) * (meetings == 0)
         drift = (
             skill_drift[i]
-            + 0.1 * (1.0 - np.exp(-effort / 2.0))
+            + knobs.effort_gain * x * np.exp(1.0 - x)
+            - knobs.chase_penalty * np.minimum(chasing, 3.0)
             - 0.05
             + demo_gain[i] * (demos > 0)
             + knobs.competitor_shock * shock
@@ -228,14 +267,20 @@ def simulate_cohort(
         h_new = h + drift + rng.normal(0.0, knobs.health_noise_sd, m) - 0.15 * z
         # --- stage transition
         stale = 0.12 * np.maximum(0, k - 12)
-        # going dark is normal early on and alarming late: the threshold effect grows by stage
+        # a deal stuck in one stage for more steps than usual is dying (in days, the threshold
+        # follows the deal's clock: weeks for a small deal, months for a big complex one)
+        stuck = knobs.stuck_logit * np.maximum(0, k - stage_entered[i] - knobs.stuck_after_steps)
+        # a buyer silent for weeks is leaving, whatever the stage (more so late)
         dark_effect = knobs.dark_loss_logit * DARK_BY_STAGE[g] * dark
-        p_lost = _sigmoid(LOST_BASE[g] - 1.7 * h_new + dark_effect + stale)
+        p_lost = _sigmoid(LOST_BASE[g] - 1.7 * h_new + dark_effect + stale + np.minimum(stuck, 3))
+        # things no CRM sees coming: a budget freeze, a reorganisation, the champion leaves
+        p_lost = 1.0 - (1.0 - p_lost) * (1.0 - knobs.sudden_loss_per_week * w)
         adv_logit = ADVANCE_BASE[g] + 1.0 * h_new - 1.0 * dark
         # signing needs more than health: mid-market and enterprise buyers want a demo, and an
         # enterprise deal needs several people on board (single-threaded deals stall)
-        gate = np.where((g == STAGE_NEGOTIATION) & (s >= 1) & ~had_demo[i], 0.3, 1.0)
-        gate *= np.where((g == STAGE_NEGOTIATION) & (s == 2) & (max_engaged[i] < 3), 0.35, 1.0)
+        nego = g == STAGE_NEGOTIATION
+        gate = np.where(nego & (s >= 1) & ~had_demo[i], knobs.no_demo_gate, 1.0)
+        gate *= np.where(nego & (s == 2) & (max_engaged[i] < 3), knobs.single_thread_gate, 1.0)
         p_adv = _sigmoid(adv_logit) * gate
         u = rng.random(m)
         lost_draw = live & (u < p_lost)
@@ -243,7 +288,9 @@ def simulate_cohort(
         # most lost deals die quietly first: no more meetings, closed lost at a later clean-up
         linger = lost_draw & (rng.random(m) < _sigmoid(knobs.zombie_logit - 0.6 * eng))
         dead[i[linger]] = True
-        cleanup = step_days[i] / (knobs.zombie_days * np.exp(-0.3 * eng))
+        # reps hold on to slow, complex deals longer (the clean-up runs on the deal's clock too)
+        linger_days = knobs.zombie_days * cohort.clock[i] * np.exp(-0.3 * eng)
+        cleanup = step_days[i] / linger_days
         lost_now = (lost_draw & ~linger) | (z & (rng.random(m) < cleanup))
         if k == knobs.max_steps - 1:
             lost_now = ~adv_now | (g < STAGE_NEGOTIATION)
@@ -253,6 +300,12 @@ def simulate_cohort(
         new_g = np.where(adv_now, np.minimum(g + jump, STAGE_WON), g)
         new_g = np.where(smb_skip, STAGE_WON, new_g)
         won_now = adv_now & ((g == STAGE_NEGOTIATION) | smb_skip)
+        # the final decision is never certain: a cheaper rival, no decision, a budget cut at
+        # signing take a share of deals that looked committed (more of the big ones)
+        upset = won_now & (rng.random(m) < np.asarray(knobs.final_upset)[s])
+        won_now &= ~upset
+        adv_now &= ~upset
+        lost_now |= upset
         new_g = np.where(won_now, STAGE_WON, new_g)
         new_g = np.where(lost_now, STAGE_LOST, new_g)
         t_event = t0 + 1 + (rng.random(m) * (step_len[i] - 1)).astype(np.int64)
@@ -280,6 +333,7 @@ def simulate_cohort(
         close[i[closing]] = t_event[closing]
         won[i[won_now]] = True
         moved = adv_now & ~won_now
+        stage_entered[i[moved]] = k + 1
         if moved.any():
             hist.append((i[moved], t_event[moved], np.full(moved.sum(), FIELD_STAGE), new_g[moved]))
             last_stage_change[i[moved]] = t_event[moved]
@@ -307,7 +361,11 @@ def simulate_cohort(
             hist.append((js, t_slip, np.full(len(js), FIELD_EXPECTED), new_expected))
             hs = hs - knobs.late_slip_penalty * (slip & (gs >= 3))
         zs = dead[j]
-        cut = ~zs & (rng.random(len(j)) < 0.025 + 0.09 * (hs < -0.3) * (gs >= 3))
+        # amount cuts mean opposite things by stage: early, a shrinking budget or scope (weak
+        # deals); in negotiation, the price concession a buyer asks for just before signing
+        closing_discount = knobs.closing_discount * (gs == STAGE_NEGOTIATION) * (hs > 0.3)
+        scope_cut = 0.02 + 0.12 * (hs < -0.3) * (gs <= 2)
+        cut = ~zs & (rng.random(len(j)) < scope_cut + closing_discount)
         up = ~zs & ~cut & (rng.random(len(j)) < 0.025 * (hs > 0.7) * (gs >= 2))
         change = cut | up
         if change.any():
@@ -381,8 +439,10 @@ def _expand(
     # outbound email is also logged as an 'email' activity, as CRMs do
     act_parts.append((deal[out_rows], out_times, np.full(len(out_rows), ACT_EMAIL), out_contact))
 
-    # inbound tone follows health; a competitor shock that step sours it
-    z_in = 1.3 * h[in_rows] + rng.normal(0.0, 0.7, len(in_rows)) - 1.2 * shock[in_rows]
+    # inbound tone follows health, the more so the later the stage; a competitor shock that
+    # step sours it; a dead deal's buyer writes polite brush-offs (mostly neutral)
+    z_live = TONE_BY_STAGE[g[in_rows]] * h[in_rows] - 1.2 * shock[in_rows]
+    z_in = np.where(z[in_rows], -0.2, z_live) + rng.normal(0.0, 0.7, len(in_rows))
     in_label = np.where(z_in > 0.6, POSITIVE, np.where(z_in < -0.6, NEGATIVE, NEUTRAL))
     # reps write neutral or upbeat mail; a few "closing the file" notes when a deal goes dark
     z_out = 0.5 * h[out_rows] + rng.normal(0.0, 0.8, len(out_rows))

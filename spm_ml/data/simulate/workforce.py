@@ -331,6 +331,9 @@ def drift_and_attrition(
     # exits (like hires) happen at midnight, so "employed on day d" is unambiguous
     exit_time = start + (rng.random(n) * (month_end - start)).astype(np.int64)
     exit_time = (exit_time // MINUTES_PER_DAY) * MINUTES_PER_DAY
+    # never at the very start of the month: the rep's quota row for a quarter that starts then
+    # has already been opened, and an exit at that instant would leave it empty
+    exit_time = np.maximum(exit_time, start + MINUTES_PER_DAY)
     valid = exit_time > people.hire[idx]
     leaves &= valid
     fired &= valid
