@@ -13,7 +13,6 @@ event stamped exactly at ``as_of`` is *not* seen.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -255,16 +254,3 @@ def days_between(later: pd.Series | np.ndarray, earlier: pd.Series | np.ndarray)
     out = delta.astype(np.float64) / NS_PER_DAY
     out[np.isnat(delta)] = np.nan
     return out
-
-
-def before(frame: pd.DataFrame, time_column: str, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Rows of ``frame`` dated strictly before one ``as_of`` (the scalar form of the rule)."""
-    return frame[frame[time_column] < as_of]
-
-
-def check_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        from spm_ml.errors import SchemaError
-
-        raise SchemaError(f"{what} needs column(s) {', '.join(missing)}")
