@@ -117,6 +117,7 @@ def train_deal_win_command(
             tables, workdir=work, config=config, data_description=str(source), progress=progress
         )
     print_training_summary(run.metrics)
+    print_slices(run.slices)
     if metrics_json is not None:
         write_metrics_json(run.metrics, metrics_json)
     console.print(
@@ -147,6 +148,30 @@ def print_training_summary(document: dict) -> None:
     console.print(table)
     m = document["model"]
     console.print(f"train rows {m['n_train']:,}, test rows {m['n_test']:,}")
+
+
+def print_slices(records: list[dict]) -> None:
+    """ROC AUC and ECE per slice (segment, size band, rep history, stage), model beside LR."""
+    from rich.table import Table
+
+    table = Table(title="held-out metrics per slice")
+    for column in ("slice", "value", "deals", "win rate", "model AUC", "LR AUC", "model ECE"):
+        table.add_column(column, justify="left" if column in ("slice", "value") else "right")
+
+    def number(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    for r in records:
+        table.add_row(
+            r["slice"],
+            r["value"],
+            f"{r['n_deals']:,}",
+            f"{r['win_rate']:.2f}",
+            number(r.get("model_roc_auc")),
+            number(r.get("logistic_regression_roc_auc")),
+            number(r.get("model_ece")),
+        )
+    console.print(table)
 
 
 @exits_on_error

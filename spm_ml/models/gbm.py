@@ -7,6 +7,12 @@ Why a wrapper rather than ``lightgbm.LGBMClassifier`` directly:
   pass plain frames; an unseen value becomes missing instead of silently taking another
   category's code (LightGBM issue 5244, MLflow issue 12910).
 - **Early stopping and calibration on held-out data** from the caller's time-based split.
+  The held-out fold then joins the training rows (``refit=True``): the freshest labelled
+  history is the most valuable, and the references the model is compared with are refit on
+  it too.  The booster is refit on both folds for the early-stopped number of rounds scaled
+  to the larger set, and the calibrator learns from cross-fitted margins (deal-grouped
+  folds, so snapshots of one deal never sit on both sides), i.e. from boosters that never
+  saw the rows they score.
 - **Explanations from the same booster**: exact Tree SHAP via ``pred_contrib``.
 
 It follows the scikit-learn estimator contract (hyper-parameters in ``__init__``, learned
@@ -39,6 +45,10 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
     calibration:
         ``"auto"`` (isotonic or Platt, whichever has the lower held-out Brier score),
         ``"isotonic"``, ``"platt"`` or ``"none"``.
+    refit:
+        After early stopping, refit on train + eval rows and calibrate on ``calibration_folds``
+        cross-fitted margins; ``False`` keeps the booster trained on the train rows only and
+        calibrates on the eval rows' margins.
     """
 
     def __init__(
@@ -53,6 +63,8 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
         reg_lambda: float = 1.0,
         early_stopping_rounds: int = 50,
         calibration: str = "auto",
+        refit: bool = True,
+        calibration_folds: int = 5,
         categorical_features: tuple[str, ...] | None = None,
         n_jobs: int = 2,
         random_state: int = 0,
@@ -66,6 +78,8 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
         self.reg_lambda = reg_lambda
         self.early_stopping_rounds = early_stopping_rounds
         self.calibration = calibration
+        self.refit = refit
+        self.calibration_folds = calibration_folds
         self.categorical_features = categorical_features
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -77,10 +91,14 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
         y: np.ndarray,
         *,
         eval_set: tuple[pd.DataFrame, np.ndarray] | None = None,
+        groups: np.ndarray | None = None,
+        eval_groups: np.ndarray | None = None,
     ) -> CalibratedGBM:
-        """Fit on ``(X, y)``; early-stop and calibrate on ``eval_set`` (held out, later in time).
+        """Fit on ``(X, y)``; early-stop and calibrate with ``eval_set`` (later in time).
 
-        Without ``eval_set`` the booster runs all ``n_estimators`` rounds uncalibrated.
+        ``groups``/``eval_groups`` name the entity of each row (a deal for snapshots), so the
+        cross-fitted calibration folds never split one entity.  Without ``eval_set`` the
+        booster runs all ``n_estimators`` rounds uncalibrated.
         """
         y = _binary(y)
         self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
@@ -95,8 +113,82 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
             for c in self.categorical_features_
         }
         self.classes_ = np.array([0, 1])
-        train = lgb.Dataset(self._prepare(X), label=y, free_raw_data=False)
-        params = {
+        self.calibrator_ = None
+        self.calibration_scores_: dict[str, float] = {}
+        if eval_set is None:
+            self.booster_ = self._train(self._prepare(X), y, self.n_estimators)
+            self.best_iteration_ = self.early_stopping_iteration_ = self.n_estimators
+            return self
+
+        X_val, y_val = eval_set[0], _binary(eval_set[1])
+        train, valid = self._prepare(X), self._prepare(X_val)
+        self.booster_ = self._train(train, y, self.n_estimators, valid=(valid, y_val))
+        self.early_stopping_iteration_ = self.booster_.best_iteration or self.n_estimators
+        self.best_iteration_ = self.early_stopping_iteration_
+        if not self.refit:
+            if self.calibration != "none":
+                self.calibrator_, self.calibration_scores_ = fit_calibrator(
+                    self.decision_function(X_val), y_val, self.calibration, self.random_state
+                )
+            return self
+
+        both = pd.concat([train, valid], ignore_index=True)
+        y_both = np.concatenate([y, y_val])
+        rounds = max(1, round(self.early_stopping_iteration_ * len(both) / len(train)))
+        if self.calibration != "none":
+            entities = _groups(groups, eval_groups, len(train), len(valid))
+            margins = self._cross_fitted_margins(both, y_both, entities, rounds)
+            self.calibrator_, self.calibration_scores_ = fit_calibrator(
+                margins, y_both, self.calibration, self.random_state
+            )
+        self.booster_ = self._train(both, y_both, rounds)
+        self.best_iteration_ = rounds
+        return self
+
+    def _cross_fitted_margins(
+        self, X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, rounds: int
+    ) -> np.ndarray:
+        """Each row's margin from a booster trained without its group (same shape, scaled
+        rounds), so calibration sees scores like those of unseen deals."""
+        from sklearn.model_selection import GroupKFold
+
+        k = self.calibration_folds
+        if len(np.unique(groups)) < k:
+            raise TrainingError(
+                f"cross-fitted calibration needs at least {k} distinct groups, "
+                f"got {len(np.unique(groups))}"
+            )
+        fold_rounds = max(1, round(rounds * (k - 1) / k))
+        margins = np.empty(len(X))
+        folds = GroupKFold(n_splits=k, shuffle=True, random_state=self.random_state)
+        for fit_rows, held_rows in folds.split(X, y, groups):
+            booster = self._train(X.iloc[fit_rows], y[fit_rows], fold_rounds)
+            margins[held_rows] = booster.predict(X.iloc[held_rows], raw_score=True)
+        return margins
+
+    def _train(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        rounds: int,
+        valid: tuple[pd.DataFrame, np.ndarray] | None = None,
+    ) -> lgb.Booster:
+        """One LightGBM run on prepared frames; early stopping when ``valid`` is given."""
+        train = lgb.Dataset(X, label=y, free_raw_data=False)
+        valid_sets, callbacks = [], []
+        if valid is not None:
+            valid_sets = [lgb.Dataset(valid[0], label=valid[1], reference=train)]
+            callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
+        return lgb.train(
+            self._params(),
+            train,
+            num_boost_round=rounds,
+            valid_sets=valid_sets,
+            callbacks=callbacks,
+        )
+
+    def _params(self) -> dict:
+        return {
             "objective": "binary",
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
@@ -113,28 +205,6 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
             "cat_smooth": 10,
             "min_data_per_group": 50,
         }
-        callbacks = []
-        valid_sets = []
-        if eval_set is not None:
-            X_val, y_val = eval_set[0], _binary(eval_set[1])
-            valid_sets = [lgb.Dataset(self._prepare(X_val), label=y_val, reference=train)]
-            callbacks.append(lgb.early_stopping(self.early_stopping_rounds, verbose=False))
-        self.booster_ = lgb.train(
-            params,
-            train,
-            num_boost_round=self.n_estimators,
-            valid_sets=valid_sets,
-            callbacks=callbacks,
-        )
-        self.best_iteration_ = self.booster_.best_iteration or self.n_estimators
-        self.calibrator_ = None
-        self.calibration_scores_: dict[str, float] = {}
-        if eval_set is not None and self.calibration != "none":
-            margin = self.decision_function(eval_set[0])
-            self.calibrator_, self.calibration_scores_ = fit_calibrator(
-                margin, _binary(eval_set[1]), self.calibration, self.random_state
-            )
-        return self
 
     # -- prediction ----------------------------------------------------------------------
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
@@ -209,6 +279,23 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
             else:
                 out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
         return out
+
+
+def _groups(
+    groups: np.ndarray | None, eval_groups: np.ndarray | None, n_train: int, n_eval: int
+) -> np.ndarray:
+    """One entity label per row of train + eval; rows without one are their own group."""
+    if (groups is None) != (eval_groups is None):
+        raise TrainingError("give groups for both the training and the evaluation rows, or none")
+    if groups is None:
+        return np.arange(n_train + n_eval)
+    both = np.concatenate([np.asarray(groups), np.asarray(eval_groups)])
+    if len(both) != n_train + n_eval:
+        raise TrainingError(
+            f"groups cover {len(both)} rows but training + evaluation rows number "
+            f"{n_train + n_eval}"
+        )
+    return pd.factorize(both)[0]
 
 
 def _binary(y: np.ndarray) -> np.ndarray:

@@ -68,3 +68,27 @@ def shap_summary_plot(contributions: pd.DataFrame, features: pd.DataFrame, max_d
     fig.suptitle("SHAP values (log-odds), held-out sample")
     fig.tight_layout()
     return fig
+
+
+def slice_plot(records: list[dict], models: tuple[str, ...] = ("model", "logistic_regression")):
+    """ROC AUC per slice for each model, one panel per slice kind, sizes in the labels."""
+    kinds = list(dict.fromkeys(r["slice"] for r in records))
+    fig, axes = plt.subplots(
+        len(kinds), 1, figsize=(7, 1.2 + 1.1 * len(records) / max(len(kinds), 1) * len(kinds))
+    )
+    axes = np.atleast_1d(axes)
+    for ax, kind in zip(axes, kinds, strict=True):
+        rows = [r for r in records if r["slice"] == kind]
+        positions = np.arange(len(rows))
+        height = 0.8 / len(models)
+        for i, model in enumerate(models):
+            values = [r.get(f"{model}_roc_auc") or np.nan for r in rows]
+            ax.barh(positions + i * height, values, height=height, label=model)
+        ax.set_yticks(positions + height * (len(models) - 1) / 2)
+        ax.set_yticklabels([f"{r['value']} (n={r['n_deals']:,} deals)" for r in rows])
+        ax.set_xlim(0.5, 1.0)
+        ax.set_title(kind.replace("_", " "), loc="left")
+    axes[0].legend(loc="lower right")
+    axes[-1].set_xlabel("held-out ROC AUC")
+    fig.tight_layout()
+    return fig

@@ -212,6 +212,7 @@ class TabularClassifier(ClassifierMixin, BaseEstimator):
         return CalibratedGBM(
             **params,
             calibration="none",
+            refit=False,  # the inner folds' margins and rounds are this class's to pool
             categorical_features=categorical,
             n_jobs=self.n_jobs,
             random_state=self.random_state,

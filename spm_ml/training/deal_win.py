@@ -26,6 +26,7 @@ from spm_ml.features.snapshots import deal_snapshots
 from spm_ml.models.deal_win import DealWinModel, categorical_columns, model_inputs
 from spm_ml.models.evaluation import evaluate, flat_metrics, metrics_document
 from spm_ml.models.references import PriorModel, tuned_logistic_reference
+from spm_ml.models.slices import deal_slices, slice_metrics
 from spm_ml.training.split import TimeSplit, time_split
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class DealWinRun:
 
     model: DealWinModel
     metrics: dict
+    slices: list[dict]
+    """Held-out metrics per segment, size band, rep history and stage."""
     run_id: str
     model_version: str | None
     alias: str | None
@@ -92,7 +95,14 @@ def train_deal_win(
     X = model_inputs(features)
     categorical = categorical_columns(X)
     model = DealWinModel(categorical_features=categorical, random_state=config.seed, **config.model)
-    model.fit(X.iloc[split.fit], y[split.fit], eval_set=(X.iloc[split.valid], y[split.valid]))
+    deals = snapshots["deal_id"].to_numpy()
+    model.fit(
+        X.iloc[split.fit],
+        y[split.fit],
+        eval_set=(X.iloc[split.valid], y[split.valid]),
+        groups=deals[split.fit],
+        eval_groups=deals[split.valid],
+    )
     step("model")
 
     train_rows = np.concatenate([split.fit, split.valid])
@@ -116,9 +126,15 @@ def train_deal_win(
     evaluation = evaluate(
         y_test,
         probabilities,
-        groups=snapshots["deal_id"].to_numpy()[split.test],
+        groups=deals[split.test],
         n_boot=config.bootstrap_samples,
         seed=config.seed,
+    )
+    slices = slice_metrics(
+        y_test,
+        {k: v for k, v in probabilities.items() if k != "prior"},
+        deal_slices(X_test, X.iloc[train_rows]),
+        groups=deals[split.test],
     )
     step("evaluation")
 
@@ -128,7 +144,7 @@ def train_deal_win(
     with mlflow.start_run() as run:
         _log_run(run, config, split, model, features, evaluation, data_description)
         mlflow.log_param("logistic_regression_C", logistic_C)
-        _log_plots(model, X_test, y_test, probabilities, config.seed)
+        _log_plots(model, X_test, y_test, probabilities, slices, config.seed)
         info = _log_model(model, X_test, config.model_name if register else None)
         document = metrics_document(
             evaluation,
@@ -138,6 +154,7 @@ def train_deal_win(
             run_id=run.info.run_id,
         )
         mlflow.log_dict(document, "metrics.json")
+        mlflow.log_dict({"slices": slices}, "slices.json")
     version = alias = None
     if register:
         version = str(info.registered_model_version)
@@ -146,6 +163,7 @@ def train_deal_win(
     return DealWinRun(
         model=model,
         metrics=document,
+        slices=slices,
         run_id=run.info.run_id,
         model_version=version,
         alias=alias,
@@ -186,6 +204,7 @@ def _log_run(run, config, split, model, features, evaluation, data_description) 
     params = {
         **_flatten(asdict(config)),
         **split.params(),
+        "early_stopping_iteration": model.early_stopping_iteration_,
         "best_iteration": model.best_iteration_,
         "calibration_method": getattr(model.calibrator_, "method", "none"),
         "n_features": len(model.feature_names_in_),
@@ -213,17 +232,18 @@ def _log_run(run, config, split, model, features, evaluation, data_description) 
     mlflow.log_dict({"features": list(model.feature_names_in_)}, "features.json")
 
 
-def _log_plots(model, X_test, y_test, probabilities, seed) -> None:
+def _log_plots(model, X_test, y_test, probabilities, slices, seed) -> None:
     import matplotlib.pyplot as plt
     import mlflow
 
-    from spm_ml.models.plots import reliability_plot, roc_pr_plot, shap_summary_plot
+    from spm_ml.models.plots import reliability_plot, roc_pr_plot, shap_summary_plot, slice_plot
 
     sample = X_test.sample(min(2000, len(X_test)), random_state=seed)
     figures = {
         "plots/reliability.png": reliability_plot(y_test, probabilities),
         "plots/roc_pr.png": roc_pr_plot(y_test, probabilities),
         "plots/shap_summary.png": shap_summary_plot(model.explain(sample), sample),
+        "plots/slices.png": slice_plot(slices),
     }
     for path, figure in figures.items():
         mlflow.log_figure(figure, path)

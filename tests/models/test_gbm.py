@@ -129,3 +129,26 @@ def test_weighted_metrics_equal_sklearn_with_unit_and_integer_weights():
     fast = weighted_metrics(y[order], p[order], w[order])
     for name, value in binary_metrics(y[repeated], p[repeated]).items():
         assert fast[name] == pytest.approx(value, abs=1e-9), name
+
+
+def test_refit_uses_the_eval_rows_and_calibrates_on_cross_fitted_margins():
+    X, y = synthetic(4000, 8)
+    Xv, yv = synthetic(2000, 9)
+    groups, eval_groups = np.arange(4000) // 4, 10_000 + np.arange(2000) // 4
+    refit = CalibratedGBM(n_estimators=300, random_state=0).fit(
+        X, y, eval_set=(Xv, yv), groups=groups, eval_groups=eval_groups
+    )
+    held = CalibratedGBM(n_estimators=300, refit=False, random_state=0).fit(X, y, eval_set=(Xv, yv))
+    assert refit.early_stopping_iteration_ == held.best_iteration_
+    # rounds scale with the larger training set, and the booster really has them
+    assert refit.best_iteration_ == round(held.best_iteration_ * 6000 / 4000)
+    assert refit.booster_.num_trees() == refit.best_iteration_
+    fresh_X, fresh_y = synthetic(5000, 10)
+    metrics = binary_metrics(fresh_y, refit.predict_proba(fresh_X)[:, 1])
+    assert metrics["roc_auc"] > 0.8 and metrics["ece"] < 0.03
+
+
+def test_refit_needs_groups_for_both_parts_or_neither():
+    X, y = synthetic(600, 11)
+    with pytest.raises(TrainingError, match="groups"):
+        CalibratedGBM(n_estimators=20).fit(X, y, eval_set=(X, y), groups=np.arange(600))

@@ -95,6 +95,9 @@ def test_train_writes_metrics_and_promotion_follows_the_rule(small_org_dir, tmp_
     for block in document["references"].values():
         assert set(block) >= METRIC_KEYS
     assert document["model"]["roc_auc"] > document["references"]["prior"]["roc_auc"]
+    assert "held-out metrics per slice" in result.output
+    for kind in ("segment", "size band", "rep history", "stage"):
+        assert kind.replace(" ", "_") in result.output
 
     registry.use_local_store(work)
     assert registry.alias_version("deal-win", "champion") == "1"
@@ -102,6 +105,10 @@ def test_train_writes_metrics_and_promotion_follows_the_rule(small_org_dir, tmp_
     run = mlflow.get_run(document["mlflow_run_id"])
     assert run.data.metrics["model_roc_auc"] == pytest.approx(document["model"]["roc_auc"])
     assert "split_test_start" in run.data.params and "dataset_digest" in run.data.tags
+    artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "plots")}
+    assert "plots/slices.png" in artifacts
+    slices = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/slices.json")["slices"]
+    assert {r["slice"] for r in slices} == {"segment", "size_band", "rep_history", "stage"}
 
     promoted = runner.invoke(
         app,

@@ -1,0 +1,91 @@
+"""Held-out metrics per slice of deals: where the model is good, and where to doubt it.
+
+One overall AUC hides the cases a sales manager cares about: is the score as good on
+enterprise deals as on SMB ones, on big deals, on the deals of a rep who just joined?  Each
+slice reports its size, win rate, and the model's and the logistic reference's ROC AUC,
+Brier score and ECE on the same rows, so a weak slice is visible before anyone acts on it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from spm_ml.models.metrics import binary_metrics
+
+NEW_REP_CLOSED_DEALS = 20
+"""A rep with fewer closed deals than this has little track record to go on."""
+MIN_SLICE_ROWS = 50
+"""Slices smaller than this are reported with their size but without metrics."""
+
+
+def deal_slices(
+    X_test: pd.DataFrame, X_train: pd.DataFrame, *, segment_column: str = "custom_segment"
+) -> dict[str, pd.Series]:
+    """Slice labels for each held-out row: segment, size band, rep history, stage.
+
+    Size bands are the training amounts' terciles, so the bands do not depend on the rows
+    being judged.  Slices whose column the data lacks are left out.
+    """
+    slices: dict[str, pd.Series] = {}
+    if segment_column in X_test.columns:
+        slices["segment"] = X_test[segment_column].astype("object").fillna("(missing)")
+    if "amount" in X_test.columns and X_train["amount"].notna().any():
+        low, high = np.nanquantile(X_train["amount"].astype(float), [1 / 3, 2 / 3])
+        amount = X_test["amount"].astype(float)
+        band = np.select(
+            [amount < low, amount < high, amount >= high],
+            [
+                f"small (< {low:,.0f})",
+                f"medium ({low:,.0f}-{high:,.0f})",
+                f"large (>= {high:,.0f})",
+            ],
+            default="(missing)",
+        )
+        slices["size_band"] = pd.Series(band, index=X_test.index)
+    if "rep_closed_deals" in X_test.columns:
+        few = X_test["rep_closed_deals"].astype(float) < NEW_REP_CLOSED_DEALS
+        slices["rep_history"] = pd.Series(
+            np.where(
+                few,
+                f"< {NEW_REP_CLOSED_DEALS} closed deals",
+                f">= {NEW_REP_CLOSED_DEALS} closed deals",
+            ),
+            index=X_test.index,
+        )
+    if "stage" in X_test.columns:
+        slices["stage"] = X_test["stage"].astype("object").fillna("(missing)")
+    return slices
+
+
+def slice_metrics(
+    y: np.ndarray,
+    probabilities: dict[str, np.ndarray],
+    slices: dict[str, pd.Series],
+    groups: np.ndarray,
+) -> list[dict]:
+    """One record per (slice, value): rows, deals, win rate and each model's metrics."""
+    y = np.asarray(y, dtype=int)
+    records = []
+    for name, labels in slices.items():
+        values = labels.to_numpy()
+        for value in sorted(pd.unique(values), key=str):
+            rows = values == value
+            record: dict = {
+                "slice": name,
+                "value": str(value),
+                "n_rows": int(rows.sum()),
+                "n_deals": int(pd.unique(groups[rows]).size),
+                "win_rate": float(y[rows].mean()),
+            }
+            if rows.sum() >= MIN_SLICE_ROWS:
+                for model, p in probabilities.items():
+                    metrics = binary_metrics(y[rows], p[rows])
+                    for metric in ("roc_auc", "brier", "ece"):
+                        record[f"{model}_{metric}"] = _finite(metrics[metric])
+            records.append(record)
+    return records
+
+
+def _finite(value: float) -> float | None:
+    return round(float(value), 4) if np.isfinite(value) else None
