@@ -42,6 +42,10 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
     ----------
     categorical_features:
         Columns to treat as categories; ``None`` means every non-numeric column.
+    early_stopping_metric:
+        LightGBM metric watched on ``eval_set``: ``"auc"`` (default) stops when the ranking
+        stops improving, the booster's only job since calibration sets the probability
+        scale; ``"binary_logloss"`` also stops on overconfidence that calibration would fix.
     calibration:
         ``"auto"`` (isotonic or Platt, whichever has the lower held-out Brier score),
         ``"isotonic"``, ``"platt"`` or ``"none"``.
@@ -62,6 +66,7 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
         colsample_bytree: float = 0.8,
         reg_lambda: float = 1.0,
         early_stopping_rounds: int = 50,
+        early_stopping_metric: str = "auc",
         calibration: str = "auto",
         refit: bool = True,
         calibration_folds: int = 5,
@@ -77,6 +82,7 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
         self.colsample_bytree = colsample_bytree
         self.reg_lambda = reg_lambda
         self.early_stopping_rounds = early_stopping_rounds
+        self.early_stopping_metric = early_stopping_metric
         self.calibration = calibration
         self.refit = refit
         self.calibration_folds = calibration_folds
@@ -190,6 +196,7 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
     def _params(self) -> dict:
         return {
             "objective": "binary",
+            "metric": self.early_stopping_metric,
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
             "min_data_in_leaf": self.min_child_samples,

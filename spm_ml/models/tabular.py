@@ -213,6 +213,7 @@ class TabularClassifier(ClassifierMixin, BaseEstimator):
             **params,
             calibration="none",
             refit=False,  # the inner folds' margins and rounds are this class's to pool
+            early_stopping_metric="binary_logloss",  # candidates are chosen on log loss
             categorical_features=categorical,
             n_jobs=self.n_jobs,
             random_state=self.random_state,
