@@ -11,7 +11,7 @@ import typer
 
 from spm_ml import settings
 from spm_ml.cli._common import console, exits_on_error, progress_bar
-from spm_ml.cli.models import print_training_summary
+from spm_ml.cli.models import print_slices, print_training_summary
 
 
 @exits_on_error
@@ -35,6 +35,7 @@ def quickstart(
             work, reps=reps, months=months, seed=seed, sentiment=sentiment, progress=progress
         )
     print_training_summary(result.run.metrics)
+    print_slices(result.run.slices)
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
     console.print(
         f"\n[bold]Done[/] ({timing}).\n"

@@ -58,6 +58,8 @@ class DealWinRun:
     metrics: dict
     slices: list[dict]
     """Held-out metrics per segment, size band, rep history and stage."""
+    held_out: pd.DataFrame
+    """The test snapshots (``deal_id``, ``as_of``, ``won``) with each model's probability."""
     run_id: str
     model_version: str | None
     alias: str | None
@@ -164,6 +166,9 @@ def train_deal_win(
         model=model,
         metrics=document,
         slices=slices,
+        held_out=snapshots.iloc[split.test][["deal_id", "as_of", "won"]]
+        .reset_index(drop=True)
+        .assign(**probabilities),
         run_id=run.info.run_id,
         model_version=version,
         alias=alias,

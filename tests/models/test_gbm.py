@@ -131,6 +131,25 @@ def test_weighted_metrics_equal_sklearn_with_unit_and_integer_weights():
         assert fast[name] == pytest.approx(value, abs=1e-9), name
 
 
+def test_paired_gap_interval_measures_the_difference_itself():
+    from spm_ml.models.metrics import bootstrap_intervals, paired_difference_interval
+
+    rng = np.random.default_rng(4)
+    truth = rng.normal(size=3000)
+    y = (rng.random(3000) < 1 / (1 + np.exp(-2 * truth))).astype(int)
+    better = truth + rng.normal(scale=0.5, size=3000)
+    worse = better + rng.normal(scale=0.35, size=3000)
+    groups = np.arange(3000) // 3
+    same = paired_difference_interval(y, better, better, groups=groups, n_boot=50)
+    assert same == (0.0, 0.0)
+    lo, hi = paired_difference_interval(y, better, worse, groups=groups, n_boot=200)
+    assert 0 < lo < hi
+    # narrower than either model's own interval, and those two overlap
+    a = bootstrap_intervals(y, better, groups=groups, n_boot=200)["roc_auc"]
+    b = bootstrap_intervals(y, worse, groups=groups, n_boot=200)["roc_auc"]
+    assert a[0] < b[1] and hi - lo < a[1] - a[0]
+
+
 def test_refit_uses_the_eval_rows_and_calibrates_on_cross_fitted_margins():
     X, y = synthetic(4000, 8)
     Xv, yv = synthetic(2000, 9)
