@@ -156,7 +156,8 @@ def print_slices(records: list[dict]) -> None:
 
     table = Table(title="held-out metrics per slice")
     for column in ("slice", "value", "deals", "win rate", "model AUC", "LR AUC", "model ECE"):
-        table.add_column(column, justify="left" if column in ("slice", "value") else "right")
+        text = column in ("slice", "value")
+        table.add_column(column, justify="left" if text else "right", no_wrap=text)
 
     def number(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.3f}"

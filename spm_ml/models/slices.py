@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from spm_ml.data.schema import DEAL_STAGES
 from spm_ml.models.metrics import binary_metrics
 
 NEW_REP_CLOSED_DEALS = 20
@@ -33,28 +34,30 @@ def deal_slices(
     if "amount" in X_test.columns and X_train["amount"].notna().any():
         low, high = np.nanquantile(X_train["amount"].astype(float), [1 / 3, 2 / 3])
         amount = X_test["amount"].astype(float)
-        band = np.select(
-            [amount < low, amount < high, amount >= high],
-            [
-                f"small (< {low:,.0f})",
-                f"medium ({low:,.0f}-{high:,.0f})",
-                f"large (>= {high:,.0f})",
-            ],
-            default="(missing)",
-        )
-        slices["size_band"] = pd.Series(band, index=X_test.index)
+        names = [
+            f"small (< {low:,.0f})",
+            f"medium ({low:,.0f}-{high:,.0f})",
+            f"large (>= {high:,.0f})",
+            "(missing)",
+        ]
+        band = np.select([amount < low, amount < high, amount >= high], names[:3], names[3])
+        slices["size_band"] = pd.Series(pd.Categorical(band, categories=names), index=X_test.index)
     if "rep_closed_deals" in X_test.columns:
         few = X_test["rep_closed_deals"].astype(float) < NEW_REP_CLOSED_DEALS
         slices["rep_history"] = pd.Series(
             np.where(
                 few,
-                f"< {NEW_REP_CLOSED_DEALS} closed deals",
-                f">= {NEW_REP_CLOSED_DEALS} closed deals",
+                f"< {NEW_REP_CLOSED_DEALS} closed",
+                f">= {NEW_REP_CLOSED_DEALS} closed",
             ),
             index=X_test.index,
         )
     if "stage" in X_test.columns:
-        slices["stage"] = X_test["stage"].astype("object").fillna("(missing)")
+        stage = X_test["stage"].astype("object").fillna("(missing)")
+        order = [s for s in DEAL_STAGES if s in set(stage)]
+        slices["stage"] = stage.astype(
+            pd.CategoricalDtype([*order, *sorted(set(stage) - set(order), key=str)])
+        )
     return slices
 
 
@@ -69,7 +72,12 @@ def slice_metrics(
     records = []
     for name, labels in slices.items():
         values = labels.to_numpy()
-        for value in sorted(pd.unique(values), key=str):
+        present = set(pd.unique(values))
+        if isinstance(labels.dtype, pd.CategoricalDtype):  # a meaningful order: keep it
+            ordered = [v for v in labels.cat.categories if v in present]
+        else:
+            ordered = sorted(present, key=str)
+        for value in ordered:
             rows = values == value
             record: dict = {
                 "slice": name,

@@ -25,11 +25,13 @@ def test_size_bands_come_from_training_amounts_and_cover_every_row():
     slices = deal_slices(test, train)
     assert set(slices) == {"segment", "size_band", "rep_history", "stage"}
     low = np.quantile(train["amount"], 1 / 3)
-    small = slices["size_band"].str.startswith("small")
+    small = slices["size_band"].astype(str).str.startswith("small")
     assert (test.loc[small, "amount"] < low).all()
     assert (test.loc[~small, "amount"] >= low).all()
     # judging different rows must not move the band edges
     assert deal_slices(test.head(10), train)["size_band"].equals(slices["size_band"].head(10))
+    records = slice_metrics(np.zeros(500), {}, {"size_band": slices["size_band"]}, np.arange(500))
+    assert [r["value"].split()[0] for r in records] == ["small", "medium", "large"]
 
 
 def test_slices_missing_from_the_data_are_left_out():
