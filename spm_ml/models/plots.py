@@ -87,8 +87,10 @@ def slice_plot(records: list[dict], models: tuple[str, ...] = ("model", "logisti
         ax.set_yticks(positions + height * (len(models) - 1) / 2)
         ax.set_yticklabels([f"{r['value']} (n={r['n_deals']:,} deals)" for r in rows])
         ax.set_xlim(0.5, 1.0)
+        ax.invert_yaxis()  # read top-down, in the slice's own order
         ax.set_title(kind.replace("_", " "), loc="left")
-    axes[0].legend(loc="lower right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", ncol=len(models), frameon=False)
     axes[-1].set_xlabel("held-out ROC AUC")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig
