@@ -12,6 +12,7 @@ def main() -> None:
     parser.add_argument("--data", default="auto", help="auto: WORKDIR/data")
     parser.add_argument("--workdir", default="spm-ml-quickstart")
     parser.add_argument("--every-days", type=float, default=7)
+    parser.add_argument("--horizon-days", type=float, default=180)
     parser.add_argument("--metrics-json", default="none")
     args = parser.parse_args()
     argv = [
@@ -21,6 +22,8 @@ def main() -> None:
         args.workdir,
         "--every-days",
         str(int(args.every_days)),
+        "--horizon-days",
+        str(int(args.horizon_days)),
     ]
     if args.data not in ("", "auto"):
         argv += ["--data", args.data]

@@ -49,27 +49,21 @@ class SpmMlService:
     """Explained deal scores over HTTP (more endpoints join as the model families land)."""
 
     def __init__(self) -> None:
-        import mlflow
-
         from spm_ml.data.io import load_tables
-        from spm_ml.models.pyfunc import unwrap
+        from spm_ml.models.deal_win import feature_config_of
         from spm_ml.nlp.signals import with_email_scores
         from spm_ml.scoring import DealScorer
 
         work = settings.workdir()
         registry.use_local_store(work)
-        uri = registry.model_uri(DEAL_MODEL, registry.CHAMPION)
-        self.model_ref = ModelRef(
-            name=DEAL_MODEL,
-            version=str(registry.champion_version(DEAL_MODEL)),
-            alias=registry.CHAMPION,
-        )
+        loaded = registry.load_model(DEAL_MODEL, alias=registry.CHAMPION)
+        self.model_ref = ModelRef(name=DEAL_MODEL, version=loaded.version, alias=registry.CHAMPION)
         # Context for features (reps, accounts, track records); emails are scored once here,
         # so the deals it knows get the same email-tone features as in training.
         context = with_email_scores(
             load_tables(settings.data_source(work)), cache=settings.email_scores_path(work)
         )
-        self.scorer = DealScorer(unwrap(mlflow.pyfunc.load_model(uri)), context)
+        self.scorer = DealScorer(loaded.model, context, feature_config_of(loaded.record))
         logger.info("loaded %s version %s", DEAL_MODEL, self.model_ref.version)
 
     @bentoml.api(route="/v1/deals/score")

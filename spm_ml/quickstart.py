@@ -30,6 +30,7 @@ class QuickstartResult:
     scores_parquet: Path
     scores_csv: Path
     n_open_deals: int
+    scored_by_version: str
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -43,11 +44,9 @@ def run_quickstart(
     progress=None,
 ) -> QuickstartResult:
     """Run the whole first path under ``workdir`` and say where everything went."""
-    import mlflow
-
     from spm_ml.batch.deal_scores import score_open_deals_to_file
     from spm_ml.data.simulate import SimulationConfig, simulate
-    from spm_ml.models.pyfunc import unwrap
+    from spm_ml.models.deal_win import feature_config_of
     from spm_ml.scoring import DealScorer
 
     timings: dict[str, float] = {}
@@ -78,11 +77,13 @@ def run_quickstart(
         config=DealWinTrainConfig(features=DealFeatureConfig(email_sentiment=sentiment)),
         data_description=f"simulated org reps={reps} months={months} seed={seed}",
         progress=progress,
+        reuse_identical=True,
     )
     lap("train")
     uri = registry.use_local_store(workdir)
-    champion = mlflow.pyfunc.load_model(registry.model_uri(MODEL_NAME))
-    scorer = DealScorer(unwrap(champion), tables)
+    # the outputs are scored by the version just trained (or reused), whatever the champion
+    scoring_model = registry.load_model(MODEL_NAME, version=run.model_version)
+    scorer = DealScorer(scoring_model.model, tables, feature_config_of(scoring_model.record))
     outputs = workdir / "outputs"
     scores = score_open_deals_to_file(scorer, outputs / "deal_scores.parquet")
     scores.to_csv(outputs / "deal_scores.csv", index=False)
@@ -95,5 +96,6 @@ def run_quickstart(
         scores_parquet=outputs / "deal_scores.parquet",
         scores_csv=outputs / "deal_scores.csv",
         n_open_deals=len(scores),
+        scored_by_version=scoring_model.version,
         seconds=timings,
     )

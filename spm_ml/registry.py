@@ -7,9 +7,11 @@ batch job and the service all see the same registry.  Nothing here runs at impor
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from spm_ml import settings
+from spm_ml.models.record import TrainingRecord
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +96,71 @@ def alias_version(name: str, alias: str) -> str | None:
         return str(MlflowClient().get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
+
+
+def tag_version(name: str, version: str, tags: dict[str, str]) -> None:
+    """Set tags on a registered model version."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
+def version_with_tag(name: str, key: str, value: str):
+    """The newest version of ``name`` whose tag ``key`` equals ``value``, or ``None``."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = MlflowClient().search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return None
+    matching = [v for v in versions if v.tags.get(key) == value]
+    return max(matching, key=lambda v: int(v.version), default=None)
+
+
+def aliases_of(name: str, version: str) -> str | None:
+    """The aliases pointing at ``name`` version ``version``, comma-separated, or ``None``."""
+    from mlflow import MlflowClient
+
+    aliases = MlflowClient().get_model_version(name, version).aliases
+    return ", ".join(sorted(aliases)) or None
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A registered model loaded for use: the estimator, how it was trained, which version."""
+
+    model: object
+    record: TrainingRecord | None
+    name: str
+    version: str
+
+
+def load_model(name: str, *, alias: str | None = None, version: str | None = None) -> LoadedModel:
+    """Load ``name@alias`` (default champion) or ``name`` version ``version`` with its record.
+
+    The :class:`~spm_ml.models.record.TrainingRecord` stored with the model tells the
+    caller which features, label and sentiment model to use; ``None`` for models logged
+    before records existed.
+    """
+    import mlflow
+
+    from spm_ml.models.pyfunc import unwrap
+
+    if version is None:
+        alias = alias or CHAMPION
+        model_uri(name, alias)  # a clear error when the alias is unset
+        version = alias_version(name, alias)
+    pyfunc_model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    metadata = pyfunc_model.metadata.metadata
+    return LoadedModel(
+        model=unwrap(pyfunc_model),
+        record=TrainingRecord.from_metadata(metadata),
+        name=name,
+        version=str(version),
+    )
 
 
 def model_uri(name: str, alias: str = CHAMPION) -> str:

@@ -9,6 +9,7 @@ import typer
 
 from spm_ml import settings
 from spm_ml.cli._common import console, exits_on_error, progress_bar
+from spm_ml.features.snapshots import DEFAULT_HORIZON_DAYS
 
 WorkdirOption = Annotated[
     Path | None,
@@ -27,6 +28,10 @@ def train_deal_win_command(
         Path | None, typer.Option(help="Write held-out metrics of model and references here.")
     ] = None,
     every_days: Annotated[int, typer.Option(help="Snapshot grid spacing in days.")] = 7,
+    horizon_days: Annotated[
+        int,
+        typer.Option(min=1, help="Label: won within this many days of each snapshot."),
+    ] = DEFAULT_HORIZON_DAYS,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     table: Annotated[
         Path | None,
@@ -107,11 +112,16 @@ def train_deal_win_command(
         raise SpmMlError(f"{', '.join(given)} only apply with --table FILE")
 
     from spm_ml.data.io import load_tables
+    from spm_ml.features.snapshots import LabelDefinition
     from spm_ml.training.deal_win import DealWinTrainConfig, train_deal_win, write_metrics_json
 
     source = data or settings.data_source(work)
     tables = load_tables(source)
-    config = DealWinTrainConfig(snapshot_every_days=every_days, seed=seed)
+    config = DealWinTrainConfig(
+        snapshot_every_days=every_days,
+        seed=seed,
+        label=LabelDefinition(horizon_days=horizon_days),
+    )
     with progress_bar() as progress:
         run = train_deal_win(
             tables, workdir=work, config=config, data_description=str(source), progress=progress
@@ -148,6 +158,17 @@ def print_training_summary(document: dict) -> None:
     console.print(table)
     m = document["model"]
     console.print(f"train rows {m['n_train']:,}, test rows {m['n_test']:,}")
+    if "label" in document:
+        c = document["censoring"]
+        console.print(
+            f"label: {document['label']['definition']}; test = every deal open on the test "
+            f"dates; left out of training: {c['censored_at_extraction']:,} snapshots still "
+            f"open at extraction, {c['unknown_at_training_date']:,} not yet known at the "
+            f"training date; {c['after_observable_end']:,} too recent to judge"
+        )
+    sufficiency = document.get("data_sufficiency")
+    if sufficiency and sufficiency["thin"]:
+        console.print(f"[yellow]warning:[/] {sufficiency['message']}")
 
 
 def print_slices(records: list[dict]) -> None:

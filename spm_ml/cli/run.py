@@ -42,8 +42,11 @@ def quickstart(
         f"  data (8 tables, validated):   {result.data_dir}\n"
         f"  MLflow store:                 {result.tracking_uri}\n"
         f"  model:                        deal-win version {result.run.model_version} "
-        f"@{result.run.alias} (run {result.run.run_id})\n"
-        f"  deal scores ({result.n_open_deals:,} open deals): {result.scores_parquet}\n"
+        f"@{result.run.alias} (run {result.run.run_id})"
+        + (" [reused: identical data, configuration and code]" if result.run.reused else "")
+        + "\n"
+        f"  deal scores ({result.n_open_deals:,} open deals, scored by version "
+        f"{result.scored_by_version}): {result.scores_parquet}\n"
         f"                                {result.scores_csv}\n\n"
         f"Start the API:   spm-ml serve --workdir {work}\n"
         f"Browse runs:     mlflow ui --backend-store-uri {result.tracking_uri}"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pandas as pd
 
-from spm_ml.features.deals import CATEGORICAL_FEATURES
+from spm_ml.features.deals import CATEGORICAL_FEATURES, DealFeatureConfig
 from spm_ml.models.gbm import CalibratedGBM
+from spm_ml.models.record import TrainingRecord
 
-NON_FEATURE_COLUMNS = ("deal_id", "as_of", "closed_at", "won")
+NON_FEATURE_COLUMNS = ("deal_id", "as_of", "closed_at", "won", "label_known_at")
 """Columns of a snapshot feature frame that identify or label rows; never model inputs."""
 
 
@@ -39,3 +42,16 @@ def categorical_columns(features: pd.DataFrame) -> tuple[str, ...]:
         for c in features.columns
         if c in CATEGORICAL_FEATURES or not pd.api.types.is_numeric_dtype(features[c].dtype)
     )
+
+
+def feature_config_of(record: TrainingRecord | None) -> DealFeatureConfig:
+    """The feature configuration a deal model was trained with (default for old models)."""
+    if record is None:
+        return DealFeatureConfig()
+    known = {f.name for f in fields(DealFeatureConfig)}
+    values = {
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in record.feature_config.items()
+        if k in known
+    }
+    return DealFeatureConfig(**values)

@@ -7,7 +7,6 @@ import numpy as np
 from spm_ml.models.metrics import binary_metrics, bootstrap_intervals
 
 MODEL = "model"
-REFERENCES = ("prior", "logistic_regression")
 
 
 def evaluate(
@@ -44,7 +43,7 @@ def metrics_document(
 
     return {
         "model": block(MODEL),
-        "references": {name: block(name) for name in REFERENCES if name in evaluation},
+        "references": {name: block(name) for name in evaluation if name != MODEL},
         "split": split,
         "mlflow_run_id": run_id,
     }

@@ -47,8 +47,13 @@ def log_probability_model(
     *,
     name: str = "model",
     registered_model_name: str | None = None,
+    metadata: dict | None = None,
 ) -> mlflow.models.model.ModelInfo:
-    """Log ``model`` as a pyfunc with a signature (asserted) inferred from real output."""
+    """Log ``model`` as a pyfunc with a signature (asserted) inferred from real output.
+
+    ``metadata`` (the model's :class:`~spm_ml.models.record.TrainingRecord`) is stored in
+    the MLmodel file, so whoever loads the model also gets how it was trained.
+    """
     from mlflow.models import infer_signature
 
     wrapper = ProbabilityModel(model)
@@ -61,6 +66,7 @@ def log_probability_model(
         signature=signature,
         input_example=example,
         registered_model_name=registered_model_name,
+        metadata=metadata,
     )
     if info.signature is None:
         raise RuntimeError("MLflow logged the model without a signature")

@@ -1,8 +1,10 @@
 """The champion/challenger rule: a new model serves only once it has beaten the current one.
 
-Both models are scored on the *same* evaluation rows: the held-out (latest) fold of a time
-split of the given data.  The challenger is promoted when its ROC AUC is higher and its
-Brier score is no worse; otherwise the champion stays.  Either way the decision, with the
+Both models are scored on the *same* evaluation rows: snapshots of the given data dated
+after both models' training cut-offs, up to the last date whose outcome window has passed,
+each model building its features with the configuration it was trained with.  The
+challenger is promoted when its ROC AUC is higher and its Brier score is no worse;
+otherwise the champion stays.  Either way the decision, with the
 figures, who asked and when, is recorded as tags on the model versions.
 """
 
@@ -14,15 +16,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
+
 from spm_ml import registry
 from spm_ml.data.tables import Tables
 from spm_ml.errors import ModelNotFoundError
 from spm_ml.features.deals import DealFeatureConfig, deal_features
-from spm_ml.features.snapshots import deal_snapshots
-from spm_ml.models.deal_win import model_inputs
+from spm_ml.features.snapshots import LabelDefinition, deal_snapshots, extraction_time
+from spm_ml.models.deal_win import feature_config_of, model_inputs
 from spm_ml.models.metrics import binary_metrics
+from spm_ml.models.record import TrainingRecord
+from spm_ml.registry import LoadedModel
 from spm_ml.training.deal_win import prepare_tables
-from spm_ml.training.split import time_split
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +48,40 @@ def challenger_beats_champion(challenger: dict[str, float], champion: dict[str, 
     return challenger["roc_auc"] > champion["roc_auc"] and challenger["brier"] <= champion["brier"]
 
 
-def evaluate_version(name: str, version: str, X, y) -> dict[str, float]:
-    import mlflow
+def evaluation_rows(
+    tables: Tables, records: list[TrainingRecord], every_days: int = 7
+) -> tuple[pd.DataFrame, pd.Timestamp, pd.Timestamp]:
+    """Snapshots after every model's training cut-off whose outcome window has passed.
 
-    from spm_ml.models.pyfunc import unwrap
+    Judging a model on rows it trained on flatters it; so both models are scored only on
+    snapshots dated from the later of their cut-offs to the extraction time minus the
+    horizon, where every open deal has a known label.
+    """
+    horizons = {r.horizon_days for r in records}
+    if len(horizons) != 1:
+        raise ModelNotFoundError(
+            f"the models predict different things (label horizons {sorted(horizons)} days); "
+            "promotion compares models of the same label only"
+        )
+    label = LabelDefinition(horizon_days=horizons.pop())
+    start = max(r.training_cutoff for r in records)
+    end = extraction_time(tables) - pd.Timedelta(days=label.horizon_days)
+    snapshots = deal_snapshots(tables, every_days=every_days, label=label)
+    rows = snapshots[(snapshots["as_of"] >= start) & (snapshots["as_of"] <= end)]
+    if rows.empty:
+        raise ModelNotFoundError(
+            f"no evaluation data: promotion needs snapshots after both models' training "
+            f"cut-off ({start.date()}) whose {label.horizon_days}-day outcome window has passed "
+            f"by the data's extraction ({end.date()} at the latest); pass newer data with --data"
+        )
+    return rows.reset_index(drop=True), start, end
 
-    model = unwrap(mlflow.pyfunc.load_model(f"models:/{name}/{version}"))
-    return binary_metrics(y, model.predict_proba(X)[:, 1])
+
+def evaluate_version(loaded: LoadedModel, tables: Tables, rows: pd.DataFrame) -> dict[str, float]:
+    """A version's metrics on ``rows``, its features built with its own configuration."""
+    config = feature_config_of(loaded.record)
+    X = model_inputs(deal_features(tables, rows, config))
+    return binary_metrics(rows["won"].to_numpy().astype(int), loaded.model.predict_proba(X)[:, 1])
 
 
 def promote(
@@ -59,7 +91,6 @@ def promote(
     workdir: Path,
     by: str | None = None,
     note: str = "",
-    test_fraction: float = 0.25,
     snapshot_every_days: int = 7,
 ) -> PromotionDecision:
     """Compare ``name@challenger`` with ``name@champion`` on ``tables`` and act on the rule.
@@ -77,20 +108,26 @@ def promote(
             f"{name} has no challenger distinct from the champion (version {champion}); "
             "train a new model first (spm-ml train deal-win)"
         )
-    tables = prepare_tables(tables, DealFeatureConfig(), workdir)
-    snapshots = deal_snapshots(tables, every_days=snapshot_every_days)
-    split = time_split(snapshots["as_of"], snapshots["closed_at"], test_fraction=test_fraction)
-    features = deal_features(tables, snapshots.iloc[split.test].reset_index(drop=True))
-    X = model_inputs(features)
-    y = snapshots["won"].to_numpy()[split.test]
-    champion_metrics = evaluate_version(name, champion, X, y)
-    challenger_metrics = evaluate_version(name, challenger, X, y)
+    models = [registry.load_model(name, version=v) for v in (champion, challenger)]
+    for loaded in models:
+        if loaded.record is None:
+            raise ModelNotFoundError(
+                f"{name} version {loaded.version} carries no training record (logged by an "
+                "older spm-ml); retrain it before comparing"
+            )
+    uses_sentiment = any(m.record.feature_config.get("email_sentiment") for m in models)
+    tables, _ = prepare_tables(tables, DealFeatureConfig(email_sentiment=uses_sentiment), workdir)
+    rows, start, end = evaluation_rows(tables, [m.record for m in models], snapshot_every_days)
+    y = rows["won"].to_numpy()
+    champion_metrics = evaluate_version(models[0], tables, rows)
+    challenger_metrics = evaluate_version(models[1], tables, rows)
     promoted = challenger_beats_champion(challenger_metrics, champion_metrics)
     reason = (
         f"challenger v{challenger} ROC AUC {challenger_metrics['roc_auc']:.4f} / Brier "
         f"{challenger_metrics['brier']:.4f} vs champion v{champion} ROC AUC "
         f"{champion_metrics['roc_auc']:.4f} / Brier {champion_metrics['brier']:.4f} on "
-        f"{len(y):,} snapshots from {split.test_start.date()}" + (f"; note: {note}" if note else "")
+        f"{len(y):,} snapshots from {start.date()} to {end.date()}, after both models' "
+        "training cut-offs" + (f"; note: {note}" if note else "")
     )
     who = by or getpass.getuser()
     when = datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,19 +1,25 @@
 """Time-based splits of snapshot rows: the model is judged as if trained at a past date.
 
 Random splits of snapshots leak: two snapshots of one deal share its outcome, so a model
-that memorises the deal looks brilliant.  Here every cut is a date:
+that memorises the deal looks brilliant.  Here every cut is a date, and every fold holds
+only labels that were known when it would have been used:
 
-- **test**: snapshots taken at or after ``test_start``;
-- **fit**/**valid**: snapshots of deals *closed before* ``test_start`` (labels a team would
-  have had on that day), split again at ``valid_start``: fit rows come from deals closed
-  before it, valid rows are snapshots taken in ``[valid_start, test_start)``.
+- **test**: snapshots taken in ``[test_start, observable_end]``, where ``observable_end``
+  is the last date whose outcome window has passed by extraction.  Every deal open on a
+  test date has a label, so the test population is the one a user faces, not the deals
+  that happened to close fast.
+- **fit**/**valid**: snapshots whose label was known *before* ``test_start`` (what a team
+  would have had on that day), split again at ``valid_start``: fit rows' labels were known
+  before it, valid rows' labels became known in ``[valid_start, test_start)``.
 
-Labels in fit and valid are therefore all known before any test snapshot is taken.
+Snapshots whose label was not yet known at the training date are right-censored for
+training and left out of it; :class:`TimeSplit` counts them (``censoring``) so the metrics
+say how many there were and how they were treated.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -23,13 +29,20 @@ from spm_ml.errors import TrainingError
 
 @dataclass(frozen=True)
 class TimeSplit:
-    """Row positions of each fold and the dates that define them."""
+    """Row positions of each fold, the dates that define them, and what was left out."""
 
     fit: np.ndarray
     valid: np.ndarray
     test: np.ndarray
     valid_start: pd.Timestamp
     test_start: pd.Timestamp
+    observable_end: pd.Timestamp
+    censoring: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def train(self) -> np.ndarray:
+        """Fit and valid rows: what the final model and the references are trained on."""
+        return np.concatenate([self.fit, self.valid])
 
     def params(self) -> dict[str, str | int]:
         """What to log to MLflow so the split can be reproduced."""
@@ -37,33 +50,70 @@ class TimeSplit:
             "split": "time",
             "split_valid_start": str(self.valid_start.date()),
             "split_test_start": str(self.test_start.date()),
+            "split_observable_end": str(self.observable_end.date()),
             "n_fit": len(self.fit),
             "n_valid": len(self.valid),
             "n_test": len(self.test),
         }
 
+    def cutoffs(self) -> dict[str, str]:
+        """The dates, as stored with the model (training labels end at ``test_start``)."""
+        return {
+            "valid_start": self.valid_start.isoformat(),
+            "test_start": self.test_start.isoformat(),
+            "observable_end": self.observable_end.isoformat(),
+        }
+
 
 def time_split(
     as_of: pd.Series,
-    closed_at: pd.Series,
+    label_known_at: pd.Series,
+    labels: np.ndarray,
     *,
+    observable_end: pd.Timestamp,
     test_fraction: float = 0.25,
     valid_fraction: float = 0.2,
 ) -> TimeSplit:
-    """Split snapshot rows by date; see the module docstring for the rule."""
-    times = pd.to_datetime(as_of).to_numpy()
-    closed = pd.to_datetime(closed_at).to_numpy()
-    test_start = pd.Timestamp(np.quantile(times.astype("int64"), 1 - test_fraction)).normalize()
-    test = np.flatnonzero(times >= test_start.to_datetime64())
-    pool = np.flatnonzero(closed < test_start.to_datetime64())
+    """Split snapshot rows by date; see the module docstring for the rule.
+
+    ``labels`` may hold NaN for right-censored rows; ``observable_end`` is the extraction
+    time minus the label's horizon.
+    """
+    times = pd.to_datetime(as_of).to_numpy(dtype="datetime64[ns]")
+    known = pd.to_datetime(label_known_at).to_numpy(dtype="datetime64[ns]")
+    labelled = ~np.isnan(np.asarray(labels, dtype=float))
+    end = np.datetime64(pd.Timestamp(observable_end), "ns")
+    window = np.flatnonzero(times <= end)
+    if len(window) == 0:
+        raise TrainingError(
+            f"no snapshot is older than the label horizon (observable until {observable_end}): "
+            "the history is shorter than the horizon; use a shorter --horizon-days"
+        )
+    test_start = pd.Timestamp(np.quantile(times[window].astype("int64"), 1 - test_fraction))
+    test_start = test_start.normalize()
+    t0 = np.datetime64(test_start, "ns")
+    test = window[times[window] >= t0]
+    pool = np.flatnonzero(labelled & (known < t0))
     if len(pool) == 0 or len(test) == 0:
         raise TrainingError("too little history for a time-based split (need earlier and later)")
     valid_start = pd.Timestamp(
         np.quantile(times[pool].astype("int64"), 1 - valid_fraction)
     ).normalize()
-    fit = pool[closed[pool] < valid_start.to_datetime64()]
-    valid = pool[times[pool] >= valid_start.to_datetime64()]
+    v0 = np.datetime64(valid_start, "ns")
+    fit = pool[known[pool] < v0]
+    valid = pool[known[pool] >= v0]
     for name, rows in (("fit", fit), ("valid", valid), ("test", test)):
         if len(rows) == 0:
             raise TrainingError(f"time-based split left the {name} fold empty")
-    return TimeSplit(fit, valid, test, valid_start, test_start)
+    if np.isnan(np.asarray(labels, dtype=float)[test]).any():
+        raise TrainingError("a test snapshot has no label although its horizon has passed")
+    before_test = times < t0
+    censoring = {
+        "snapshots": int(len(times)),
+        "censored_at_extraction": int((~labelled).sum()),
+        "unknown_at_training_date": int((before_test & ~(labelled & (known < t0))).sum()),
+        "after_observable_end": int((times > end).sum()),
+    }
+    return TimeSplit(
+        fit, valid, test, valid_start, test_start, pd.Timestamp(observable_end), censoring
+    )

@@ -88,7 +88,17 @@ def test_train_writes_metrics_and_promotion_follows_the_rule(small_org_dir, tmp_
     )
     assert result.exit_code == 0, result.output
     document = json.loads(metrics_path.read_text())
-    assert set(document) == {"model", "references", "split", "mlflow_run_id"}
+    assert set(document) == {
+        "model",
+        "references",
+        "split",
+        "mlflow_run_id",
+        "label",
+        "censoring",
+        "data_sufficiency",
+    }
+    assert document["data_sufficiency"]["thin"]  # 12 reps x 10 months: fewer than 200 won
+    assert "thin data" in result.output
     assert document["split"] == "time"
     assert set(document["model"]) >= METRIC_KEYS
     assert set(document["references"]) == {"prior", "logistic_regression"}
