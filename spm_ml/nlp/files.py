@@ -47,6 +47,9 @@ def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            # mkstemp makes the file private (0600); keep the mode a plain write would give,
+            # so a service account that could read the old file can read the new one.
+            os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
             frame.to_parquet(handle, index=False)
             handle.flush()
             os.fsync(handle.fileno())

@@ -230,3 +230,12 @@ def test_scored_tables_name_their_model(orgs, default_model):
     result = with_email_scores(orgs[0])
     assert result.emails.attrs[FINGERPRINT_ATTR] == default_model.fingerprint
     assert score_emails(orgs[0]).emails.attrs[FINGERPRINT_ATTR] == default_model.fingerprint
+
+
+def test_rewritten_cache_keeps_its_file_mode(orgs, tmp_path):
+    cache = tmp_path / "email_scores.parquet"
+    with_email_scores(orgs[0], cache=cache)
+    assert cache.stat().st_mode & 0o777 == 0o644
+    cache.chmod(0o640)
+    with_email_scores(orgs[1], cache=cache)
+    assert cache.stat().st_mode & 0o777 == 0o640
