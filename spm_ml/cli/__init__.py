@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from spm_ml.cli import data, models, run, sentiment
-from spm_ml.cli._common import configure_logging
+from spm_ml.cli._common import configure_logging, exit_on_sigterm
 
 app = typer.Typer(
     name="spm-ml",
@@ -38,4 +38,5 @@ app.add_typer(sentiment_app, name="sentiment")
 
 
 def main() -> None:
+    exit_on_sigterm()  # here, not in a callback: tests drive ``app`` inside their own process
     app()

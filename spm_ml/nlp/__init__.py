@@ -4,6 +4,7 @@ Public entry points::
 
     score_texts(texts, model=None) -> DataFrame[label, p_negative, p_neutral, p_positive, ...]
     score_table(table, text_col, out, model=None)
+    sentiment_fingerprint(model=None) -> str   (identity of a model's scores)
     train_sentiment(table, text_col, label_col, model_out, ...)
     clean_email(raw) -> str
 
@@ -29,6 +30,7 @@ __all__ = [
     "save_pyfunc",
     "score_table",
     "score_texts",
+    "sentiment_fingerprint",
     "train_sentiment",
 ]
 
@@ -45,11 +47,12 @@ _WHERE = {
     "save_pyfunc": "pyfunc",
     "score_table": "batch",
     "score_texts": "batch",
+    "sentiment_fingerprint": "batch",
     "train_sentiment": "experiment",
 }
 
 if TYPE_CHECKING:
-    from spm_ml.nlp.batch import score_table, score_texts
+    from spm_ml.nlp.batch import score_table, score_texts, sentiment_fingerprint
     from spm_ml.nlp.cleaning import clean_email
     from spm_ml.nlp.components import LABELS
     from spm_ml.nlp.default_model import ensure_default_model, load_default_model

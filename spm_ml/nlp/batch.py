@@ -13,7 +13,7 @@ from spm_ml.nlp.tables import read_table, require_column, write_table
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["resolve_model", "score_table", "score_texts"]
+__all__ = ["resolve_model", "score_table", "score_texts", "sentiment_fingerprint"]
 
 ModelLike = SentimentModel | str | Path | None
 
@@ -29,6 +29,23 @@ def resolve_model(model: ModelLike = None) -> SentimentModel:
     from spm_ml.nlp.pyfunc import load_sentiment_model
 
     return load_sentiment_model(model)
+
+
+def sentiment_fingerprint(model: ModelLike = None) -> str:
+    """Fingerprint of a sentiment model (default: the built-in one), as scores are keyed.
+
+    The value :attr:`SentimentModel.fingerprint` gives for the model that
+    :func:`resolve_model` returns: 32 hex digits, equal for the same weights in any process,
+    different for a retrained model.  Store it with anything built from email scores (a
+    deal-win model) to check later that the same sentiment model scores its inputs.  The
+    built-in model is loaded (and built on first use) to compute it.
+
+    Examples
+    --------
+    >>> len(sentiment_fingerprint())  # doctest: +SKIP
+    32
+    """
+    return resolve_model(model).fingerprint
 
 
 def score_texts(texts: Sequence[str], model: ModelLike = None) -> pd.DataFrame:

@@ -10,16 +10,15 @@ new model instead of serving a stale one.  A file lock serialises concurrent fir
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 from spm_ml import settings
 from spm_ml.nlp.corpus import corpus_files
+from spm_ml.nlp.files import file_lock
 from spm_ml.nlp.pipeline import DEFAULT_CONFIG
 from spm_ml.nlp.scoring import SentimentModel, pipeline_dir
 
@@ -35,8 +34,12 @@ _loaded: dict[Path, SentimentModel] = {}
 _lock = threading.Lock()
 
 
-def fingerprint() -> str:
-    """Hash of everything the default model is built from."""
+def _inputs_digest() -> str:
+    """Hash of everything the default model is built from (names its cache folder).
+
+    Not the model's identity: that is :attr:`SentimentModel.fingerprint`, a hash of the
+    trained weights, which is what score caches and deal-win models record.
+    """
     from spm_ml.nlp.corpus import POLITE_LINES, SLOT_VALUES
 
     digest = hashlib.sha256(MODEL_VERSION.encode())
@@ -50,23 +53,7 @@ def fingerprint() -> str:
 
 def default_model_dir() -> Path:
     """Where the default model for this package version lives (it may not exist yet)."""
-    return settings.cache_dir() / "sentiment" / f"default-{fingerprint()}"
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            import fcntl
-        except ImportError:  # Windows: the atomic rename alone still prevents torn reads
-            yield
-            return
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return settings.cache_dir() / "sentiment" / f"default-{_inputs_digest()}"
 
 
 def ensure_default_model() -> Path:
@@ -74,7 +61,7 @@ def ensure_default_model() -> Path:
     target = default_model_dir()
     if (target / "MLmodel").is_file():
         return target
-    with _file_lock(target.parent / ".build.lock"):
+    with file_lock(target.parent / ".build.lock"):
         if (target / "MLmodel").is_file():  # another process built it while we waited
             return target
         from spm_ml.nlp.corpus import training_sentences

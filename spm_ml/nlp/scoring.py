@@ -17,11 +17,16 @@ it is wrapped.  Emails that are empty after cleaning, or not English, get missin
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import multiprocessing as mp
+import os
 import re
+import signal
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,7 +44,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["OUTPUT_COLUMNS", "SentimentModel", "aggregate_sentences", "pipeline_dir"]
+__all__ = [
+    "OUTPUT_COLUMNS",
+    "SCORING_VERSION",
+    "SentimentModel",
+    "aggregate_sentences",
+    "pipeline_dir",
+]
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "label",
@@ -56,6 +67,11 @@ PIPELINE_ARTIFACT = "pipeline"
 
 MAX_SENTENCES = 200
 """Sentences scored per email at most (cleaned text is already capped in characters)."""
+
+SCORING_VERSION = "email-scoring.v1"
+"""Part of every model's :attr:`SentimentModel.fingerprint`.  Bump it when code outside the
+saved pipeline (sentence units, aggregation, the language check) changes the scores a model
+gives the same text, so caches and deal-win models keyed on the fingerprint notice."""
 
 
 def pipeline_dir(model_dir: str | Path) -> Path:
@@ -94,6 +110,20 @@ class SentimentModel:
     def __init__(self, nlp: Language) -> None:
         self.nlp = nlp
         self.blend: SentimentBlend = nlp.get_pipe("spm_ml_sentiment_blend")
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Identity of this model's scores: 32 hex digits, the same in every process and run.
+
+        A BLAKE2b digest of :data:`SCORING_VERSION` and the serialised pipeline (config,
+        tokenizer settings, classifier and blend weights; not the string store, which
+        :meth:`save` leaves out too), so a saved and re-loaded model keeps its fingerprint
+        and a retrained one with different weights gets a new one.  Computed on first use
+        (about 15 ms) and then kept: train a model before asking for it.
+        """
+        digest = hashlib.blake2b(SCORING_VERSION.encode(), digest_size=16)
+        digest.update(self.nlp.to_bytes(exclude=["vocab"]))
+        return digest.hexdigest()
 
     def prepare(self, texts: Iterable[object]) -> list[tuple[str, Doc]]:
         """Clean, tokenise and split ``texts`` into sentences; returns (clean text, doc)."""
@@ -191,16 +221,25 @@ class SentimentModel:
         if n_process > 1 and len(chunks) > 1 and "fork" in mp.get_all_start_methods():
             global _WORKER_MODEL
             _WORKER_MODEL = self  # inherited by the forked workers, never pickled
+            pool = ProcessPoolExecutor(
+                min(n_process, len(chunks)),
+                mp_context=mp.get_context("fork"),
+                initializer=_start_worker,
+                initargs=(os.getpid(),),
+            )
             try:
-                context = mp.get_context("fork")
-                workers = min(n_process, len(chunks))
-                with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                    results = pool.map(_score_in_worker, chunks)
-                    for chunk, frame in zip(chunks, results, strict=True):
-                        frames.append(frame)
-                        if on_batch is not None:
-                            on_batch(len(chunk))
+                results = pool.map(_score_in_worker, chunks)
+                for chunk, frame in zip(chunks, results, strict=True):
+                    frames.append(frame)
+                    if on_batch is not None:
+                        on_batch(len(chunk))
+            except BaseException:
+                # SIGTERM (the CLI turns it into SystemExit), Ctrl-C or an error: stop the
+                # workers now; a clean shutdown would first let each finish its batch.
+                _kill_workers(pool)
+                raise
             finally:
+                pool.shutdown(wait=True, cancel_futures=True)
                 _WORKER_MODEL = None
         else:
             for chunk in chunks:
@@ -235,3 +274,41 @@ _WORKER_MODEL: SentimentModel | None = None
 def _score_in_worker(texts: list[object]) -> pd.DataFrame:
     assert _WORKER_MODEL is not None, "worker started without a model"
     return _WORKER_MODEL.score(texts)
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _start_worker(parent_pid: int) -> None:
+    """Make a forked scoring worker stop with its parent, however the parent stops.
+
+    A worker holds a copy of the model (hundreds of MB); one that outlives its parent runs
+    for good.  Through fork it inherits the parent's signal handlers: SIGTERM goes back to
+    the default (die), and Ctrl-C is left to the parent, which then stops the workers.
+    On Linux the kernel also kills the worker when the parent dies without cleaning up
+    (SIGKILL, a crash).
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop ``pool``'s workers at once, mid-batch; the caller is abandoning the results."""
+    if hasattr(pool, "terminate_workers"):  # Python 3.14+
+        pool.terminate_workers()
+        return
+    # Before 3.14 the executor has no public way to stop busy workers; its process table is
+    # the only handle on them.  Read it before shutdown() drops it.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.kill()
+    for process in processes:
+        process.join(timeout=5)
