@@ -149,7 +149,8 @@ def parse_column(
                 label,
                 "is negative; amounts and counts must be >= 0",
             )
-    if column.kind == "enum":
+    if column.kind == "enum" and column.extra_columns_of is None:
+        # an enum open to another table's extra columns is checked by validation
         unknown = series.notna() & ~series.isin(column.values)
         problems += _row_problems(
             table,
@@ -171,6 +172,35 @@ def parse_column(
             "is empty; this column is required in every row",
         )
     return series, problems
+
+
+TRUE_TEXT = frozenset(["true", "1", "yes"])
+FALSE_TEXT = frozenset(["false", "0", "no"])
+
+
+def values_like(text: pd.Series, template: pd.Series) -> pd.Series:
+    """History values (text) of a custom field, typed like its deals column ``template``.
+
+    Numbers and dates parse as the column's kind (ISO 8601 dates), booleans from
+    true/false/1/0/yes/no as floats 1.0/0.0; text stays text.  What does not parse becomes
+    missing: validation reports such values, so features can trust the result.
+    """
+    dtype = template.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        lowered = (
+            text.astype("object")
+            .where(text.notna())
+            .map(lambda v: v if v is None or pd.isna(v) else str(v).strip().lower())
+        )
+        return lowered.map(
+            lambda v: 1.0 if v in TRUE_TEXT else 0.0 if v in FALSE_TEXT else np.nan
+        ).astype("float64")
+    if pd.api.types.is_numeric_dtype(dtype):
+        return pd.to_numeric(text, errors="coerce").astype("float64")
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+        return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+    return text.astype("str")
 
 
 def _is_blank(raw: pd.Series) -> pd.Series:

@@ -8,8 +8,8 @@ and an ``as_of`` and never mutate it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
 
 import pandas as pd
 
@@ -22,6 +22,11 @@ class Tables:
 
     ``extracted_at`` is when the data was pulled from the CRM: nothing in it may be dated
     later, and "open" deals are open as of that moment.  It is ``None`` when unknown.
+
+    ``non_feature_columns`` names, per table, extra columns the source says must never become
+    features (identifiers, targets, flags that follow the outcome); adapters set it from their
+    ``NON_FEATURE_COLUMNS`` and feature code refuses those columns.  Empty for plain folders
+    and databases.
     """
 
     reps: pd.DataFrame
@@ -33,11 +38,15 @@ class Tables:
     quotas: pd.DataFrame
     compensation: pd.DataFrame
     extracted_at: pd.Timestamp | None = None
+    non_feature_columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in TABLE_NAMES:
             if not isinstance(getattr(self, name), pd.DataFrame):
                 raise TypeError(f"Tables.{name} must be a pandas DataFrame")
+        # a private copy, so the caller's dict cannot change it later
+        frozen = {str(t): tuple(c) for t, c in dict(self.non_feature_columns).items()}
+        object.__setattr__(self, "non_feature_columns", frozen)
 
     def items(self) -> Iterator[tuple[str, pd.DataFrame]]:
         """Yield ``(table_name, frame)`` in contract order."""

@@ -2,7 +2,8 @@
 
 Per-value checks (types, enums, negatives, required cells) happen while parsing
 (:mod:`spm_ml.data.parse`); this module checks what needs whole tables: unique ids, foreign
-keys, date order, events after the data's as-of, and deal stage/outcome consistency.
+keys, date order, events after the data's as-of, deal stage/outcome consistency, and the
+fields of deal_history (owner changes name known reps, custom fields name deals columns).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from spm_ml.data.parse import MAX_PROBLEMS_PER_CHECK
+from spm_ml.data.parse import MAX_PROBLEMS_PER_CHECK, values_like
 from spm_ml.data.problems import Problem
-from spm_ml.data.schema import OPEN_STAGES, TABLES, TableSchema
+from spm_ml.data.schema import OPEN_STAGES, OWNER_FIELD, TABLES, TableSchema
 from spm_ml.data.tables import Tables
 
 NON_EMPTY_TABLES = ("reps", "accounts", "deals")
@@ -51,6 +52,7 @@ def validate_tables(
         if tables.extracted_at is not None:
             problems += _check_not_after(schema, frame, tables.extracted_at, label)
     problems += _check_deal_states(tables.deals, _labeller(TABLES["deals"], tables.deals))
+    problems += _check_history_fields(tables)
     return problems
 
 
@@ -224,3 +226,88 @@ def _check_deal_states(deals: pd.DataFrame, label) -> list[Problem]:
 
 def _text(value: object) -> str:
     return "<empty>" if pd.isna(value) else repr(str(value))
+
+
+def _check_history_fields(tables: Tables) -> list[Problem]:
+    """deal_history rows: a known field, a value where the contract needs one, owners as reps.
+
+    ``field`` is the contract's enum or the name of an extra column of deals (the current
+    value of that custom field); a custom field's values must parse like that column.
+    """
+    schema = TABLES["deal_history"]
+    history = tables.deal_history
+    if not len(history):
+        return []
+    label = _labeller(schema, history)
+    field = history["field"]
+    contract_fields = schema.column("field").values
+    deals = tables.deals
+    extras = [c for c in deals.columns if c not in TABLES["deals"].column_names]
+    is_contract = field.isin(contract_fields).to_numpy()
+    unknown = field.notna().to_numpy() & ~is_contract & ~field.isin(extras).to_numpy()
+    problems = _rows(
+        schema,
+        "field",
+        "bad_enum",
+        unknown,
+        label,
+        lambda i: (
+            f"value {field.iat[i]!r} is neither one of {', '.join(contract_fields)} nor an "
+            "extra column of deals; a custom field's history needs the field as a deals "
+            "column holding its current value"
+        ),
+    )
+    new_value = history["new_value"]
+    problems += _rows(
+        schema,
+        "new_value",
+        "missing_value",
+        is_contract & new_value.isna().to_numpy(),
+        label,
+        lambda i: f"is empty; required for field {field.iat[i]!r}",
+    )
+    is_owner = (field == OWNER_FIELD).to_numpy()
+    known_reps = tables.reps["rep_id"]
+    for column in ("old_value", "new_value"):
+        values = history[column]
+        dangling = is_owner & (values.notna() & ~values.isin(known_reps)).to_numpy()
+        problems += _rows(
+            schema,
+            column,
+            "dangling_reference",
+            dangling,
+            label,
+            lambda i, values=values: (
+                f"{values.iat[i]!r} is not a rep_id in reps (a rep_id row is an owner change "
+                "between two reps)"
+            ),
+        )
+    for name in extras:
+        problems += _check_custom_values(schema, history, field == name, deals[name], label)
+    return problems
+
+
+def _check_custom_values(
+    schema: TableSchema, history: pd.DataFrame, rows: pd.Series, current: pd.Series, label
+) -> list[Problem]:
+    """History values of a numeric, boolean or date custom field must parse as its deals
+    column does (the features replay them typed like it)."""
+    if not rows.any() or pd.api.types.is_string_dtype(current.dtype) or current.dtype == object:
+        return []
+    name = history["field"][rows].iat[0]
+    problems = []
+    for column in ("old_value", "new_value"):
+        values = history[column].where(rows)
+        bad = (values.notna() & values_like(values, current).isna()).to_numpy()
+        problems += _rows(
+            schema,
+            column,
+            "bad_value",
+            bad,
+            label,
+            lambda i, values=values: (
+                f"value {values.iat[i]!r} of custom field {name!r} does not parse as "
+                f"deals.{name} ({current.dtype})"
+            ),
+        )
+    return problems

@@ -6,27 +6,31 @@ snapshots; all time filtering goes through :class:`~spm_ml.features.asof.EventIn
 event dated at or after a snapshot's ``as_of`` can never reach its row.
 
 What is deliberately *not* used: the deals table's ``stage``, ``amount``,
-``expected_close_at``, ``closed_at`` and ``outcome`` describe the deal at extraction time,
-i.e. possibly after ``as_of``.  The state at ``as_of`` is replayed from ``deal_history``.
+``expected_close_at``, ``closed_at``, ``outcome`` and ``rep_id`` describe the deal at
+extraction time, i.e. possibly after ``as_of``.  The state at ``as_of`` is replayed from
+``deal_history``, the owner included (:func:`~spm_ml.features.deal_fields.owner_at`); custom
+fields are used only when the config names them, after a leak screen
+(:mod:`spm_ml.features.custom_fields`).  Rep and account attributes (team, hire date,
+industry, region, size) are fixed facts in the contract; exit dates are never read.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from spm_ml.data.schema import ACTIVITY_TYPES, DEAL_STAGES, TABLES
+from spm_ml.data.schema import ACTIVITY_TYPES, DEAL_STAGES
 from spm_ml.data.tables import Tables
 from spm_ml.features.asof import EventIndex, days_between, entity_codes, take, to_seconds
+from spm_ml.features.custom_fields import custom_field_features, screen_custom_fields
+from spm_ml.features.deal_fields import owner_at, owner_at_close, owner_events
 from spm_ml.features.email_signals import email_sentiment_features, has_sentiment
 
-FEATURE_SET_VERSION = "deal_features.v1"
+FEATURE_SET_VERSION = "deal_features.v2"
+"""v2: rep features follow the owner at ``as_of``; custom fields opt-in and screened."""
 WINDOWS_DAYS = (7, 30, 90)
-LEAKY_NAME = re.compile(r"close|won|lost|outcome|stage|result|imputed|win", re.IGNORECASE)
-"""Custom fields whose name suggests they are filled in at or after close are left out."""
 
 
 @dataclass(frozen=True)
@@ -37,11 +41,18 @@ class DealFeatureConfig:
     windows_days: tuple[int, ...] = WINDOWS_DAYS
     win_rate_prior_strength: float = 10.0
     """Pseudo-deals of the global win rate added to each rep's and account's record."""
-    custom_fields: tuple[str, ...] | None = None
-    """Extra deal columns to use; ``None`` takes every extra whose name does not look leaky."""
-    exclude_fields: tuple[str, ...] = field(default=())
+    custom_fields: tuple[str, ...] = ()
+    """Extra deal columns (custom CRM fields) to use as ``custom_<name>``; none unless named.
+
+    Each must pass :func:`~spm_ml.features.custom_fields.screen_custom_fields`, or the
+    features are refused with :class:`~spm_ml.errors.LeakageError`.
+    """
     email_sentiment: bool = True
     """Add the email-tone block when the emails carry sentiment scores."""
+
+    def __post_init__(self) -> None:
+        # a list from the CLI or a config file: keep the frozen config hashable
+        object.__setattr__(self, "custom_fields", tuple(self.custom_fields))
 
 
 def open_deals_at(tables: Tables, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -93,25 +104,15 @@ def _deal_rows(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
     return deals.take(positions).reset_index(drop=True)
 
 
-def custom_field_names(tables: Tables, config: DealFeatureConfig) -> list[str]:
-    """Extra deal columns used as features (custom CRM fields)."""
-    extras = [c for c in tables.deals.columns if c not in TABLES["deals"].column_names]
-    if config.custom_fields is not None:
-        chosen = [c for c in config.custom_fields if c in extras]
-    else:
-        chosen = [c for c in extras if not LEAKY_NAME.search(c)]
-    return [c for c in chosen if c not in config.exclude_fields]
-
-
 def static_features(
     tables: Tables, snapshots: pd.DataFrame, config: DealFeatureConfig
 ) -> pd.DataFrame:
-    """Attributes fixed when the deal was created: product, account, rep, custom fields."""
+    """Product and account (fixed at creation), the owning rep at ``as_of``, custom fields."""
     deals = _deal_rows(tables, snapshots)
     accounts = tables.accounts.set_index("account_id")
     reps = tables.reps.set_index("rep_id")
     account = accounts.reindex(deals["account_id"].to_numpy())
-    rep = reps.reindex(deals["rep_id"].to_numpy())
+    rep = reps.reindex(owner_at(tables, snapshots))
     out = pd.DataFrame(
         {
             "product": deals["product"].to_numpy(),
@@ -124,9 +125,8 @@ def static_features(
             "deal_age_days": days_between(snapshots["as_of"], deals["created_at"]),
         }
     )
-    for name in custom_field_names(tables, config):
-        out[f"custom_{name}"] = deals[name].to_numpy()
-    return out
+    fields = screen_custom_fields(tables, config.custom_fields)
+    return pd.concat([out, custom_field_features(tables, snapshots, fields)], axis=1)
 
 
 def _history_index(tables: Tables, snapshots: pd.DataFrame) -> tuple[pd.DataFrame, EventIndex]:
@@ -311,10 +311,14 @@ def contact_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
 def track_record_features(
     tables: Tables, snapshots: pd.DataFrame, config: DealFeatureConfig
 ) -> pd.DataFrame:
-    """Rep's and account's smoothed win rate and volume from deals closed before ``as_of``."""
+    """Smoothed win rate and volume of the deals closed before ``as_of`` by the deal's owner
+    at ``as_of`` (each deal counted for its owner at close) and by its account; the owner's
+    open deals at ``as_of``."""
     deals = tables.deals
     rows = _deal_rows(tables, snapshots)
     as_of = snapshots["as_of"]
+    owner = pd.Series(owner_at(tables, snapshots), dtype="object")
+    closer = owner_at_close(tables)
     closed = deals["closed_at"].notna().to_numpy()
     won = (deals["outcome"] == "won").fillna(False).to_numpy()
     everyone = pd.Index(["*"])
@@ -324,16 +328,22 @@ def track_record_features(
     prior = np.where(n_all > 0, overall.count(everything, mask=won) / np.maximum(n_all, 1), 0.25)
     out: dict[str, np.ndarray] = {}
     strength = config.win_rate_prior_strength
-    for who in ("rep_id", "account_id"):
-        name = who.removesuffix("_id")
-        index = EventIndex(deals[who], deals["closed_at"], pd.Index(rows[who].unique()))
-        query = index.query(rows[who], as_of)
+    for name, credited, asked in (
+        ("rep", pd.Series(closer, dtype="object"), owner),
+        ("account", deals["account_id"], rows["account_id"]),
+    ):
+        index = EventIndex(credited, deals["closed_at"], pd.Index(asked.dropna().unique()))
+        query = index.query(asked, as_of)
         n = index.count(query, mask=closed)
         wins = index.count(query, mask=won)
         out[f"{name}_closed_deals"] = n
         out[f"{name}_win_rate"] = (wins + strength * prior) / (n + strength)
-    created = EventIndex(deals["rep_id"], deals["created_at"], pd.Index(rows["rep_id"].unique()))
-    out["rep_open_deals"] = created.count(rows["rep_id"], as_of) - out["rep_closed_deals"]
+    # open deals the owner holds at as_of: gains (creation, transfer in) minus losses
+    # (transfer out, close), each dated when it happened
+    events = owner_events(tables, closer)
+    held = EventIndex(events["rep_id"], events["at"], pd.Index(owner.dropna().unique()))
+    counts = held.sum(owner, as_of, values=events["change"].to_numpy())
+    out["rep_open_deals"] = np.rint(counts).astype(np.int64)
     return pd.DataFrame(out)
 
 

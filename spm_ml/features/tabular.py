@@ -321,6 +321,59 @@ def screen_columns(
     return decisions
 
 
+@dataclass(frozen=True)
+class LeakScreen:
+    """What the outcome-leak screen finds about one column (see the module docstring)."""
+
+    auc: float
+    """Out-of-fold single-column ROC AUC against the outcome, in [0.5, 1]."""
+    separates: str | None
+    """Why the column alone separates the outcome (AUC >= ``LEAK_AUC_EXCLUDE``), or None."""
+    outcome_date: str | None
+    """Why a date column is stamped at close (named like the outcome), or None."""
+    warnings: tuple[str, ...]
+    """Weaker signs (outcome-like name, strong single column, pure category value)."""
+
+    @property
+    def leaks(self) -> tuple[str, ...]:
+        """Reasons the column is an outcome leak; empty when it is not one."""
+        return tuple(r for r in (self.separates, self.outcome_date) if r)
+
+
+def leak_screen(
+    column: str,
+    values: pd.Series,
+    kind: str,
+    y: np.ndarray,
+    labels: tuple[str, str] = ("negative", "positive"),
+    seed: int = 0,
+) -> LeakScreen:
+    """Screen one used column (``kind`` numeric, category or datetime) against the 0/1 ``y``.
+
+    The same test for every caller: the flat-export trainer (through :func:`screen_columns`)
+    and the opted-in custom fields of the deal features.
+    """
+    auc = single_column_auc(values, kind, y, seed)
+    separates = None
+    if auc >= LEAK_AUC_EXCLUDE:
+        separates = f"alone separates the outcome (AUC {auc:.3f}): a value recorded at close?"
+    tokens = set(name_tokens(column))
+    outcome_date = None
+    if kind == "datetime" and tokens & OUTCOME_DATE_WORDS and not tokens & BEFORE_CLOSE_WORDS:
+        outcome_date = "a date named like the outcome is stamped when the deal closes"
+    warnings = []
+    hint = outcome_name_hint(column)
+    if hint:
+        warnings.append(f"name suggests the outcome ({hint!r}): check it is known before close")
+    if LEAK_AUC_WARN <= auc < LEAK_AUC_EXCLUDE:
+        warnings.append(f"strong alone (AUC {auc:.3f}): check it is not recorded at close")
+    if kind == "category":
+        pure = pure_values(values, y, labels)
+        if pure:
+            warnings.append(pure + ": check it is not recorded at close")
+    return LeakScreen(float(auc), separates, outcome_date, tuple(warnings))
+
+
 def _screen_leak(
     decision: ColumnDecision,
     values: pd.Series,
@@ -330,39 +383,24 @@ def _screen_leak(
     seed: int,
 ) -> None:
     column = decision.column
-    auc = single_column_auc(values, decision.kind, y, seed)
-    decision.auc = round(float(auc), 4)
-    hint = outcome_name_hint(column)
+    screen = leak_screen(column, values, decision.kind, y, labels, seed)
+    decision.auc = round(screen.auc, 4)
     warnings = []
-    if auc >= LEAK_AUC_EXCLUDE:
-        message = f"alone separates the outcome (AUC {auc:.3f}): a value recorded at close?"
+    if screen.separates:
         if keep:
-            warnings.append(message + " kept (--keep-col)")
+            warnings.append(screen.separates + " kept (--keep-col)")
         else:
             decision.used = False
-            decision.reason = f"leak: {message} --keep-col {column} to use it"
+            decision.reason = f"leak: {screen.separates} --keep-col {column} to use it"
             return
-    tokens = set(name_tokens(column))
-    if (
-        decision.kind == "datetime"
-        and tokens & OUTCOME_DATE_WORDS
-        and not tokens & BEFORE_CLOSE_WORDS
-    ):
-        message = "a date named like the outcome is stamped when the deal closes"
+    if screen.outcome_date:
         if keep:
-            warnings.append(message + "; kept (--keep-col)")
+            warnings.append(screen.outcome_date + "; kept (--keep-col)")
         else:
             decision.used = False
-            decision.reason = f"leak: {message}; --keep-col {column} to use it"
+            decision.reason = f"leak: {screen.outcome_date}; --keep-col {column} to use it"
             return
-    if hint:
-        warnings.append(f"name suggests the outcome ({hint!r}): check it is known before close")
-    if LEAK_AUC_WARN <= auc < LEAK_AUC_EXCLUDE:
-        warnings.append(f"strong alone (AUC {auc:.3f}): check it is not recorded at close")
-    if decision.kind == "category":
-        pure = pure_values(values, y, labels)
-        if pure:
-            warnings.append(pure + ": check it is not recorded at close")
+    warnings += screen.warnings
     decision.warning = "; ".join(warnings)
     if decision.kind == "datetime":
         decision.reason += " -> month, weekday, days to quarter end (+ gaps between used dates)"
@@ -441,7 +479,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             out[column] = parse_numbers(X[column])
         for column in self.categorical:
             text = X[column].astype("object").where(X[column].notna())
-            out[column] = text.map(_clean_text).astype("object")
+            out[column] = text.map(clean_text).astype("object")
         dates = {c: parse_dates(X[c], self.date_formats_[c]) for c in self.datetime}
         for column, when in dates.items():
             out[f"{column}__month"] = when.dt.month.astype("float64")
@@ -472,7 +510,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             )
 
 
-def _clean_text(value: object) -> object:
+def clean_text(value: object) -> object:
+    """A category value as stripped text; blanks and missing values become ``None``."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     text = str(value).strip()

@@ -153,7 +153,8 @@ def test_deal_states_are_consistent(small):
 def test_history_replay_reproduces_the_deals_table(small):
     t = small.tables
     h = t.deal_history.sort_values("changed_at", kind="stable")
-    first = h.groupby(["deal_id", "field"]).head(1)
+    fields = h[h["field"] != "rep_id"]
+    first = fields.groupby(["deal_id", "field"]).head(1)
     assert first["old_value"].isna().all()
     assert (
         first["changed_at"].to_numpy()
@@ -161,6 +162,8 @@ def test_history_replay_reproduces_the_deals_table(small):
     ).all()
     last = h.groupby(["deal_id", "field"])["new_value"].last().unstack()
     d = t.deals.set_index("deal_id")
+    moved = last["rep_id"].dropna()
+    assert len(moved) > 0 and (moved == d["rep_id"].reindex(moved.index)).all()
     assert (last["stage"].reindex(d.index) == d["stage"]).all()
     assert np.array_equal(
         last["amount"].reindex(d.index).astype(float).to_numpy(), d["amount"].to_numpy()
@@ -169,11 +172,37 @@ def test_history_replay_reproduces_the_deals_table(small):
     assert (dates.to_numpy() == d["expected_close_at"].to_numpy()).all()
     # old_value chains: each change starts from the previous new value
     prev = h.groupby(["deal_id", "field"])["new_value"].shift()
-    later = h["old_value"].notna()
+    later = prev.notna()
     assert (h.loc[later, "old_value"] == prev[later]).all()
+    assert h.loc[h["old_value"].notna() & ~later, "field"].eq("rep_id").all()
+    # a deal's first owner change starts from its original owner
+    first_move = h[(h["field"] == "rep_id") & ~later]
+    original = small.truth["deals"].set_index("deal_id")["original_rep_id"]
+    assert (first_move["old_value"].to_numpy() == original.reindex(first_move["deal_id"])).all()
     terminal = h[(h["field"] == "stage") & h["new_value"].isin(["closed_won", "closed_lost"])]
     closed_at = d["closed_at"].reindex(terminal["deal_id"]).to_numpy()
     assert (terminal["changed_at"].to_numpy() == closed_at).all()
+
+
+def test_owner_changes_are_recorded_at_the_transfer(small):
+    """Each reassignment is a rep_id row at the old owner's exit, to a rep employed then."""
+    t = small.tables
+    h = t.deal_history
+    moves = h[h["field"] == "rep_id"].merge(t.deals, on="deal_id")
+    assert len(moves) > 0
+    reps = t.reps.set_index("rep_id")
+    old = reps.reindex(moves["old_value"])
+    new = reps.reindex(moves["new_value"])
+    at = moves["changed_at"].to_numpy()
+    assert (old["exit_date"].to_numpy() == at).all()
+    assert (new["hire_date"].to_numpy() <= at).all()
+    assert (new["exit_date"].isna().to_numpy() | (new["exit_date"].to_numpy() > at)).all()
+    assert (moves["created_at"].to_numpy() < at).all()
+    assert (moves["closed_at"].isna().to_numpy() | (moves["closed_at"].to_numpy() >= at)).all()
+    # every deal an original owner left is recorded, and only those
+    truth = small.truth["deals"].set_index("deal_id")["original_rep_id"]
+    changed = t.deals.set_index("deal_id")["rep_id"] != truth.reindex(t.deals["deal_id"]).values
+    assert set(changed[changed].index) <= set(moves["deal_id"])
 
 
 def test_reps_and_org_chart(small):

@@ -30,7 +30,8 @@ NON_FEATURE_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 """Per adapter and table, extra columns that are identifiers, targets or outcome-derived flags.
 
-Feature code that turns extras into features must skip these, or it leaks the label.
+Each loader sets its own list on ``Tables.non_feature_columns``; the deal features refuse a
+custom field listed there, as it would leak the label.
 """
 
 NON_EMPTY_TABLES: dict[str, tuple[str, ...]] = {"ibm-hr": ("reps",)}

@@ -147,7 +147,7 @@ def load_ibm_hr(
     )
     frames = {name: empty_table(name) for name in TABLE_NAMES}
     frames["reps"] = conform("reps", reps)
-    return Tables(**frames, extracted_at=as_of)
+    return Tables(**frames, extracted_at=as_of, non_feature_columns=NON_FEATURE_COLUMNS)
 
 
 def _checked(raw: pd.DataFrame, file: str) -> pd.DataFrame:

@@ -164,6 +164,7 @@ def load_maven_crm(folder: str | Path) -> Tables:
         quotas=empty_table("quotas"),
         compensation=empty_table("compensation"),
         extracted_at=extracted_at,
+        non_feature_columns=NON_FEATURE_COLUMNS,
     )
 
 

@@ -39,6 +39,7 @@ Progress = Callable[[str, int, int], None]
 STR = "str"
 SEGMENT_NAMES = np.array(["smb", "mid_market", "enterprise"], dtype=object)
 FIELD_NAMES = np.array(["stage", "amount", "expected_close_at"], dtype=object)
+OWNER = schema.OWNER_FIELD
 STAGE_NAMES = np.array(schema.DEAL_STAGES, dtype=object)
 ACTIVITY_NAMES = np.array(schema.ACTIVITY_TYPES, dtype=object)
 
@@ -172,14 +173,26 @@ def build(raw: RawOrg, progress: Progress | None = None) -> tuple[Tables, dict[s
     cut = np.minimum(close, end - 1)
     owner_final = raw.ledger.owner_at(np.arange(n_deals), cut)
     days = _day_table(clock, hist)
+    moves = _transfers(raw, cut, keep_deal)
+    # owner changes after the deal's field rows of the same moment, all in (deal, time) order
+    h_deal = np.concatenate([hist["deal"], moves["deal"]])
+    h_time = np.concatenate([hist["time"], moves["time"]])
+    h_rank = np.concatenate([hist["field"], np.full(len(moves["deal"]), len(FIELD_NAMES))])
+    order = np.lexsort((h_rank, h_time, h_deal))
     hist_frame = _frame(
         "deal_history",
         {
-            "deal_id": take(deal_ids, hist["deal"]),
-            "changed_at": clock.to_datetime(hist["time"]),
-            "field": FIELD_NAMES[hist["field"]],
-            "old_value": _format_values(hist["field"], hist["old"], days),
-            "new_value": _format_values(hist["field"], hist["value"], days),
+            "deal_id": take(deal_ids, h_deal[order]),
+            "changed_at": clock.to_datetime(h_time[order]),
+            "field": np.concatenate(
+                [FIELD_NAMES[hist["field"]], np.full(len(moves["deal"]), OWNER, dtype=object)]
+            )[order],
+            "old_value": np.concatenate(
+                [_format_values(hist["field"], hist["old"], days), rep_ids[moves["old"]]]
+            )[order],
+            "new_value": np.concatenate(
+                [_format_values(hist["field"], hist["value"], days), rep_ids[moves["new"]]]
+            )[order],
         },
     )
     d = np.flatnonzero(keep_deal)
@@ -376,6 +389,17 @@ def _history(raw: RawOrg, end: int, keep: np.ndarray) -> dict[str, np.ndarray]:
         "value": value[order],
         "old": old[order],
     }
+
+
+def _transfers(raw: RawOrg, cut: np.ndarray, keep: np.ndarray) -> dict[str, np.ndarray]:
+    """Owner changes of the kept deals up to their ``cut`` (close, or just before extraction).
+
+    The same transfers decide the deals table's owner (``owner_at(deal, cut)``), so replaying
+    the history reproduces it; a quarter-end pull-in can move a close before a transfer.
+    """
+    moves = raw.ledger.transfers()
+    ok = keep[moves["deal"]] & (moves["time"] <= cut[moves["deal"]])
+    return {name: values[ok] for name, values in moves.items()}
 
 
 def _replay(hist: dict[str, np.ndarray], n_deals: int) -> dict[str, np.ndarray]:

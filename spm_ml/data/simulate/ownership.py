@@ -2,9 +2,10 @@
 
 Policy (documented in ``docs/simulator.md``): when a rep leaves, each of their open deals is
 reassigned to a random teammate employed at that moment (else a rep of the same region, else
-any active AE; if nobody is employed the deal is closed lost at the exit time).  Nothing else
-records the move: the deals table shows the owner at close (or at extraction), and each
-activity and email carries the owner at its own time.  The deal's trajectory is unchanged.
+any active AE; if nobody is employed the deal is closed lost at the exit time).  Each move is
+written to ``deal_history`` as a ``rep_id`` row dated at the exit (:meth:`OwnerLedger.transfers`);
+the deals table shows the owner at close (or at extraction), and each activity and email
+carries the owner at its own time.  The deal's trajectory is unchanged.
 """
 
 from __future__ import annotations
@@ -39,6 +40,23 @@ class OwnerLedger:
     @property
     def n_transfers(self) -> int:
         return int(sum(len(d) for d in self._deal))
+
+    def transfers(self) -> dict[str, np.ndarray]:
+        """Every transfer as arrays ``deal``, ``time``, ``old`` and ``new`` owner, by (deal, time).
+
+        ``old`` is the owner just before the transfer: the original owner or the previous heir.
+        """
+        if not self._deal:
+            empty = np.zeros(0, np.int64)
+            return {"deal": empty, "time": empty, "old": empty, "new": empty}
+        deal = np.concatenate(self._deal)
+        time = np.concatenate(self._time)
+        new = np.concatenate(self._owner)
+        order = np.lexsort((time, deal))
+        deal, time, new = deal[order], time[order], new[order]
+        same_deal = np.r_[False, deal[1:] == deal[:-1]]
+        old = np.where(same_deal, np.r_[-1, new[:-1]], self.original[deal])
+        return {"deal": deal, "time": time, "old": old, "new": new}
 
     def transferred_deals(self) -> np.ndarray:
         return np.unique(np.concatenate(self._deal)) if self._deal else np.zeros(0, np.int64)

@@ -1,0 +1,82 @@
+"""``docs/data-contract.md``, written from the contract in :mod:`spm_ml.data.schema`.
+
+The schema is the authority; the page is its readable copy.  A test compares the committed
+page with :func:`contract_markdown`, so a schema change without the page fails the suite.
+Regenerate with ``python -m spm_ml.data.contract_doc > docs/data-contract.md``.
+"""
+
+from __future__ import annotations
+
+from spm_ml.data.schema import TABLES, Column, TableSchema
+
+INTRO = """\
+# The data contract
+
+Every spm-ml pipeline reads these eight tables. This page is generated from
+`spm_ml/data/schema.py` (`python -m spm_ml.data.contract_doc > docs/data-contract.md`; a
+test fails when it is stale); the code is the authority.
+"""
+
+RULES = """\
+- **Sources**: a folder with one file per table named after it (`deals.csv` or
+  `deals.parquet`), a SQLAlchemy URL with one table per name, or `ADAPTER:PATH`
+  (`maven-crm`, `ibm-hr`; see [adapters.md](adapters.md)).
+- **Required columns are a minimum**: extra columns are kept as they are (custom CRM fields
+  become model features; names that look like outcomes — close, won, lost, stage, imputed —
+  are left out of deal features).
+- **Types**: ids and text as strings; times in ISO 8601 (naive = UTC, offsets converted);
+  amounts numeric and >= 0; enums exactly as listed.
+- **Time**: `_metadata.json` beside the files holds `extracted_at`, the moment the data was
+  pulled; `spm-ml validate --as-of` overrides it. Nothing that *happened* may be dated later.
+- **deal_history** starts with one row per field (`stage`, `amount`, `expected_close_at`) at
+  `created_at` with the initial value, then one row per change. Features replay it: the
+  deals table's `stage`, `amount`, `expected_close_at`, `closed_at` and `outcome` describe the
+  deal at extraction time and are never used as features of an earlier moment.
+- **Validation** (`spm-ml validate SOURCE`) reports every problem with table, row (CSV line or
+  row number, plus the id) and column, and exits with status 2; rows are never dropped or
+  coerced. `reps`, `accounts` and `deals` must have rows; other tables may be empty (warning).
+"""
+
+
+def contract_markdown() -> str:
+    """The whole contract page as Markdown: the rules, then one section per table."""
+    parts = [INTRO, RULES]
+    parts += [_table_section(schema) for schema in TABLES.values()]
+    return "\n".join(parts)
+
+
+def _table_section(schema: TableSchema) -> str:
+    key = ", ".join(schema.primary_key) or "(none)"
+    dated = f"; dated by `{schema.event_time}`" if schema.event_time else ""
+    lines = [
+        f"## `{schema.name}`",
+        "",
+        schema.doc,
+        "",
+        f"Key: {key}{dated}",
+        "",
+        "| column | type | nullable | notes |",
+        "|---|---|---|---|",
+    ]
+    references = {fk.column: f"-> {fk.ref_table}.{fk.ref_column}" for fk in schema.foreign_keys}
+    for column in schema.columns:
+        notes = "; ".join(n for n in (column.doc, references.get(column.name, "")) if n)
+        nullable = "yes" if column.nullable else "no"
+        lines.append(f"| `{column.name}` | {_type_text(column)} | {nullable} | {notes} |")
+    if schema.date_order:
+        order = ", ".join(f"`{a}` <= `{b}`" for a, b in schema.date_order)
+        lines += ["", f"Date order: {order}"]
+    return "\n".join(lines) + "\n"
+
+
+def _type_text(column: Column) -> str:
+    text = column.kind
+    if column.values:
+        text += f" ({', '.join(column.values)})"
+    if column.non_negative:
+        text += ", >= 0"
+    return text
+
+
+if __name__ == "__main__":
+    print(contract_markdown(), end="")

@@ -1,0 +1,138 @@
+"""A deal's owner and custom fields as they stood at a moment, replayed from ``deal_history``.
+
+The deals table holds each deal as it was at extraction: its ``rep_id`` is the last owner and
+its custom columns the last values, possibly set after the moment a feature describes.  When
+``deal_history`` records a field's changes (owner changes as ``field = 'rep_id'``, a custom
+field under its own name), the value at ``as_of`` is:
+
+- the ``new_value`` of the deal's latest row of that field strictly before ``as_of``;
+- before the deal's first row, that row's ``old_value`` (what the field held until then;
+  empty if the row has none);
+- for a deal without any row of that field, the deals-table value: it never changed.
+
+All time filtering goes through :class:`~spm_ml.features.asof.EventIndex`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from spm_ml.data.schema import OWNER_FIELD
+from spm_ml.data.tables import Tables
+from spm_ml.features.asof import EventIndex, entity_codes, take
+
+
+def replay_field(
+    history: pd.DataFrame, deal_ids: pd.Series, as_of: pd.Series, field: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Recorded value of ``field`` for each ``(deal_id, as_of)``, and where one is recorded.
+
+    Returns ``(values, recorded)``: ``values`` (object array of history text) is meaningful
+    where ``recorded`` is true, i.e. where the deal has any row of ``field``; elsewhere the
+    caller falls back on the deals-table value.
+    """
+    rows = history[(history["field"] == field).to_numpy()]
+    deal_ids = pd.Series(deal_ids).reset_index(drop=True)
+    as_of = pd.Series(as_of).reset_index(drop=True)
+    vocabulary = pd.Index(deal_ids.unique())
+    index = EventIndex(rows["deal_id"], rows["changed_at"], vocabulary)
+    last = index.last(deal_ids, as_of)
+    values = take(rows["new_value"], last)
+    # the value before the first change: the first row's old value (rows in time order,
+    # ties in table order, as the index orders them)
+    ordered = rows.iloc[np.argsort(rows["changed_at"].to_numpy(), kind="stable")]
+    first = ordered.drop_duplicates("deal_id")
+    position = entity_codes(deal_ids, pd.Index(first["deal_id"]))
+    recorded = position >= 0
+    before_first = recorded & (last < 0)
+    values[before_first] = take(first["old_value"], position[before_first])
+    return values, recorded
+
+
+def field_at(tables: Tables, snapshots: pd.DataFrame, field: str) -> np.ndarray:
+    """Value of deal column ``field`` at each snapshot's ``as_of`` (object array).
+
+    Replayed from ``deal_history`` where the deal has rows of ``field``, else the deals-table
+    value; see the module docstring for the rule.
+    """
+    values, recorded = replay_field(
+        tables.deal_history, snapshots["deal_id"], snapshots["as_of"], field
+    )
+    current = _deal_column(tables, snapshots["deal_id"], field)
+    return np.where(recorded, values, current)
+
+
+def owner_at(tables: Tables, snapshots: pd.DataFrame) -> np.ndarray:
+    """``rep_id`` owning each snapshot's deal at its ``as_of`` (object array; None if unknown).
+
+    Owner changes are ``deal_history`` rows with ``field = 'rep_id'``; data without them has
+    never reassigned a deal, so the deals table's owner holds throughout.
+    """
+    return field_at(tables, snapshots, OWNER_FIELD)
+
+
+def owner_at_close(tables: Tables) -> np.ndarray:
+    """Owner of each deal (deals-table order) when it closed, from changes strictly before
+    its close; None for deals still open.  Known from the close on: the deal's track record
+    counts for this rep."""
+    deals = tables.deals
+    out = np.full(len(deals), None, dtype=object)
+    ended = deals["closed_at"].notna().to_numpy()
+    at_close = pd.DataFrame({"deal_id": deals["deal_id"], "as_of": deals["closed_at"]})[ended]
+    out[ended] = owner_at(tables, at_close)
+    return out
+
+
+def owner_events(tables: Tables, at_close: np.ndarray | None = None) -> pd.DataFrame:
+    """Every gain and loss of an open deal by a rep: ``rep_id``, ``at``, ``change`` (+1/-1).
+
+    +1 to the owner at creation, -1/+1 to the previous and the new owner at each transfer while
+    the deal is open, -1 to the owner at close (``at_close``, from :func:`owner_at_close` if
+    not given).  Summed before ``as_of`` per rep, this counts the open deals the rep owns at
+    ``as_of``; each event is dated when it happened, so the sum never depends on later rows.
+    """
+    deals = tables.deals
+    created, closed = deals["created_at"], deals["closed_at"]
+    at_creation = owner_at(tables, pd.DataFrame({"deal_id": deals["deal_id"], "as_of": created}))
+    if at_close is None:
+        at_close = owner_at_close(tables)
+    history = tables.deal_history
+    moves = history[(history["field"] == OWNER_FIELD).to_numpy()]
+    # (deal, time) order, ties in table order
+    moves = moves.iloc[np.argsort(moves["changed_at"].to_numpy(), kind="stable")]
+    deal_codes = entity_codes(moves["deal_id"], pd.Index(deals["deal_id"]))
+    moves = moves.iloc[np.argsort(deal_codes, kind="stable")]
+    # the owner a transfer takes the deal from: the previous transfer's new owner, or for the
+    # deal's first transfer its recorded old owner (as owner_at reads them)
+    previous = moves.groupby("deal_id", sort=False)["new_value"].shift()
+    first = ~moves["deal_id"].duplicated().to_numpy()
+    previous = previous.where(~first, moves["old_value"])
+    lookup = deals.set_index("deal_id")
+    opened = lookup["created_at"].reindex(moves["deal_id"]).to_numpy()
+    ends = lookup["closed_at"].reindex(moves["deal_id"]).to_numpy()
+    at = moves["changed_at"].to_numpy()
+    while_open = (at >= opened) & ~(at >= ends)
+    moves, previous = moves[while_open], previous[while_open]
+    ended = closed.notna().to_numpy()
+    parts = [
+        (at_creation, created.to_numpy(), 1),
+        (previous.to_numpy(), moves["changed_at"].to_numpy(), -1),
+        (moves["new_value"].to_numpy(), moves["changed_at"].to_numpy(), 1),
+        (at_close[ended], closed.to_numpy()[ended], -1),
+    ]
+    return pd.DataFrame(
+        {
+            "rep_id": np.concatenate([np.asarray(who, dtype=object) for who, _, _ in parts]),
+            "at": np.concatenate(
+                [np.asarray(when, dtype="datetime64[ns]") for _, when, _ in parts]
+            ),
+            "change": np.concatenate([np.full(len(who), sign, np.int64) for who, _, sign in parts]),
+        }
+    )
+
+
+def _deal_column(tables: Tables, deal_ids: pd.Series, column: str) -> np.ndarray:
+    deals = tables.deals
+    position = entity_codes(deal_ids, pd.Index(deals["deal_id"]))
+    return take(deals[column], position)
