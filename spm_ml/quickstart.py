@@ -46,7 +46,6 @@ def run_quickstart(
     """Run the whole first path under ``workdir`` and say where everything went."""
     from spm_ml.batch.deal_scores import score_open_deals_to_file
     from spm_ml.data.simulate import SimulationConfig, simulate
-    from spm_ml.models.deal_win import feature_config_of
     from spm_ml.scoring import DealScorer
 
     timings: dict[str, float] = {}
@@ -83,7 +82,7 @@ def run_quickstart(
     uri = registry.use_local_store(workdir)
     # the outputs are scored by the version just trained (or reused), whatever the champion
     scoring_model = registry.load_model(MODEL_NAME, version=run.model_version)
-    scorer = DealScorer(scoring_model.model, tables, feature_config_of(scoring_model.record))
+    scorer = DealScorer.for_model(scoring_model, tables)
     outputs = workdir / "outputs"
     scores = score_open_deals_to_file(scorer, outputs / "deal_scores.parquet")
     scores.to_csv(outputs / "deal_scores.csv", index=False)

@@ -1,20 +1,89 @@
 """Scoring deals with a fitted model: probabilities and top drivers, for API and batch alike.
 
 Both the service and the batch job go through :class:`DealScorer`, so an explained score
-means the same thing wherever it is read.
+means the same thing wherever it is read.  The scorer holds a :class:`DealContext` built
+once from the organisation's tables (reps, accounts, track records, each deal's own rows),
+so a request's features are built from that request's rows plus the context, by the same
+feature functions training used: the cost of a request does not grow with the organisation.
+
+Requests come in two shapes (:class:`DealRequest`): a deal the data source knows, by id, or
+a deal posted with its own history and events.  A posted deal must carry what the training
+features are built from (its initial stage, amount and expected close date, and every
+change since); if it carries no history and its id is known, the history and events come
+from the data source; otherwise the request is refused naming what is missing.  Nothing is
+guessed.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from spm_ml.data.overlay import with_deal
+from spm_ml.data.overlay import posted_deal_tables
 from spm_ml.data.tables import Tables
+from spm_ml.errors import SpmMlError
+from spm_ml.features.context import DealContext
+from spm_ml.features.custom_fields import CustomField
 from spm_ml.features.deals import DealFeatureConfig, deal_features, open_deals_at
-from spm_ml.models.deal_win import model_inputs
+from spm_ml.models.deal_win import custom_fields_of, feature_config_of, model_inputs
 from spm_ml.models.gbm import CalibratedGBM
+from spm_ml.registry import LoadedModel
+
+REQUIRED_HISTORY = ("stage", "amount", "expected_close_at")
+"""Fields whose initial value (at ``created_at``) a posted deal's history must carry."""
+
+
+class RequestError(SpmMlError, ValueError):
+    """A scoring request the service cannot score as asked; ``field`` names the culprit."""
+
+    status = 422
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownDealError(RequestError, LookupError):
+    """A deal id the data source does not know."""
+
+    status = 404
+
+
+@dataclass(frozen=True)
+class DealRequest:
+    """One deal to score as of a moment: known by id, or posted with its own events.
+
+    ``emails`` carry metadata and derived scores only (``p_negative``, ``p_neutral``,
+    ``p_positive``); text is scored and dropped before a request gets here.
+    """
+
+    as_of: pd.Timestamp
+    deal_id: str | None = None
+    deal: dict[str, Any] | None = None
+    history: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    activities: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    emails: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    top_k: int = 3
+
+    @property
+    def id(self) -> str:
+        return str(self.deal_id if self.deal is None else self.deal["deal_id"])
+
+
+@dataclass(frozen=True)
+class DealResult:
+    """A scored request: probability and drivers, or the reason it was refused."""
+
+    deal_id: str
+    as_of: pd.Timestamp
+    probability: float | None = None
+    drivers: list[dict] = field(default_factory=list)
+    error: RequestError | None = None
 
 
 class DealScorer:
@@ -23,52 +92,170 @@ class DealScorer:
     def __init__(
         self,
         model: CalibratedGBM,
-        context: Tables,
+        context: Tables | DealContext,
         feature_config: DealFeatureConfig | None = None,
+        custom_fields: Sequence[CustomField] | None = None,
     ) -> None:
         self.model = model
-        self.context = context
         self.feature_config = feature_config or DealFeatureConfig()
+        if isinstance(context, Tables):
+            context = DealContext.build(context, self.feature_config, custom_fields=custom_fields)
+        self.context = context
 
-    def score(self, snapshots: pd.DataFrame, top_k: int = 3, tables: Tables | None = None):
-        """Probability and ``top_k`` drivers for each ``(deal_id, as_of)`` snapshot."""
-        features = deal_features(tables or self.context, snapshots, self.feature_config)
-        X = model_inputs(features)
-        out = features[["deal_id", "as_of"]].copy()
-        out["probability"] = self.model.predict_proba(X)[:, 1]
-        if top_k:
-            out["drivers"] = self.model.top_drivers(X, k=top_k)
-        return out
+    @classmethod
+    def for_model(cls, loaded: LoadedModel, tables: Tables) -> DealScorer:
+        """A scorer for a registered model over ``tables``, built the way it was trained:
+        its own feature configuration and the custom fields its training screen accepted."""
+        return cls(
+            loaded.model,
+            tables,
+            feature_config_of(loaded.record),
+            custom_fields=custom_fields_of(loaded.record),
+        )
+
+    @property
+    def tables(self) -> Tables:
+        return self.context.tables
+
+    # -- batch: deals of the context ------------------------------------------------------
+    def score(self, snapshots: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
+        """Probability and ``top_k`` drivers for each ``(deal_id, as_of)`` of the context."""
+        features = deal_features(self.tables, snapshots, self.feature_config, self.context)
+        return self._scored(features, top_k)
 
     def score_open_deals(self, as_of: pd.Timestamp, top_k: int = 3) -> pd.DataFrame:
         """Every deal open at ``as_of``, scored and explained, with its rep and amount."""
-        snapshots = open_deals_at(self.context, as_of)
+        snapshots = open_deals_at(self.tables, as_of)
         scored = self.score(snapshots, top_k)
-        deals = self.context.deals.set_index("deal_id")
+        deals = self.tables.deals.set_index("deal_id")
         scored.insert(1, "rep_id", deals.loc[scored["deal_id"], "rep_id"].to_numpy())
         return scored
 
-    def score_posted_deal(
-        self,
-        deal: dict,
-        as_of: pd.Timestamp,
-        *,
-        history=(),
-        activities=(),
-        emails=(),
-        top_k: int = 3,
-    ) -> dict:
-        """Score one deal described by a client (see :func:`spm_ml.data.overlay.with_deal`)."""
-        tables = with_deal(
-            self.context, deal, history=history, activities=activities, emails=emails
-        )
-        snapshot = pd.DataFrame({"deal_id": [str(deal["deal_id"])], "as_of": [as_of]})
-        row = self.score(snapshot.astype({"as_of": "datetime64[ns]"}), top_k, tables).iloc[0]
-        return {
-            "deal_id": row["deal_id"],
-            "probability": float(row["probability"]),
-            "drivers": row["drivers"] if top_k else [],
+    def _scored(self, features: pd.DataFrame, top_k: int) -> pd.DataFrame:
+        X = model_inputs(features)
+        out = features[["deal_id", "as_of"]].copy()
+        probability, drivers = self.model.score_and_explain(X, top_k)
+        out["probability"] = probability
+        if top_k:
+            out["drivers"] = drivers
+        return out
+
+    # -- requests: the API ------------------------------------------------------------------
+    def score_requests(self, requests: Sequence[DealRequest]) -> list[DealResult]:
+        """Score many requests in one vectorised call; refused ones carry their error.
+
+        Each request's rows get a private deal key inside the batch, so two clients posting
+        deals with the same id at the same moment never see each other's events.
+        """
+        parts: list[Tables] = []
+        keys, as_of, in_context, refused = [], [], [], {}
+        for i, request in enumerate(requests):
+            key = f"\x00{i}"
+            try:
+                parts.append(self._request_rows(request, key))
+            except RequestError as error:
+                refused[i] = error
+                continue
+            keys.append(key)
+            as_of.append(request.as_of)
+            in_context.append(self.context.knows(request.id))
+        results: dict[int, DealResult] = {
+            i: DealResult(requests[i].id, requests[i].as_of, error=e) for i, e in refused.items()
         }
+        if parts:
+            tables = self.context.combine(parts)
+            snapshots = pd.DataFrame(
+                {"deal_id": keys, "as_of": as_of, "in_context": in_context}
+            ).astype({"as_of": "datetime64[ns]"})
+            features = deal_features(tables, snapshots, self.feature_config, self.context)
+            top_k = max(r.top_k for r in requests)
+            scored = self._scored(features, top_k)
+            kept = [i for i in range(len(requests)) if i not in refused]
+            for row, i in enumerate(kept):
+                results[i] = DealResult(
+                    deal_id=requests[i].id,
+                    as_of=requests[i].as_of,
+                    probability=float(scored["probability"].iat[row]),
+                    drivers=scored["drivers"].iat[row][: requests[i].top_k] if top_k else [],
+                )
+        return [results[i] for i in range(len(requests))]
+
+    def _request_rows(self, request: DealRequest, key: str) -> Tables:
+        """The request's own rows under deal key ``key``, checked for what features need."""
+        known = self.context.knows(request.id)
+        if request.deal is None:
+            if not known:
+                raise UnknownDealError(
+                    f"deal {request.id!r} is not in the service's data source", "deal_id"
+                )
+            rows = self.context.rows_for([request.id], key=key)
+            created = rows.deals["created_at"].iat[0]
+            closed = rows.deals["closed_at"].iat[0]
+        else:
+            created = pd.Timestamp(request.deal["created_at"])
+            closed = pd.NaT
+            if not request.history and known:
+                # the client sent the deal as it is now; its past comes from the data source
+                source = self.context.rows_for([request.id], key=key)
+                rows = posted_deal_tables(
+                    request.deal,
+                    key,
+                    history=source.deal_history,
+                    activities=request.activities or source.activities,
+                    emails=request.emails or source.emails,
+                )
+            else:
+                _check_history(request, created)
+                rows = posted_deal_tables(
+                    request.deal,
+                    key,
+                    history=request.history,
+                    activities=request.activities,
+                    emails=request.emails,
+                )
+            self._check_emails(request)
+        if request.as_of <= created:
+            raise RequestError(
+                f"as_of {request.as_of} is not after the deal's creation ({created}): "
+                "nothing about the deal is known yet",
+                "as_of",
+            )
+        if pd.notna(closed) and closed <= request.as_of:
+            raise RequestError(
+                f"deal {request.id!r} closed at {closed}, before as_of; only open deals are scored",
+                "as_of",
+            )
+        return rows
+
+    def _check_emails(self, request: DealRequest) -> None:
+        if not self.feature_config.email_sentiment:
+            return
+        for i, email in enumerate(request.emails):
+            if any(email.get(c) is None for c in ("p_negative", "p_neutral", "p_positive")):
+                raise RequestError(
+                    "the model reads the tone of the buyer's emails: send each email's "
+                    "p_negative, p_neutral and p_positive, or its subject and body to be "
+                    "scored",
+                    f"emails.{i}",
+                )
+
+
+def _check_history(request: DealRequest, created: pd.Timestamp) -> None:
+    """A posted deal's history must start with the initial values the features replay."""
+    missing = []
+    for name in REQUIRED_HISTORY:
+        times = [pd.Timestamp(h["changed_at"]) for h in request.history if h["field"] == name]
+        if not times or min(times) > created:
+            missing.append(name)
+    if missing:
+        raise RequestError(
+            "history must record the deal's initial "
+            + ", ".join(missing)
+            + " (a row per field dated at created_at, then one per change), as the CRM's "
+            "field history does: training features replay them; or score a deal the "
+            "service knows by deal_id",
+            "history",
+        )
 
 
 def flatten_drivers(scored: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
@@ -87,7 +274,7 @@ def flatten_drivers(scored: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
             for d in scored["drivers"]
         ]
         out[f"driver_{i + 1}_shap"] = [
-            d[i]["shap"] if len(d) > i else None for d in scored["drivers"]
+            d[i]["shap"] if len(d) > i else np.nan for d in scored["drivers"]
         ]
     out["drivers_json"] = [json.dumps(d) for d in scored["drivers"]]
     return out

@@ -1,8 +1,10 @@
-"""Adding one deal, as a client describes it, to an organisation's tables.
+"""A deal described by a client, as the contract tables its features read.
 
-The service scores deals sent as JSON with the same feature code used in training; that
-code reads :class:`Tables`.  So a posted deal is laid over the organisation's context
-(reps, accounts, other deals for track records) as if it had been in the CRM all along.
+The service scores deals sent as JSON with the same feature code training uses, and that
+code reads :class:`Tables`.  A posted deal becomes a small ``Tables`` holding only its own
+rows (the deal, its history, activities and emails, typed like the contract's columns); the
+organisation-wide part (reps, accounts, track records) comes from the scorer's
+:class:`~spm_ml.features.context.DealContext`, so nothing here copies the organisation.
 """
 
 from __future__ import annotations
@@ -16,82 +18,84 @@ from spm_ml.data.parse import empty_frame
 from spm_ml.data.schema import TABLES
 from spm_ml.data.tables import Tables
 
+Rows = Sequence[dict[str, Any]] | pd.DataFrame
 
-def with_deal(
-    tables: Tables,
+
+def posted_deal_tables(
     deal: dict[str, Any],
+    key: str,
     *,
-    history: Sequence[dict[str, Any]] = (),
-    activities: Sequence[dict[str, Any]] = (),
-    emails: Sequence[dict[str, Any]] = (),
+    history: Rows = (),
+    activities: Rows = (),
+    emails: Rows = (),
 ) -> Tables:
-    """``tables`` plus ``deal`` (replacing a deal of the same id) and its events.
+    """The posted ``deal`` and its events as tables, its rows filed under deal id ``key``.
 
-    Without ``history``, the deal's current stage, amount and expected close date are
-    recorded as set at ``created_at``: the best a client that sends only the current state
-    can tell us.
+    ``key`` is private to the request, so two requests for deals of the same id never mix
+    their rows.  The deal is open: ``closed_at`` and ``outcome`` are empty.  Event lists may
+    be dicts (as posted) or frames (rows of the data source, re-keyed).
     """
-    deal_id = str(deal["deal_id"])
-    row = {**deal, "deal_id": deal_id, "closed_at": pd.NaT, "outcome": None}
-    deals = _append(tables.deals[tables.deals["deal_id"] != deal_id], "deals", [row])
-    if not history:
-        created = pd.Timestamp(deal["created_at"])
-        history = [
-            {
-                "changed_at": created,
-                "field": "stage",
-                "new_value": deal.get("stage", "prospecting"),
-            },
-            {"changed_at": created, "field": "amount", "new_value": str(deal["amount"])},
-            {
-                "changed_at": created,
-                "field": "expected_close_at",
-                "new_value": str(pd.Timestamp(deal["expected_close_at"]).date()),
-            },
-        ]
-    keep = lambda frame: frame[frame["deal_id"] != deal_id]  # noqa: E731
-    new_history = [{**h, "deal_id": deal_id} for h in history]
-    new_activities = [
-        {
-            "activity_id": f"{deal_id}:a{i}",
-            "rep_id": deal["rep_id"],
-            "deal_id": deal_id,
-            "account_id": deal["account_id"],
-            **a,
-        }
-        for i, a in enumerate(activities)
-    ]
-    new_emails = [
-        {"email_id": f"{deal_id}:e{i}", "deal_id": deal_id, "rep_id": deal["rep_id"], **e}
-        for i, e in enumerate(emails)
-    ]
-    return tables.replace(
-        deals=deals,
-        deal_history=_append(keep(tables.deal_history), "deal_history", new_history),
-        activities=_append(keep(tables.activities), "activities", new_activities),
-        emails=_append(keep(tables.emails), "emails", new_emails),
+    row = {**deal, "deal_id": key, "closed_at": pd.NaT, "outcome": None}
+    owner = deal["rep_id"]
+    return Tables(
+        reps=empty_frame(TABLES["reps"]),
+        accounts=empty_frame(TABLES["accounts"]),
+        deals=typed("deals", [row]),
+        deal_history=_rekeyed("deal_history", history, {"deal_id": key}),
+        activities=_rekeyed(
+            "activities",
+            activities,
+            {"deal_id": key, "rep_id": owner, "account_id": deal["account_id"]},
+            id_column="activity_id",
+            key=key,
+        ),
+        emails=_rekeyed(
+            "emails", emails, {"deal_id": key, "rep_id": owner}, id_column="email_id", key=key
+        ),
+        quotas=empty_frame(TABLES["quotas"]),
+        compensation=empty_frame(TABLES["compensation"]),
     )
 
 
-def _append(frame: pd.DataFrame, table: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    if not rows:
-        return frame
+def _rekeyed(
+    table: str,
+    rows: Rows,
+    defaults: dict[str, Any],
+    *,
+    id_column: str | None = None,
+    key: str = "",
+) -> pd.DataFrame:
+    if isinstance(rows, pd.DataFrame):
+        return rows.assign(deal_id=pd.Series(key, index=rows.index, dtype=rows["deal_id"].dtype))
+    records = []
+    for i, event in enumerate(rows):
+        record = {**defaults, **event, "deal_id": defaults["deal_id"]}
+        if id_column is not None:
+            record.setdefault(id_column, f"{key}:{i}")
+        records.append(record)
+    return typed(table, records)
+
+
+def typed(table: str, records: list[dict[str, Any]]) -> pd.DataFrame:
+    """``records`` as a frame with the contract's dtypes for ``table`` (extra keys kept)."""
     template = empty_frame(TABLES[table])
-    added = pd.DataFrame(rows)
-    for column in added.columns:
-        if column in template.columns:
-            added[column] = _cast(added[column], template[column].dtype)
-    for column in frame.columns:
-        if column not in added.columns:
-            added[column] = pd.Series([None] * len(added), dtype=frame[column].dtype)
-    added = added[[c for c in frame.columns] + [c for c in added.columns if c not in frame]]
-    return pd.concat([frame, added], ignore_index=True)
+    if not records:
+        return template
+    frame = pd.DataFrame.from_records(records)
+    for column in template.columns:
+        dtype = template[column].dtype
+        if column not in frame.columns:
+            frame[column] = pd.Series([None] * len(frame), dtype=dtype)
+        else:
+            frame[column] = _cast(frame[column], dtype)
+    extras = [c for c in frame.columns if c not in template.columns]
+    return frame[[*template.columns, *extras]]
 
 
 def _cast(series: pd.Series, dtype) -> pd.Series:
     if str(dtype).startswith("datetime64"):
         parsed = pd.to_datetime(series, utc=True)
         return parsed.dt.tz_localize(None).astype(dtype)
-    if dtype == "str":
+    if str(dtype) in ("str", "string"):
         return series.map(lambda v: None if v is None else str(v)).astype(dtype)
     return series.astype(dtype)

@@ -24,8 +24,9 @@ import pandas as pd
 from spm_ml.data.schema import ACTIVITY_TYPES, DEAL_STAGES
 from spm_ml.data.tables import Tables
 from spm_ml.features.asof import EventIndex, days_between, entity_codes, take, to_seconds
-from spm_ml.features.custom_fields import custom_field_features, screen_custom_fields
-from spm_ml.features.deal_fields import owner_at, owner_at_close, owner_events
+from spm_ml.features.context import DealContext
+from spm_ml.features.custom_fields import custom_field_features
+from spm_ml.features.deal_fields import owner_at
 from spm_ml.features.email_signals import email_sentiment_features, has_sentiment
 
 FEATURE_SET_VERSION = "deal_features.v2"
@@ -68,24 +69,36 @@ def deal_features(
     tables: Tables,
     snapshots: pd.DataFrame | pd.Timestamp,
     config: DealFeatureConfig | None = None,
+    context: DealContext | None = None,
 ) -> pd.DataFrame:
     """All deal features for ``snapshots`` (columns ``deal_id``, ``as_of``), one row each.
 
     ``snapshots`` may be a single timestamp, meaning every deal open at that moment.  The
     result is indexed like ``snapshots`` and keeps ``deal_id`` and ``as_of`` as columns.
+
+    ``tables`` must hold the snapshots' deals and their own rows (history, activities,
+    emails); the organisation around them (reps, accounts, track records, screened custom
+    fields) comes from ``context``, built from ``tables`` when not given.  The service
+    passes a request's own rows and a context built once, so a request never touches the
+    whole organisation.  A snapshot may carry ``in_context`` (bool): False for a deal the
+    context does not hold (a posted new deal), whose own ownership then adds to its rep's
+    open deals as it would have in the data.
     """
     config = config or DealFeatureConfig()
     if not isinstance(snapshots, pd.DataFrame):
         snapshots = open_deals_at(tables, pd.Timestamp(snapshots))
     snapshots = snapshots.reset_index(drop=True)
+    if context is None:
+        context = DealContext.build(tables, config)
     blocks = [
         snapshots[["deal_id", "as_of"]],
-        static_features(tables, snapshots, config),
+        static_features(tables, snapshots, context),
         history_features(tables, snapshots),
         activity_features(tables, snapshots, config),
         email_features(tables, snapshots),
         contact_features(tables, snapshots),
-        track_record_features(tables, snapshots, config),
+        track_record_features(tables, snapshots, config, context),
+        custom_field_features(tables, snapshots, context.custom_fields),
     ]
     if config.email_sentiment and has_sentiment(tables):
         blocks.append(email_sentiment_features(tables, snapshots))
@@ -104,16 +117,12 @@ def _deal_rows(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
     return deals.take(positions).reset_index(drop=True)
 
 
-def static_features(
-    tables: Tables, snapshots: pd.DataFrame, config: DealFeatureConfig
-) -> pd.DataFrame:
-    """Product and account (fixed at creation), the owning rep at ``as_of``, custom fields."""
+def static_features(tables: Tables, snapshots: pd.DataFrame, context: DealContext) -> pd.DataFrame:
+    """Product and account (fixed at creation) and the owning rep at ``as_of``."""
     deals = _deal_rows(tables, snapshots)
-    accounts = tables.accounts.set_index("account_id")
-    reps = tables.reps.set_index("rep_id")
-    account = accounts.reindex(deals["account_id"].to_numpy())
-    rep = reps.reindex(owner_at(tables, snapshots))
-    out = pd.DataFrame(
+    account = context.accounts.reindex(deals["account_id"].to_numpy())
+    rep = context.reps.reindex(owner_at(tables, snapshots))
+    return pd.DataFrame(
         {
             "product": deals["product"].to_numpy(),
             "account_industry": account["industry"].to_numpy(),
@@ -125,8 +134,6 @@ def static_features(
             "deal_age_days": days_between(snapshots["as_of"], deals["created_at"]),
         }
     )
-    fields = screen_custom_fields(tables, config.custom_fields)
-    return pd.concat([out, custom_field_features(tables, snapshots, fields)], axis=1)
 
 
 def _history_index(tables: Tables, snapshots: pd.DataFrame) -> tuple[pd.DataFrame, EventIndex]:
@@ -309,41 +316,35 @@ def contact_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
 
 
 def track_record_features(
-    tables: Tables, snapshots: pd.DataFrame, config: DealFeatureConfig
+    tables: Tables, snapshots: pd.DataFrame, config: DealFeatureConfig, context: DealContext
 ) -> pd.DataFrame:
     """Smoothed win rate and volume of the deals closed before ``as_of`` by the deal's owner
     at ``as_of`` (each deal counted for its owner at close) and by its account; the owner's
     open deals at ``as_of``."""
-    deals = tables.deals
+    record = context.track_record
     rows = _deal_rows(tables, snapshots)
     as_of = snapshots["as_of"]
     owner = pd.Series(owner_at(tables, snapshots), dtype="object")
-    closer = owner_at_close(tables)
-    closed = deals["closed_at"].notna().to_numpy()
-    won = (deals["outcome"] == "won").fillna(False).to_numpy()
-    everyone = pd.Index(["*"])
-    overall = EventIndex(pd.Series("*", index=deals.index), deals["closed_at"], everyone)
-    everything = overall.query(pd.Series("*", index=snapshots.index), as_of)
-    n_all = overall.count(everything)
-    prior = np.where(n_all > 0, overall.count(everything, mask=won) / np.maximum(n_all, 1), 0.25)
+    everyone = pd.Series("*", index=snapshots.index)
+    n_all = record.closed_overall.count(everyone, as_of)
+    won_all = record.won_overall.count(everyone, as_of)
+    prior = np.where(n_all > 0, won_all / np.maximum(n_all, 1), 0.25)
     out: dict[str, np.ndarray] = {}
     strength = config.win_rate_prior_strength
-    for name, credited, asked in (
-        ("rep", pd.Series(closer, dtype="object"), owner),
-        ("account", deals["account_id"], rows["account_id"]),
+    for name, who, closed, won in (
+        ("rep", owner, record.closed_by_rep, record.won_by_rep),
+        ("account", rows["account_id"], record.closed_by_account, record.won_by_account),
     ):
-        index = EventIndex(credited, deals["closed_at"], pd.Index(asked.dropna().unique()))
-        query = index.query(asked, as_of)
-        n = index.count(query, mask=closed)
-        wins = index.count(query, mask=won)
+        n = closed.count(who, as_of)
+        wins = won.count(who, as_of)
         out[f"{name}_closed_deals"] = n
         out[f"{name}_win_rate"] = (wins + strength * prior) / (n + strength)
     # open deals the owner holds at as_of: gains (creation, transfer in) minus losses
     # (transfer out, close), each dated when it happened
-    events = owner_events(tables, closer)
-    held = EventIndex(events["rep_id"], events["at"], pd.Index(owner.dropna().unique()))
-    counts = held.sum(owner, as_of, values=events["change"].to_numpy())
-    out["rep_open_deals"] = np.rint(counts).astype(np.int64)
+    held = record.gained_by_rep.count(owner, as_of) - record.lost_by_rep.count(owner, as_of)
+    if "in_context" in snapshots.columns:  # a deal the context lacks is held by its owner too
+        held = held + (~snapshots["in_context"].to_numpy(dtype=bool)).astype(np.int64)
+    out["rep_open_deals"] = held.astype(np.int64)
     return pd.DataFrame(out)
 
 

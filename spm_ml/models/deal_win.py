@@ -6,6 +6,7 @@ from dataclasses import fields
 
 import pandas as pd
 
+from spm_ml.features.custom_fields import CustomField
 from spm_ml.features.deals import CATEGORICAL_FEATURES, DealFeatureConfig
 from spm_ml.models.gbm import CalibratedGBM
 from spm_ml.models.record import TrainingRecord
@@ -55,3 +56,10 @@ def feature_config_of(record: TrainingRecord | None) -> DealFeatureConfig:
         if k in known
     }
     return DealFeatureConfig(**values)
+
+
+def custom_fields_of(record: TrainingRecord | None) -> list[CustomField] | None:
+    """The custom fields a model's training screen accepted (``None``: screen again)."""
+    if record is None or "custom_fields" not in record.extra:
+        return None
+    return [CustomField(**f) for f in record.extra["custom_fields"]]

@@ -23,6 +23,7 @@ import pandas as pd
 
 from spm_ml import registry
 from spm_ml.data.tables import Tables
+from spm_ml.features.context import DealContext
 from spm_ml.features.deals import DealFeatureConfig, deal_features
 from spm_ml.features.snapshots import LabelDefinition, deal_snapshots, extraction_time
 from spm_ml.models.deal_win import DealWinModel, categorical_columns, model_inputs
@@ -114,7 +115,8 @@ def train_deal_win(
         if reused is not None:
             return reused
     snapshots, split = labelled_snapshots(tables, config)
-    features = deal_features(tables, snapshots, config.features)
+    context = DealContext.build(tables, config.features)  # custom fields screened here
+    features = deal_features(tables, snapshots, config.features, context)
     step("features")
     y = snapshots["won"].to_numpy()
     sufficiency = data_sufficiency(tables, split.test_start)
@@ -174,6 +176,7 @@ def train_deal_win(
         sentiment_model=sentiment_model,
         data_digest=data_digest,
         recipe_digest=recipe,
+        extra={"custom_fields": [asdict(f) for f in context.custom_fields]},
     )
     document = metrics_document(
         evaluation,
@@ -355,12 +358,15 @@ def prepare_tables(
     if not features.email_sentiment:
         return tables, None
     from spm_ml import settings
-    from spm_ml.nlp.default_model import fingerprint
-    from spm_ml.nlp.signals import with_email_scores
+    from spm_ml.nlp import sentiment_fingerprint
+    from spm_ml.nlp.batch import resolve_model
+    from spm_ml.nlp.signals import FINGERPRINT_ATTR, with_email_scores
 
+    model = resolve_model(None)  # the default model, loaded once per process
     cache = settings.email_scores_path(workdir)
-    scored = with_email_scores(tables, cache=cache, progress=progress)
-    return scored, f"sentiment-default:{fingerprint()}"
+    scored = with_email_scores(tables, cache=cache, model=model, progress=progress)
+    # scores made before (score_emails) name their model; else it is the default one
+    return scored, scored.emails.attrs.get(FINGERPRINT_ATTR) or sentiment_fingerprint(model)
 
 
 def _stepper(progress, total: int):

@@ -21,9 +21,10 @@ import pandas as pd
 from spm_ml import registry
 from spm_ml.data.tables import Tables
 from spm_ml.errors import ModelNotFoundError
+from spm_ml.features.context import DealContext
 from spm_ml.features.deals import DealFeatureConfig, deal_features
 from spm_ml.features.snapshots import LabelDefinition, deal_snapshots, extraction_time
-from spm_ml.models.deal_win import feature_config_of, model_inputs
+from spm_ml.models.deal_win import custom_fields_of, feature_config_of, model_inputs
 from spm_ml.models.metrics import binary_metrics
 from spm_ml.models.record import TrainingRecord
 from spm_ml.registry import LoadedModel
@@ -80,7 +81,8 @@ def evaluation_rows(
 def evaluate_version(loaded: LoadedModel, tables: Tables, rows: pd.DataFrame) -> dict[str, float]:
     """A version's metrics on ``rows``, its features built with its own configuration."""
     config = feature_config_of(loaded.record)
-    X = model_inputs(deal_features(tables, rows, config))
+    context = DealContext.build(tables, config, custom_fields=custom_fields_of(loaded.record))
+    X = model_inputs(deal_features(tables, rows, config, context))
     return binary_metrics(rows["won"].to_numpy().astype(int), loaded.model.predict_proba(X)[:, 1])
 
 

@@ -1,0 +1,175 @@
+"""The organisation-wide part of deal features, computed once and reused by every snapshot.
+
+A deal's features come from two kinds of data: its own rows (the deal, its history,
+activities and emails) and the organisation around it (the owner's team and tenure, the
+account's size, the track records of the owner and the account, the custom fields the
+model was allowed to read).  :class:`DealContext` holds the second kind, indexed by entity
+and time, so that
+
+- training builds it once from the tables and featurises every snapshot against it;
+- the service builds it once per model load and featurises a request from that request's
+  own rows plus the context: a request costs the same whatever the organisation's size;
+- a deal the data source knows can be featurised from its own rows, cut out of presorted
+  tables (:meth:`rows_for`) in time proportional to those rows.
+
+Everything in it is dated (track records count deals closed *before* each ``as_of``; owner
+changes are replayed at ``as_of``), so one context serves any ``as_of``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from spm_ml.data.tables import Tables
+from spm_ml.features.asof import EventIndex
+from spm_ml.features.custom_fields import CustomField, screen_custom_fields
+from spm_ml.features.deal_fields import owner_at_close, owner_events
+
+PER_DEAL_TABLES = ("deal_history", "activities", "emails")
+"""Tables whose rows belong to one deal (``deal_id``) and are cut out per request."""
+
+
+@dataclass(frozen=True)
+class TrackRecord:
+    """Closed deals and open-deal ownership by entity and time: counts before any ``as_of``."""
+
+    closed_by_rep: EventIndex
+    won_by_rep: EventIndex
+    closed_by_account: EventIndex
+    won_by_account: EventIndex
+    closed_overall: EventIndex
+    won_overall: EventIndex
+    gained_by_rep: EventIndex
+    lost_by_rep: EventIndex
+
+    @classmethod
+    def build(cls, tables: Tables) -> TrackRecord:
+        deals = tables.deals
+        closer = owner_at_close(tables)
+        closed_at = deals["closed_at"]
+        closed = closed_at.notna().to_numpy()
+        won = closed & (deals["outcome"] == "won").fillna(False).to_numpy()
+        reps = pd.Index(
+            pd.unique(np.concatenate([tables.reps["rep_id"].to_numpy(), _known(closer)]))
+        )
+        accounts = pd.Index(deals["account_id"].unique())
+        by_rep = EventIndex(pd.Series(closer, dtype="object"), closed_at, reps)
+        by_account = EventIndex(deals["account_id"], closed_at, accounts)
+        overall = EventIndex(pd.Series("*", index=deals.index), closed_at, pd.Index(["*"]))
+        events = owner_events(tables, closer)
+        held = EventIndex(events["rep_id"], events["at"], reps)
+        change = events["change"].to_numpy()
+        return cls(
+            closed_by_rep=by_rep.subset(closed),
+            won_by_rep=by_rep.subset(won),
+            closed_by_account=by_account.subset(closed),
+            won_by_account=by_account.subset(won),
+            closed_overall=overall.subset(closed),
+            won_overall=overall.subset(won),
+            gained_by_rep=held.subset(change > 0),
+            lost_by_rep=held.subset(change < 0),
+        )
+
+
+@dataclass(frozen=True)
+class DealContext:
+    """See the module docstring.  Build it with :meth:`build`; it never changes after."""
+
+    tables: Tables
+    reps: pd.DataFrame
+    """Reps by ``rep_id`` (team, hire date)."""
+    accounts: pd.DataFrame
+    """Accounts by ``account_id``."""
+    track_record: TrackRecord
+    custom_fields: tuple[CustomField, ...]
+    """The opted-in custom fields that passed the leak screen, resolved once."""
+    _sorted: dict[str, pd.DataFrame]
+    _spans: dict[str, dict[str, tuple[int, int]]]
+    _deal_position: dict[str, int]
+
+    @classmethod
+    def build(
+        cls,
+        tables: Tables,
+        config=None,
+        *,
+        custom_fields: Sequence[CustomField] | None = None,
+    ) -> DealContext:
+        """Index ``tables`` once.  ``custom_fields`` already resolved (stored with a model)
+        skip the screen; else the config's names are screened here."""
+        if custom_fields is None:
+            names = getattr(config, "custom_fields", ()) or ()
+            custom_fields = screen_custom_fields(tables, names)
+        sorted_tables, spans = {}, {}
+        for name in PER_DEAL_TABLES:
+            frame = getattr(tables, name)
+            order = np.argsort(frame["deal_id"].to_numpy(dtype=object, na_value=""), kind="stable")
+            frame = frame.iloc[order].reset_index(drop=True)
+            ids = frame["deal_id"].to_numpy(dtype=object, na_value=None)
+            starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else []
+            ends = [*starts[1:], len(ids)]
+            sorted_tables[name] = frame
+            spans[name] = {ids[s]: (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
+        return cls(
+            tables=tables,
+            reps=tables.reps.set_index("rep_id"),
+            accounts=tables.accounts.set_index("account_id"),
+            track_record=TrackRecord.build(tables),
+            custom_fields=tuple(custom_fields),
+            _sorted=sorted_tables,
+            _spans=spans,
+            _deal_position={d: i for i, d in enumerate(tables.deals["deal_id"].tolist())},
+        )
+
+    def knows(self, deal_id: str) -> bool:
+        """Whether the data source holds deal ``deal_id``."""
+        return deal_id in self._deal_position
+
+    def knows_all(self, deal_ids: pd.Series) -> np.ndarray:
+        return np.fromiter((d in self._deal_position for d in deal_ids), bool, len(deal_ids))
+
+    def rows_for(self, deal_ids: Sequence[str], *, key: str | None = None) -> Tables:
+        """The deals' own rows (deal, history, activities, emails), cut from presorted tables.
+
+        With ``key`` (one deal), the rows are filed under that deal id instead: the private
+        key of one request inside a batch.
+        """
+        positions = [self._deal_position[d] for d in deal_ids]
+        deals = self.tables.deals.iloc[positions].reset_index(drop=True)
+        frames = {}
+        for name in PER_DEAL_TABLES:
+            spans = self._spans[name]
+            rows = [np.arange(*spans[d]) for d in deal_ids if d in spans]
+            take = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+            frames[name] = self._sorted[name].iloc[take].reset_index(drop=True)
+        if key is not None:
+            deals = deals.assign(deal_id=pd.Series([key], dtype=deals["deal_id"].dtype))
+            for name, frame in frames.items():
+                frames[name] = frame.assign(
+                    deal_id=pd.Series(key, index=frame.index, dtype=frame["deal_id"].dtype)
+                )
+        return self.tables.replace(deals=deals, **frames)
+
+    def combine(self, parts: Sequence[Tables]) -> Tables:
+        """Several requests' own rows as one set of tables (for one vectorised call)."""
+        if len(parts) == 1:
+            return parts[0]
+        frames = {
+            name: _concat([getattr(p, name) for p in parts]) for name in ("deals", *PER_DEAL_TABLES)
+        }
+        return parts[0].replace(**frames)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    non_empty = [f for f in frames if len(f)]
+    if not non_empty:
+        return frames[0]
+    return pd.concat(non_empty, ignore_index=True)
+
+
+def _known(values: np.ndarray) -> np.ndarray:
+    return np.asarray([v for v in values if v is not None and v == v], dtype=object)
