@@ -68,7 +68,8 @@ CHECKS = [
     response_schema_conformance,
 ]
 SCORE_PATH = "/v1/deals/score"
-ROUND = 200  # generated cases per operation and mode before switching
+ROUND = 200
+"""Cases of one kind (operation and mode, well-formed, raw) before switching to the next."""
 RAW_SHARE = 0.1
 CONTENT_TYPES = [
     "application/json",
@@ -110,7 +111,11 @@ class FuzzReport:
 
 
 def fuzz(
-    base_url: str, requests: int, seed: int = 0, ids: dict[str, list[str]] | None = None
+    base_url: str,
+    requests: int,
+    seed: int = 0,
+    ids: dict[str, list[str]] | None = None,
+    round_size: int = ROUND,
 ) -> FuzzReport:
     """Send ``requests`` generated requests to the API at ``base_url`` and check them.
 
@@ -131,13 +136,15 @@ def fuzz(
                     left = requests - report.requests
                     if left <= 0:
                         break
-                    _generated(base_url, operation, mode, min(ROUND, left), seed + round_no, report)
+                    _generated(
+                        base_url, operation, mode, min(round_size, left), seed + round_no, report
+                    )
             left = requests - report.requests
             if left > 0 and scorer is not None:
-                _well_formed(base_url, scorer, min(ROUND, left), seed + round_no, ids, report)
+                _well_formed(base_url, scorer, min(round_size, left), seed + round_no, ids, report)
             left = requests - report.requests
             if left > 0:
-                raw = max(1, min(left, int(ROUND * len(operations) * RAW_SHARE)))
+                raw = max(1, min(left, int(round_size * len(operations) * RAW_SHARE)))
                 _raw(client, operations, raw, seed + round_no, report)
             round_no += 1
     report.seconds = round(time.perf_counter() - started, 1)
@@ -367,11 +374,12 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--workdir", type=Path, help="trained work folder (quickstart output)")
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--round", type=int, default=ROUND, help="cases of one kind in a row")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
 
     if args.url:
-        report = fuzz(args.url.rstrip("/"), args.requests, args.seed)
+        report = fuzz(args.url.rstrip("/"), args.requests, args.seed, round_size=args.round)
     else:
         from spm_ml import settings
 
@@ -379,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             log = Path(tmp) / "server.log"
             with served(work, log) as base:
-                report = fuzz(base, args.requests, args.seed, organisation_ids(work))
+                report = fuzz(base, args.requests, args.seed, organisation_ids(work), args.round)
             report.server_log_tracebacks = log.read_text().count("Traceback")
 
     kinds = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.by_kind.items()))
