@@ -1,87 +1,419 @@
-"""Request and response bodies of the HTTP API, validated at the boundary by pydantic."""
+"""Request and response bodies of the HTTP API, validated at the boundary by pydantic.
+
+Everything a client can send is bounded here, so that no request reaches the feature code
+with a value it cannot handle (which used to surface as HTTP 500) and no request can make
+the service hold more than a few megabytes:
+
+* ids and short values: 1-128 printable characters (no control characters);
+* datetimes: 1970-01-01 <= t < 2200-01-01 (pandas' nanosecond range is 1677-2262); an
+  offset is converted to UTC, a value without one is read as UTC; the service keeps naive
+  UTC datetimes, like every table in spm-ml;
+* amounts: finite, 0 <= amount <= 1e12; event lists: at most 10,000 items each;
+* email text (``subject``, ``body``): at most 100,000 characters each, never part of a log
+  line or of an error message (``repr=False``; errors carry the field path only);
+* unknown fields are refused everywhere except on the posted deal, whose extra fields are
+  custom CRM fields: at most 50, named in at most 64 characters, scalar values.
+
+Every rule that spans fields (dates in order, a history value that parses for its field,
+the three email scores together) is a pydantic error with the field in its location, so a
+rejected request answers HTTP 400 (BentoML's status for a pydantic validation error) naming
+the field.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from spm_ml.data.schema import ACTIVITY_TYPES, DEAL_STAGES, OPEN_STAGES
 
+MAX_ID_CHARS = 128
+MAX_TEXT_CHARS = 100_000
+MAX_EVENTS = 10_000
+MAX_AMOUNT = 1e12
+MAX_DURATION_MIN = 43_200.0  # 30 days: longer is a data-entry error, not an activity
+MAX_CUSTOM_FIELDS = 50
+MAX_CUSTOM_NAME_CHARS = 64
+MAX_CUSTOM_VALUE_CHARS = 1_000
+SCORE_SUM_TOLERANCE = 1e-3
+EARLIEST = datetime(1970, 1, 1)
+LATEST = datetime(2200, 1, 1)
+"""Supported datetimes, naive UTC, ``EARLIEST <= t < LATEST``."""
+
+RESERVED_DEAL_FIELDS = ("closed_at", "outcome")
+"""Deal columns a client must not set: a deal to score is open, its outcome unknown."""
+
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
+Id = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=_PRINTABLE),
+]
+"""An identifier or short name: 1-128 characters, no control characters."""
+
 Stage = Literal[DEAL_STAGES]  # type: ignore[valid-type]
+OpenStage = Literal[OPEN_STAGES]  # type: ignore[valid-type]
 ActivityType = Literal[ACTIVITY_TYPES]  # type: ignore[valid-type]
+HistoryField = Literal["stage", "amount", "expected_close_at", "rep_id"]
+
+
+def _supported_moment(value: datetime) -> datetime:
+    """Naive UTC inside ``[EARLIEST, LATEST)``, or a ``datetime_range`` error."""
+    if value.tzinfo is not None:
+        try:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # year 1 or 9999 with an offset: far out of range anyway
+            value = value.replace(tzinfo=None)
+    if not EARLIEST <= value < LATEST:
+        raise PydanticCustomError(
+            "datetime_range", "must be on or after 1970-01-01 and before 2200-01-01 (UTC)"
+        )
+    return value
+
+
+YEAR_PATTERN = r"^(19[7-9][0-9]|2[01][0-9][0-9])-"
+"""Years 1970-2199, in the OpenAPI document (a ``date-time`` has no minimum there)."""
+
+Moment = Annotated[
+    datetime,
+    AfterValidator(_supported_moment),
+    Field(json_schema_extra={"pattern": YEAR_PATTERN}),
+]
+"""A datetime in the supported range, as naive UTC (offsets converted, none read as UTC)."""
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Amount = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
+CustomValue = (
+    Annotated[str, StringConstraints(max_length=MAX_CUSTOM_VALUE_CHARS)]
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | bool
+    | None
+)
+"""A custom CRM field's value: short text, a finite number, a flag or null."""
+
+_FORBID = ConfigDict(extra="forbid")
+
+
+def _date_order(earlier: str, later: str) -> PydanticCustomError:
+    return PydanticCustomError("date_order", f"{later} must not be before {earlier}")
 
 
 class DealIn(BaseModel):
-    """An open deal as the CRM shows it now; extra fields are custom CRM fields."""
+    """An open deal as the CRM shows it now; extra fields are its custom CRM fields."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"maxProperties": 8 + MAX_CUSTOM_FIELDS},
+    )
+    __pydantic_extra__: dict[str, CustomValue] = Field(init=False)  # type: ignore[assignment]
 
-    deal_id: str = Field(min_length=1)
-    rep_id: str = Field(min_length=1)
-    account_id: str = Field(min_length=1)
-    product: str = Field(min_length=1)
-    amount: float = Field(ge=0)
-    created_at: datetime
-    expected_close_at: datetime
-    stage: Stage = "prospecting"
+    deal_id: Id = Field(description="The deal's id; the response carries it back.")
+    rep_id: Id = Field(description="The rep who owns the deal now.")
+    account_id: Id = Field(description="The customer account.")
+    product: Id = Field(description="The product sold, as named in the CRM.")
+    amount: Amount = Field(description="Deal value now, in the organisation's currency.")
+    created_at: Moment = Field(description="When the deal was created (UTC).")
+    expected_close_at: Moment = Field(description="Expected close date now; not before created_at.")
+    stage: OpenStage = Field(
+        default="prospecting",
+        description="Current stage; closed deals (closed_won, closed_lost) are not scored.",
+    )
+
+    @field_validator("stage", mode="before")
+    @classmethod
+    def _open(cls, value: Any) -> Any:
+        if value in ("closed_won", "closed_lost"):
+            raise PydanticCustomError(
+                "closed_stage", "only open deals are scored; this deal is closed"
+            )
+        return value
+
+    @field_validator("expected_close_at")
+    @classmethod
+    def _closes_after_creation(cls, value: datetime, info: ValidationInfo) -> datetime:
+        created = info.data.get("created_at")
+        if created is not None and value < created:
+            raise _date_order("created_at", "expected_close_at")
+        return value
+
+    @model_validator(mode="after")
+    def _custom_fields_bounded(self) -> DealIn:
+        extra = self.model_extra or {}
+        if len(extra) > MAX_CUSTOM_FIELDS:
+            raise PydanticCustomError(
+                "too_many_custom_fields",
+                f"at most {MAX_CUSTOM_FIELDS} custom fields per deal",
+            )
+        for name in extra:
+            if name in RESERVED_DEAL_FIELDS:
+                raise PydanticCustomError(
+                    "reserved_field",
+                    f"{name} is not accepted: a deal to score is open and its outcome unknown",
+                )
+            if len(name) > MAX_CUSTOM_NAME_CHARS or not name.isprintable():
+                raise PydanticCustomError(
+                    "custom_field_name",
+                    f"custom field names are 1-{MAX_CUSTOM_NAME_CHARS} printable characters",
+                )
+        return self
 
 
 class HistoryIn(BaseModel):
-    changed_at: datetime
-    field: Literal["stage", "amount", "expected_close_at"]
-    old_value: str | None = None
-    new_value: str
+    """One change of a deal attribute, as the CRM's field history records it."""
+
+    model_config = _FORBID
+
+    changed_at: Moment = Field(description="When the change happened (UTC).")
+    field: HistoryField = Field(
+        description="What changed: stage, amount, expected_close_at or rep_id (owner)."
+    )
+    old_value: Id | None = Field(
+        default=None, description="Value before the change, in the format of new_value."
+    )
+    new_value: Id = Field(
+        description=(
+            "Value after the change: a stage name, a number, an ISO date, or a rep id. "
+            "Numbers and dates are normalised (amounts as decimals, dates as YYYY-MM-DD)."
+        )
+    )
+
+    @field_validator("old_value", "new_value")
+    @classmethod
+    def _parses_for_its_field(cls, value: str | None, info: ValidationInfo) -> str | None:
+        field = info.data.get("field")
+        if value is None or field is None:
+            return value
+        return parse_history_value(field, value)
+
+
+def parse_history_value(field: str, value: str) -> str:
+    """``value`` in the canonical text form the feature code parses for ``field``.
+
+    Raises a ``history_value`` error when it does not parse: pandas would otherwise fail on
+    it deep inside the features (HTTP 500), or silently read it as missing.
+    """
+    if field == "stage":
+        if value not in DEAL_STAGES:
+            raise PydanticCustomError(
+                "history_value", f"a stage must be one of {', '.join(DEAL_STAGES)}"
+            )
+        return value
+    if field == "amount":
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not (math.isfinite(number) and 0 <= number <= MAX_AMOUNT):
+            raise PydanticCustomError(
+                "history_value", f"an amount must be a number from 0 to {MAX_AMOUNT:.0e}"
+            )
+        return repr(number)
+    if field == "expected_close_at":
+        try:
+            moment = _supported_moment(datetime.fromisoformat(value))
+        except ValueError:
+            raise PydanticCustomError(
+                "history_value",
+                "an expected close date must be an ISO date (YYYY-MM-DD) from 1970 to 2199",
+            ) from None
+        # Dates only, like the CRM's history: mixed formats in one column break pandas.
+        return moment.date().isoformat()
+    return value  # rep_id: the Id constraints already hold
 
 
 class ActivityIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """A logged sales activity on the deal."""
 
-    type: ActivityType
-    occurred_at: datetime
-    duration_min: float | None = Field(default=None, ge=0)
+    model_config = _FORBID
+
+    type: ActivityType = Field(description="Kind of activity.")
+    occurred_at: Moment = Field(description="When it happened (UTC).")
+    duration_min: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_DURATION_MIN,
+        allow_inf_nan=False,
+        description="Duration in minutes, if logged.",
+    )
 
 
 class EmailIn(BaseModel):
-    """Email metadata only: bodies are not needed to score a deal and are never accepted."""
+    """An email on the deal: metadata, plus either its sentiment scores or its text.
 
-    model_config = ConfigDict(extra="allow")
+    Send the three scores ``p_negative``, ``p_neutral``, ``p_positive`` (from
+    ``spm-ml sentiment score``), or ``subject``/``body`` for the service to score and drop at
+    once, or neither (the email then counts, without a tone).  Text is customer data: it is
+    never logged, stored or echoed in an error.
+    """
 
-    direction: Literal["inbound", "outbound"]
-    sent_at: datetime
+    model_config = _FORBID
+
+    direction: Literal["inbound", "outbound"] = Field(description="Who sent it.")
+    sent_at: Moment = Field(description="When it was sent (UTC).")
+    p_negative: Probability | None = Field(default=None, description="Negative tone, 0-1.")
+    p_neutral: Probability | None = Field(default=None, description="Neutral tone, 0-1.")
+    p_positive: Probability | None = Field(
+        default=None, description="Positive tone, 0-1; the three scores sum to 1."
+    )
+    subject: Text | None = Field(
+        default=None, repr=False, description="Subject line (scored, then dropped)."
+    )
+    body: Text | None = Field(
+        default=None, repr=False, description="Body text (scored, then dropped)."
+    )
+
+    @model_validator(mode="after")
+    def _scores_or_text(self) -> EmailIn:
+        scores = [self.p_negative, self.p_neutral, self.p_positive]
+        given = [s is not None for s in scores]
+        if any(given) and not all(given):
+            raise PydanticCustomError(
+                "email_scores", "send all three of p_negative, p_neutral, p_positive, or none"
+            )
+        if all(given) and abs(sum(scores) - 1.0) > SCORE_SUM_TOLERANCE:  # type: ignore[arg-type]
+            raise PydanticCustomError(
+                "email_scores",
+                f"p_negative + p_neutral + p_positive must be 1 (within {SCORE_SUM_TOLERANCE})",
+            )
+        if all(given) and self.has_text:
+            raise PydanticCustomError(
+                "email_scores_and_text",
+                "send either the scores (p_negative, p_neutral, p_positive) or the text "
+                "(subject, body), not both",
+            )
+        return self
+
+    @property
+    def has_text(self) -> bool:
+        """Whether the client sent text for the service to score."""
+        return self.subject is not None or self.body is not None
+
+    def as_row(self) -> dict[str, Any]:
+        """The email as an ``emails`` table row: metadata and scores, never text."""
+        return self.model_dump(exclude={"subject", "body"}, exclude_none=True)
 
 
 class DealScoreRequest(BaseModel):
-    """One deal to score, as of a moment (default: now), with whatever history is known."""
+    """One deal to score as of a moment: a deal the service knows, by id, or a posted deal.
 
-    deal: DealIn
-    as_of: datetime | None = None
-    history: list[HistoryIn] = Field(default_factory=list)
-    activities: list[ActivityIn] = Field(default_factory=list)
-    emails: list[EmailIn] = Field(default_factory=list)
-    top_k: int = Field(default=3, ge=0, le=20)
+    Send exactly one of ``deal_id`` (a deal in the service's data source) and ``deal`` (a
+    deal described in the request, with its ``history``, ``activities`` and ``emails``).
+    """
+
+    model_config = _FORBID
+
+    deal_id: Id | None = Field(
+        default=None, description="Score this deal of the service's data source."
+    )
+    deal: DealIn | None = Field(
+        default=None, description="Or score this deal, described with its events."
+    )
+    as_of: Moment | None = Field(
+        default=None,
+        validate_default=True,
+        description="Score the deal as of this moment (UTC); default now. Not before "
+        "the deal's created_at.",
+    )
+    history: list[HistoryIn] = Field(
+        default_factory=list,
+        max_length=MAX_EVENTS,
+        description="Changes of the posted deal's stage, amount, close date and owner.",
+    )
+    activities: list[ActivityIn] = Field(
+        default_factory=list, max_length=MAX_EVENTS, description="The posted deal's activities."
+    )
+    emails: list[EmailIn] = Field(
+        default_factory=list, max_length=MAX_EVENTS, description="The posted deal's emails."
+    )
+    top_k: int = Field(default=3, ge=0, le=20, description="How many drivers to explain.")
+
+    @field_validator("as_of")
+    @classmethod
+    def _not_before_creation(cls, value: datetime | None, info: ValidationInfo) -> datetime:
+        moment = value if value is not None else datetime.now(UTC).replace(tzinfo=None)
+        deal = info.data.get("deal")
+        if deal is not None and moment < deal.created_at:
+            raise _date_order("deal.created_at", "as_of")
+        return moment
+
+    @model_validator(mode="after")
+    def _one_deal(self) -> DealScoreRequest:
+        if (self.deal_id is None) == (self.deal is None):
+            raise PydanticCustomError(
+                "deal_or_deal_id",
+                "send exactly one of deal_id (a deal the service knows) and deal (a posted deal)",
+            )
+        if self.deal_id is not None and (self.history or self.activities or self.emails):
+            raise PydanticCustomError(
+                "events_without_deal",
+                "history, activities and emails come with a posted deal, not with deal_id",
+            )
+        return self
 
 
 class Driver(BaseModel):
-    feature: str
-    value: Any = None
-    shap: float
-    direction: Literal["raises", "lowers"]
+    """One feature behind the score and how much it moved it (SHAP, log-odds)."""
+
+    feature: str = Field(description="Feature name, as in the model card.")
+    value: Any = Field(default=None, description="The feature's value for this deal.")
+    shap: float = Field(description="Contribution to the log-odds of a win.")
+    direction: Literal["raises", "lowers"] = Field(description="Sign of the contribution.")
 
 
 class ModelRef(BaseModel):
-    name: str
-    version: str
-    alias: str
+    """The registered model that produced the score."""
+
+    name: str = Field(description="Registered model name.")
+    version: str = Field(description="Registered model version.")
+    alias: str = Field(description="Alias it was loaded by (champion).")
 
 
 class DealScore(BaseModel):
-    deal_id: str
-    as_of: datetime
-    probability: float = Field(ge=0, le=1)
-    drivers: list[Driver]
-    model: ModelRef
+    """A calibrated win probability and the drivers behind it."""
+
+    deal_id: str = Field(description="The scored deal.")
+    as_of: Annotated[datetime, AfterValidator(_as_utc)] = Field(
+        description="The moment it was scored as of (UTC)."
+    )
+    probability: float = Field(ge=0, le=1, description="Calibrated probability of a win.")
+    drivers: list[Driver] = Field(description="Top drivers, largest |shap| first.")
+    model: ModelRef = Field(description="The model that scored it.")
+
+
+class ErrorDetail(BaseModel):
+    """One problem with a request: where it is and what kind it is."""
+
+    type: str = Field(description="Kind of problem, e.g. missing, string_too_long.")
+    loc: list[str | int] = Field(description="Path to the field in the request body.")
+    msg: str = Field(description="What is wrong and what is expected.")
+
+
+class ErrorBody(BaseModel):
+    """Body of every 4xx answer.  It never repeats a submitted value."""
+
+    error: str = Field(description="What went wrong.")
+    detail: list[ErrorDetail] | None = Field(
+        default=None, description="For a rejected body: every problem found."
+    )
 
 
 OPEN_STAGE_NAMES = OPEN_STAGES

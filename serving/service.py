@@ -14,6 +14,9 @@ from datetime import UTC, datetime
 import bentoml
 import pandas as pd
 
+from serving.errors import http_error, refuse_until_supported
+from serving.middleware import RequestGuard
+from serving.openapi import DocumentedService
 from serving.schemas import DealScore, DealScoreRequest, Driver, ModelRef
 from spm_ml import registry, settings
 from spm_ml.errors import SpmMlError
@@ -44,7 +47,7 @@ EXAMPLE_REQUEST = {
 """A request the tests and the README share."""
 
 
-@bentoml.service(name="spm-ml", traffic={"timeout": 60})
+@bentoml.service(name="spm-ml", traffic={"timeout": 60}, service_class=DocumentedService)
 class SpmMlService:
     """Explained deal scores over HTTP (more endpoints join as the model families land)."""
 
@@ -69,6 +72,7 @@ class SpmMlService:
     @bentoml.api(route="/v1/deals/score")
     def score_deal(self, request: DealScoreRequest, /) -> DealScore:
         """Win probability of one open deal and the top SHAP drivers behind it."""
+        refuse_until_supported(request, self.scorer.context.deals["deal_id"])  # interim
         as_of = _utc_naive(request.as_of or datetime.now(UTC))
         try:
             scored = self.scorer.score_posted_deal(
@@ -76,11 +80,11 @@ class SpmMlService:
                 as_of,
                 history=[h.model_dump() for h in request.history],
                 activities=[a.model_dump() for a in request.activities],
-                emails=[e.model_dump() for e in request.emails],
+                emails=[e.as_row() for e in request.emails],
                 top_k=request.top_k,
             )
         except SpmMlError as err:
-            raise bentoml.exceptions.InvalidArgument(str(err)) from err
+            raise http_error(err) from err
         return DealScore(
             deal_id=scored["deal_id"],
             as_of=as_of.to_pydatetime(),
@@ -88,6 +92,10 @@ class SpmMlService:
             drivers=[Driver(**d) for d in scored["drivers"]],
             model=self.model_ref,
         )
+
+
+# Token, JSON-only, body-size limit and log redaction for every request (serving/middleware.py).
+SpmMlService.add_asgi_middleware(RequestGuard)
 
 
 def _utc_naive(moment: datetime) -> pd.Timestamp:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from spm_ml.errors import SpmMlError
+
 DEFAULT_WORKDIR = Path("spm-ml-quickstart")
 """Where quickstart, training and serving put data, the MLflow store and outputs."""
 
@@ -51,8 +53,30 @@ def cache_dir() -> Path:
 
 
 def api_token() -> str | None:
-    """Bearer token the service requires when set (``$SPM_ML_API_TOKEN``)."""
+    """Bearer token the service requires when set (``$SPM_ML_API_TOKEN``).
+
+    Every route but the health probes (``/livez``, ``/readyz``, ``/healthz``) then answers
+    401 without ``Authorization: Bearer <token>``.
+    """
     return os.environ.get("SPM_ML_API_TOKEN") or None
+
+
+DEFAULT_MAX_BODY_BYTES = 2_000_000
+"""A deal with 10,000 events is about 1 MB of JSON."""
+
+
+def max_body_bytes() -> int:
+    """Largest request body the service reads (``$SPM_ML_MAX_BODY_BYTES``); larger get 413."""
+    raw = os.environ.get("SPM_ML_MAX_BODY_BYTES")
+    if not raw:
+        return DEFAULT_MAX_BODY_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise SpmMlError(f"SPM_ML_MAX_BODY_BYTES must be a positive number of bytes, not {raw!r}")
+    return value
 
 
 def data_source(work: Path) -> str:

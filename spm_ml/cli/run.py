@@ -65,6 +65,7 @@ def serve(
     work = settings.workdir(workdir)
     registry.use_local_store(work)
     registry.model_uri("deal-win")  # fail here, with a clear message, if nothing is trained
+    settings.max_body_bytes()  # and on a bad SPM_ML_MAX_BODY_BYTES, rather than in each worker
     env = {**os.environ, "SPM_ML_WORKDIR": str(work)}
     console.print(f"serving deal-win@champion from {work} on http://{host}:{port}")
     command = server_command(port, host)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import copy
-import os
-import signal
-import subprocess
-import sys
+import json
 import time
 
 import httpx
@@ -16,44 +13,6 @@ import pytest
 from serving.service import EXAMPLE_REQUEST
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def server(trained_workdir):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "SPM_ML_WORKDIR": str(trained_workdir)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "spm_ml.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # so the whole server process group can be stopped
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited early:\n{process.stdout.read()}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    else:
-        os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail("server did not become ready within 120 s")
-    yield base
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
 
 
 def example_for(workdir) -> dict:
@@ -91,6 +50,10 @@ def test_bad_request_is_rejected_with_the_field_named(server):
     response = httpx.post(f"{server}/v1/deals/score", json={"deal": {"deal_id": "x"}}, timeout=30)
     assert response.status_code == 400
     assert "rep_id" in response.text and "amount" in response.text
+    problems = response.json()["detail"]
+    assert {"loc": ["deal", "rep_id"], "type": "missing"} in [
+        {"loc": p["loc"], "type": p["type"]} for p in problems
+    ]
 
 
 def test_bad_stage_is_rejected(server, trained_workdir):
@@ -98,3 +61,131 @@ def test_bad_stage_is_rejected(server, trained_workdir):
     request["deal"]["stage"] = "won-ish"
     response = httpx.post(f"{server}/v1/deals/score", json=request, timeout=30)
     assert response.status_code == 400 and "stage" in response.text
+
+
+MARKER = "ZQX-CUSTOMER-TEXT-7781"
+
+
+def post(server: str, **kwargs) -> httpx.Response:
+    return httpx.post(f"{server}/v1/deals/score", timeout=30, **kwargs)
+
+
+def with_change(workdir, path: tuple, value) -> dict:
+    request = example_for(workdir)
+    *parents, last = path
+    target = request
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    return request
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        (("deal", "created_at"), "1500-01-01T00:00:00", "created_at"),  # was HTTP 500
+        (("deal", "expected_close_at"), "2300-01-01T00:00:00", "expected_close_at"),
+        (("as_of",), "2025-09-01T00:00:00", "as_of"),
+        (("deal", "stage"), "closed_won", "stage"),
+        (("deal", "amount"), 1e15, "amount"),
+        (("deal", "deal_id"), "x" * 200, "deal_id"),
+        (
+            ("history",),
+            [{"changed_at": "2025-10-02", "field": "expected_close_at", "new_value": "soon"}],
+            "new_value",  # was HTTP 500
+        ),
+        (("emails",), [{"direction": "inbound", "sent_at": "9999-01-01T00:00:00"}], "sent_at"),
+    ],
+)
+def test_out_of_range_and_malformed_values_are_400_naming_the_field(
+    server, trained_workdir, path, value, field
+):
+    response = post(server, json=with_change(trained_workdir, path, value))
+    assert response.status_code == 400, response.text
+    assert any(field in problem["loc"] for problem in response.json()["detail"])
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status"),
+    [
+        (b"hello", "text/plain", 415),
+        (b"a=1", "multipart/form-data", 415),  # was HTTP 500
+        (b"{not json", "application/json", 400),
+        (b"", "application/json", 400),
+        (b"[1, 2]", "application/json", 400),
+    ],
+)
+def test_malformed_bodies_are_4xx(server, content, content_type, status):
+    response = post(server, content=content, headers={"content-type": content_type})
+    assert response.status_code == status, response.text
+    assert "error" in response.json()
+
+
+def test_a_body_over_the_limit_is_413(server):
+    huge = {"deal_id": "x", "padding": "y" * 2_100_000}
+    assert post(server, json=huge).status_code == 413
+
+
+def test_unknown_routes_and_methods_are_4xx(server):
+    assert httpx.get(f"{server}/no/such/route", timeout=30).status_code == 404
+    assert httpx.post(f"{server}/v2/deals/score", json={}, timeout=30).status_code == 404
+    assert httpx.get(f"{server}/v1/deals/score", timeout=30).status_code == 405
+
+
+def test_scoring_by_id_is_refused_plainly_until_supported(server, trained_workdir):
+    unknown = post(server, json={"deal_id": "NO-SUCH-DEAL"})
+    assert unknown.status_code == 404 and "deal_id" in unknown.json()["error"]
+    known_id = str(pd.read_parquet(trained_workdir / "data" / "deals.parquet")["deal_id"].iloc[0])
+    known = post(server, json={"deal_id": known_id})
+    assert known.status_code == 400 and "deal_id" in known.json()["error"]
+
+
+def test_posted_email_scores_are_accepted(server, trained_workdir):
+    request = example_for(trained_workdir)
+    request["emails"][0].update(p_negative=0.1, p_neutral=0.2, p_positive=0.7)
+    assert post(server, json=request).status_code == 200
+
+
+def test_the_openapi_document_carries_the_version(server):
+    import spm_ml
+
+    doc = httpx.get(f"{server}/docs.json", timeout=30).json()
+    assert doc["info"]["version"] == spm_ml.__version__
+    assert doc["paths"]["/v1/deals/score"]["post"]["description"]
+
+
+def test_rejected_requests_leave_no_customer_text_in_the_server_log(
+    server, server_log, trained_workdir
+):
+    email_text = example_for(trained_workdir)
+    email_text["emails"] = [
+        {"direction": "inbound", "sent_at": "2025-11-28", "subject": MARKER, "body": MARKER}
+    ]
+    email_text["deal"]["amount"] = -1  # rejected whether or not email text is scored
+    extra_field = example_for(trained_workdir)
+    extra_field["emails"][0]["notes"] = f"Dear Ann, {MARKER}"
+    bad_email = example_for(trained_workdir)
+    bad_email["emails"] = [
+        {"direction": MARKER, "sent_at": MARKER, "subject": MARKER * 5_000, "sig": MARKER}
+    ]
+    whole_body = [{"emails": [{"body": MARKER}]}]  # not an object: pydantic quotes it all
+    bad_history = example_for(trained_workdir)
+    bad_history["history"] = [{"changed_at": "2025-10-02", "field": "amount", "new_value": MARKER}]
+    for request in (email_text, extra_field, bad_email, whole_body, bad_history):
+        response = post(
+            server, content=json.dumps(request), headers={"content-type": "application/json"}
+        )
+        assert 400 <= response.status_code < 500, response.text
+        assert MARKER not in response.text
+    # a key the API does not know is echoed to its sender (so it can be fixed), not logged
+    key_only = example_for(trained_workdir)
+    key_only["emails"][0][MARKER] = 1
+    assert post(server, json=key_only).status_code == 400
+    time.sleep(1.0)  # log lines are written by the worker process
+    log = server_log.read_text()
+    assert MARKER not in log
+    # the rejections were logged (so this scan looked at the right place), as paths and kinds
+    assert "body.emails.0.<extra>: extra_forbidden" in log
+    assert "body.history.0.new_value: history_value" in log
+    assert "body.deal.amount: greater_than_equal" in log
+    assert "Traceback" not in log

@@ -1,0 +1,130 @@
+"""Keep request data out of the server log.
+
+BentoML logs every failed request at ERROR with the exception's traceback
+(``bentoml._internal.server.http_app.log_exception``).  For a rejected body that
+exception is pydantic's ``ValidationError``, whose text repeats each bad ``input_value``:
+an email body, a custom field, a whole request.  Email text is customer data and must never
+reach a log, so :class:`RequestDataRedactor` rewrites those records:
+
+* a rejected body becomes one WARNING line with the field paths and error kinds only, e.g.
+  ``body.emails.0.body: string_too_long``; a path segment that is not a field of the API
+  (an unknown key a client sent) is shown as ``<extra>``;
+* any other 4xx raised on purpose (``InvalidArgument``, ``NotFound``) becomes one WARNING
+  line with the status and the exception's class;
+* anything else (a bug: HTTP 500) keeps its traceback, frames only: each exception's message
+  is withheld, since pandas and friends quote the values they fail on.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from serving import schemas
+
+REDACTED_LOGGERS = (
+    "bentoml._internal.server.http_app",  # log_exception: every failed API request
+    "bentoml._internal.marshal.dispatcher",  # failed adaptive batches
+)
+
+
+def _field_names(*models: type[BaseModel]) -> frozenset[str]:
+    return frozenset(name for model in models for name in model.model_fields)
+
+
+KNOWN_FIELDS = _field_names(
+    schemas.DealScoreRequest,
+    schemas.DealIn,
+    schemas.HistoryIn,
+    schemas.ActivityIn,
+    schemas.EmailIn,
+)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """``path: kind`` for each problem, without any submitted value."""
+    return "; ".join(
+        f"{_path(problem['loc'])}: {problem['type']}"
+        for problem in error.errors(include_input=False, include_context=False, include_url=False)
+    )
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    parts = ["body"]
+    for part in loc:
+        if isinstance(part, int) or part in KNOWN_FIELDS:
+            parts.append(str(part))
+        else:
+            parts.append("<extra>")
+    return ".".join(parts)
+
+
+def redacted_traceback(error: BaseException) -> str:
+    """The traceback of ``error`` and its causes, with every exception message withheld."""
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        chain.append(current)
+        seen.add(id(current))
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    blocks = []
+    for exc in reversed(chain):
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        name = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        blocks.append(
+            f"Traceback (most recent call last):\n{frames}"
+            f"{name}: <message withheld: it may quote request data>"
+        )
+    return "\n\nThe above exception led to the following one:\n\n".join(blocks)
+
+
+class RequestDataRedactor(logging.Filter):
+    """Rewrites failed-request records so that no submitted value reaches a handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is None:
+            return True
+        status = _client_error_status(error)
+        if isinstance(error, ValidationError):
+            record.msg = "rejected request body (HTTP 400): %s"
+            record.args = (describe_validation_error(error),)
+            _as_warning(record)
+        elif status is not None:
+            record.msg = "rejected request (HTTP %d %s)"
+            record.args = (status, type(error).__name__)
+            _as_warning(record)
+        else:
+            record.exc_text = redacted_traceback(error)
+        record.exc_info = None
+        return True
+
+
+def _client_error_status(error: BaseException) -> int | None:
+    from bentoml.exceptions import BentoMLException
+
+    if isinstance(error, BentoMLException) and 400 <= error.error_code < 500:
+        return int(error.error_code)
+    return None
+
+
+def _as_warning(record: logging.LogRecord) -> None:
+    record.levelno, record.levelname = logging.WARNING, "WARNING"
+    record.exc_text = None
+
+
+_REDACTOR = RequestDataRedactor()
+
+
+def install_log_redaction() -> None:
+    """Attach the redactor to BentoML's request-error loggers (idempotent, per process)."""
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if _REDACTOR not in logger.filters:
+            logger.addFilter(_REDACTOR)

@@ -1,0 +1,124 @@
+"""The OpenAPI document (``GET /docs.json``) as the API really behaves.
+
+BentoML 1.4 writes ``version: "None"`` outside a built Bento, a BentoML advertisement as the
+description, for every endpoint a 400 whose ``detail`` is a string and a 500, and passes
+pydantic's ``{"type": "null"}`` through (not OpenAPI 3.0) or drops it (so optional fields
+look non-nullable).  The service answers 400 with a list of problems, may answer 401, 404,
+413 and 415, and never answers 5xx on purpose.  :class:`DocumentedService` (passed to
+``bentoml.service`` as ``service_class``) serves a corrected document; schemathesis checks
+every answer against it (``tests/serving/test_fuzz.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import attrs
+from _bentoml_sdk.service.factory import Service
+from _bentoml_sdk.service.openapi import REF_TEMPLATE
+from bentoml._internal.service.openapi.specification import OpenAPISpecification
+
+import spm_ml
+from serving.schemas import ErrorBody
+
+API_DESCRIPTION = f"""\
+Calibrated, explained win probabilities for open deals (spm-ml {spm_ml.__version__}).
+
+`POST /v1/deals/score` scores one open deal as of a moment: a deal of the service's data
+source by `deal_id`, or a deal posted with its history, activities and emails.  The answer
+carries the probability, the top SHAP drivers and the model version that produced it.
+
+Limits: bodies up to `SPM_ML_MAX_BODY_BYTES` (default 2,000,000 bytes, else 413), JSON only
+(else 415), ids 1-128 printable characters, datetimes from 1970-01-01 to before 2200-01-01
+(an offset is converted to UTC, none means UTC), at most 10,000 items per event list.
+A rejected body answers 400 with every problem's field path and kind, never with the
+submitted values.  Email subjects and bodies are never logged, stored or echoed.
+
+When `SPM_ML_API_TOKEN` is set, every route except the health probes needs
+`Authorization: Bearer <token>` (else 401).  `/metrics` serves Prometheus request counts and
+latencies per endpoint and status (no request data); `/` is this document in Swagger UI.
+"""
+
+METRICS_DESCRIPTION = (
+    "Prometheus metrics: request counts, latencies and in-flight requests per endpoint and "
+    "HTTP status. No request data. Needs the API token when SPM_ML_API_TOKEN is set."
+)
+
+ERROR_RESPONSES = {
+    "400": "The body is not a valid request: each problem's field path, kind and rule "
+    "(submitted values are never repeated), or a deal the model cannot score.",
+    "401": "SPM_ML_API_TOKEN is set and the request lacks `Authorization: Bearer <token>`.",
+    "404": "deal_id names no deal of the service's data source.",
+    "413": "The body is larger than SPM_ML_MAX_BODY_BYTES.",
+    "415": "The body is not application/json.",
+}
+
+
+class DocumentedService(Service):  # type: ignore[type-arg]
+    """A BentoML service whose OpenAPI document carries spm-ml's version and real errors."""
+
+    @property
+    def openapi_spec(self) -> OpenAPISpecification:
+        spec = super().openapi_spec
+        fields = {f.name: getattr(spec, f.name) for f in attrs.fields(type(spec))}
+        return _DocumentedSpec(**fields)
+
+
+class _DocumentedSpec(OpenAPISpecification):
+    """BentoML serves ``openapi_spec.asdict()``: the corrections are made on that dict."""
+
+    def asdict(self) -> dict[str, Any]:
+        return document(super().asdict())
+
+
+def document(spec: dict[str, Any]) -> dict[str, Any]:
+    """A copy of BentoML's OpenAPI dict with spm-ml's info, errors and nullable fields."""
+    spec = copy.deepcopy(spec)
+    spec["info"] = {
+        "title": "spm-ml",
+        "version": spm_ml.__version__,
+        "description": API_DESCRIPTION,
+    }
+    error = {"schema": {"$ref": REF_TEMPLATE.format(model=ErrorBody.__name__)}}
+    for item in spec["paths"].values():
+        operation = item.get("post")
+        if not operation or "x-bentoml-name" not in operation:
+            continue  # infrastructure routes
+        operation["requestBody"]["required"] = True
+        operation["responses"] = {
+            "200": next(v for k, v in operation["responses"].items() if str(k) == "200"),
+            **{
+                status: {"description": text, "content": {"application/json": error}}
+                for status, text in ERROR_RESPONSES.items()
+            },
+        }
+    metrics = spec["paths"].get("/metrics", {}).get("get")
+    if metrics is not None:
+        metrics["description"] = METRICS_DESCRIPTION
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    error_schema = ErrorBody.model_json_schema(ref_template=REF_TEMPLATE)
+    schemas.update(error_schema.pop("$defs", {}))
+    schemas[ErrorBody.__name__] = error_schema
+    return _nullable(spec)
+
+
+def _nullable(node: Any) -> Any:
+    """pydantic's optional fields in OpenAPI 3.0 terms: ``nullable: true``."""
+    if isinstance(node, list):
+        return [_nullable(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _nullable(v) for k, v in node.items()}
+    options = node.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        rest = [o for o in options if o != {"type": "null"}]
+        del node["anyOf"]
+        node.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+        node["nullable"] = True
+    elif "default" in node and node["default"] is None:
+        node["nullable"] = True
+    if "$ref" in node and len(node) > 1:
+        # siblings of $ref are ignored in OpenAPI 3.0: keep them beside an allOf
+        node["allOf"] = [{"$ref": node.pop("$ref")}]
+    return node
