@@ -397,6 +397,10 @@ class DealScore(BaseModel):
     probability: float = Field(ge=0, le=1, description="Calibrated probability of a win.")
     drivers: list[Driver] = Field(description="Top drivers, largest |shap| first.")
     model: ModelRef = Field(description="The model that scored it.")
+    label: str = Field(
+        default="won",
+        description="What the probability is of, e.g. 'won within 180 days of as_of'.",
+    )
 
 
 class ErrorDetail(BaseModel):

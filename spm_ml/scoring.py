@@ -149,16 +149,24 @@ class DealScorer:
         """
         parts: list[Tables] = []
         keys, as_of, in_context, refused = [], [], [], {}
+        by_id: list[tuple[str, str]] = []  # (deal id, key): cut out together, in one go
         for i, request in enumerate(requests):
             key = f"\x00{i}"
             try:
-                parts.append(self._request_rows(request, key))
+                rows = self._request_rows(request, key)
             except RequestError as error:
                 refused[i] = error
                 continue
+            if rows is None:
+                by_id.append((request.id, key))
+            else:
+                parts.append(rows)
             keys.append(key)
             as_of.append(request.as_of)
             in_context.append(self.context.knows(request.id))
+        if by_id:
+            ids, id_keys = zip(*by_id, strict=True)
+            parts.insert(0, self.context.rows_for(ids, id_keys))
         results: dict[int, DealResult] = {
             i: DealResult(requests[i].id, requests[i].as_of, error=e) for i, e in refused.items()
         }
@@ -180,23 +188,25 @@ class DealScorer:
                 )
         return [results[i] for i in range(len(requests))]
 
-    def _request_rows(self, request: DealRequest, key: str) -> Tables:
-        """The request's own rows under deal key ``key``, checked for what features need."""
+    def _request_rows(self, request: DealRequest, key: str) -> Tables | None:
+        """The request's own rows under deal key ``key``, checked for what features need.
+
+        ``None`` for a deal scored by id: its rows are cut from the context with the
+        batch's other known deals.
+        """
         known = self.context.knows(request.id)
+        rows = None
         if request.deal is None:
             if not known:
                 raise UnknownDealError(
                     f"deal {request.id!r} is not in the service's data source", "deal_id"
                 )
-            rows = self.context.rows_for([request.id], key=key)
-            created = rows.deals["created_at"].iat[0]
-            closed = rows.deals["closed_at"].iat[0]
+            created, closed = self.context.created_and_closed(request.id)
         else:
-            created = pd.Timestamp(request.deal["created_at"])
-            closed = pd.NaT
+            created, closed = pd.Timestamp(request.deal["created_at"]), pd.NaT
             if not request.history and known:
                 # the client sent the deal as it is now; its past comes from the data source
-                source = self.context.rows_for([request.id], key=key)
+                source = self.context.rows_for([request.id], [key])
                 rows = posted_deal_tables(
                     request.deal,
                     key,

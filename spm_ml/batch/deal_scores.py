@@ -21,7 +21,7 @@ def score_open_deals_to_file(
     The format follows the extension (``.parquet`` or ``.csv``).  Rows carry the deal,
     its rep, amount and stage as of scoring, the win probability and the top drivers.
     """
-    when = as_of or scorer.context.extracted_at or pd.Timestamp.now(tz="UTC").tz_localize(None)
+    when = as_of or scorer.tables.extracted_at or pd.Timestamp.now(tz="UTC").tz_localize(None)
     scored = flatten_drivers(scorer.score_open_deals(when, top_k), top_k)
     scored = scored.sort_values("probability", ascending=False, kind="stable")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -87,9 +87,10 @@ class DealContext:
     track_record: TrackRecord
     custom_fields: tuple[CustomField, ...]
     """The opted-in custom fields that passed the leak screen, resolved once."""
-    _sorted: dict[str, pd.DataFrame]
+    _columns: dict[str, dict[str, np.ndarray]]
+    """Each per-deal table (and deals) as numpy columns sorted by ``deal_id``."""
     _spans: dict[str, dict[str, tuple[int, int]]]
-    _deal_position: dict[str, int]
+    """Per table, each deal's ``[start, end)`` rows in ``_columns``."""
 
     @classmethod
     def build(
@@ -104,15 +105,17 @@ class DealContext:
         if custom_fields is None:
             names = getattr(config, "custom_fields", ()) or ()
             custom_fields = screen_custom_fields(tables, names)
-        sorted_tables, spans = {}, {}
-        for name in PER_DEAL_TABLES:
+        columns, spans = {}, {}
+        for name in (*PER_DEAL_TABLES, "deals"):
             frame = getattr(tables, name)
-            order = np.argsort(frame["deal_id"].to_numpy(dtype=object, na_value=""), kind="stable")
-            frame = frame.iloc[order].reset_index(drop=True)
             ids = frame["deal_id"].to_numpy(dtype=object, na_value=None)
+            order = np.argsort(np.where(ids == None, "", ids).astype(str), kind="stable")  # noqa: E711
+            ids = ids[order]
+            # plain numpy columns: cutting a few rows out of them costs microseconds, where
+            # Arrow-backed frames pay per chunk and per column
+            columns[name] = {c: _plain_column(frame[c])[order] for c in frame.columns}
             starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else []
             ends = [*starts[1:], len(ids)]
-            sorted_tables[name] = frame
             spans[name] = {ids[s]: (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
         return cls(
             tables=tables,
@@ -120,39 +123,39 @@ class DealContext:
             accounts=tables.accounts.set_index("account_id"),
             track_record=TrackRecord.build(tables),
             custom_fields=tuple(custom_fields),
-            _sorted=sorted_tables,
+            _columns=columns,
             _spans=spans,
-            _deal_position={d: i for i, d in enumerate(tables.deals["deal_id"].tolist())},
         )
 
     def knows(self, deal_id: str) -> bool:
         """Whether the data source holds deal ``deal_id``."""
-        return deal_id in self._deal_position
+        return deal_id in self._spans["deals"]
 
-    def knows_all(self, deal_ids: pd.Series) -> np.ndarray:
-        return np.fromiter((d in self._deal_position for d in deal_ids), bool, len(deal_ids))
+    def created_and_closed(self, deal_id: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """When a known deal was created and closed (NaT while open)."""
+        start, _ = self._spans["deals"][deal_id]
+        deals = self._columns["deals"]
+        return pd.Timestamp(deals["created_at"][start]), pd.Timestamp(deals["closed_at"][start])
 
-    def rows_for(self, deal_ids: Sequence[str], *, key: str | None = None) -> Tables:
-        """The deals' own rows (deal, history, activities, emails), cut from presorted tables.
+    def rows_for(self, deal_ids: Sequence[str], keys: Sequence[str] | None = None) -> Tables:
+        """The deals' own rows (deal, history, activities, emails), cut from presorted columns.
 
-        With ``key`` (one deal), the rows are filed under that deal id instead: the private
-        key of one request inside a batch.
+        With ``keys``, each deal's rows are filed under its key instead of its id (the
+        private key of one request inside a batch; a deal may appear under several keys).
         """
-        positions = [self._deal_position[d] for d in deal_ids]
-        deals = self.tables.deals.iloc[positions].reset_index(drop=True)
+        keys = list(deal_ids) if keys is None else list(keys)
         frames = {}
-        for name in PER_DEAL_TABLES:
+        for name in ("deals", *PER_DEAL_TABLES):
             spans = self._spans[name]
-            rows = [np.arange(*spans[d]) for d in deal_ids if d in spans]
+            found = [(spans[d], k) for d, k in zip(deal_ids, keys, strict=True) if d in spans]
+            rows = [np.arange(s, e) for (s, e), _ in found]
             take = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-            frames[name] = self._sorted[name].iloc[take].reset_index(drop=True)
-        if key is not None:
-            deals = deals.assign(deal_id=pd.Series([key], dtype=deals["deal_id"].dtype))
-            for name, frame in frames.items():
-                frames[name] = frame.assign(
-                    deal_id=pd.Series(key, index=frame.index, dtype=frame["deal_id"].dtype)
-                )
-        return self.tables.replace(deals=deals, **frames)
+            data = {c: values[take] for c, values in self._columns[name].items()}
+            data["deal_id"] = np.repeat(
+                np.asarray([k for _, k in found], dtype=object), [len(r) for r in rows]
+            ).astype(object)
+            frames[name] = pd.DataFrame(data, columns=list(self._columns[name]))
+        return self.tables.replace(**frames)
 
     def combine(self, parts: Sequence[Tables]) -> Tables:
         """Several requests' own rows as one set of tables (for one vectorised call)."""
@@ -173,3 +176,13 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def _known(values: np.ndarray) -> np.ndarray:
     return np.asarray([v for v in values if v is not None and v == v], dtype=object)
+
+
+def _plain_column(values: pd.Series) -> np.ndarray:
+    """A column as numpy: text as objects (missing as NaN, as pandas gives it), times as
+    datetime64, numbers as they are."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values.to_numpy(dtype="datetime64[ns]")
+    if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
+        return values.to_numpy(dtype=object)
+    return values.to_numpy()

@@ -31,9 +31,15 @@ def model_inputs(features: pd.DataFrame) -> pd.DataFrame:
     Counts become floats: a count can be missing at serving time, and MLflow's schema
     enforcement rejects missing values in integer columns.
     """
-    X = features.drop(columns=[c for c in NON_FEATURE_COLUMNS if c in features.columns])
-    counts = [c for c in X.columns if pd.api.types.is_integer_dtype(X[c].dtype)]
-    return X.astype({c: "float64" for c in counts})
+    data = {}
+    for column in features.columns:
+        if column in NON_FEATURE_COLUMNS or column == "in_context":
+            continue
+        values = features[column]
+        if pd.api.types.is_integer_dtype(values.dtype):
+            values = values.astype("float64")
+        data[column] = values
+    return pd.DataFrame(data, index=features.index)
 
 
 def categorical_columns(features: pd.DataFrame) -> tuple[str, ...]:
