@@ -243,5 +243,6 @@ def _filled_only_at_close(deals: pd.DataFrame, name: str) -> str | None:
 def _filled(values: pd.Series) -> np.ndarray:
     present = values.notna().to_numpy()
     if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
-        present &= values.astype("str").str.strip().ne("").fillna(False).to_numpy()
+        blank = values.astype("str").str.strip().eq("").fillna(False).to_numpy()
+        present = present & ~blank
     return present
