@@ -165,8 +165,8 @@ def screen_custom_fields(
         detail = "; ".join(f"{name!r}: {why}" for name, why in refused.items())
         raise LeakageError(
             f"custom field(s) refused: {detail}. Leave them out of the feature config "
-            "(--custom-field), or record their changes in deal_history so their value before "
-            "close can be replayed"
+            "(--custom-field); a field your CRM sets before close can be used once "
+            "deal_history records its changes"
         )
     return accepted
 
