@@ -14,6 +14,9 @@ def main() -> None:
     parser.add_argument("--every-days", type=float, default=7)
     parser.add_argument("--horizon-days", type=float, default=180)
     parser.add_argument("--metrics-json", default="none")
+    parser.add_argument(
+        "--custom-fields", default="none", help="comma-separated custom fields; none: no field"
+    )
     args = parser.parse_args()
     argv = [
         "train",
@@ -29,6 +32,10 @@ def main() -> None:
         argv += ["--data", args.data]
     if args.metrics_json not in ("", "none"):
         argv += ["--metrics-json", args.metrics_json]
+    if args.custom_fields not in ("", "none"):
+        for name in args.custom_fields.split(","):
+            if name.strip():
+                argv += ["--custom-field", name.strip()]
     app(argv)
 
 

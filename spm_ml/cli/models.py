@@ -33,6 +33,13 @@ def train_deal_win_command(
         typer.Option(min=1, help="Label: won within this many days of each snapshot."),
     ] = DEFAULT_HORIZON_DAYS,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    custom_field: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A custom CRM field (extra deals column) to use as a feature; repeatable. "
+            "Refused if the leak screen flags it."
+        ),
+    ] = None,
     table: Annotated[
         Path | None,
         typer.Option(help="Instead of --data: one flat export of closed deals (CSV/Parquet)."),
@@ -87,6 +94,11 @@ def train_deal_win_command(
     if table is not None:
         if data is not None:
             raise SpmMlError("--data and --table are alternatives: pass one of them")
+        if custom_field:
+            raise SpmMlError(
+                "--custom-field applies to an organisation (--data); with --table every column "
+                "is screened (see --keep-col, --drop-col)"
+            )
         needed = [o for o in ("--target", "--positive", "--model-out") if table_only[o] is None]
         if needed:
             raise SpmMlError(f"--table needs {', '.join(needed)}")
@@ -112,6 +124,7 @@ def train_deal_win_command(
         raise SpmMlError(f"{', '.join(given)} only apply with --table FILE")
 
     from spm_ml.data.io import load_tables
+    from spm_ml.features.deals import DealFeatureConfig
     from spm_ml.features.snapshots import LabelDefinition
     from spm_ml.training.deal_win import DealWinTrainConfig, train_deal_win, write_metrics_json
 
@@ -121,7 +134,13 @@ def train_deal_win_command(
         snapshot_every_days=every_days,
         seed=seed,
         label=LabelDefinition(horizon_days=horizon_days),
+        features=DealFeatureConfig(custom_fields=tuple(custom_field or ())),
     )
+    if config.features.custom_fields:
+        from spm_ml.features.custom_fields import screen_custom_fields
+
+        # refuse a leaking field now, not after scoring every email
+        screen_custom_fields(tables, config.features.custom_fields)
     with progress_bar() as progress:
         run = train_deal_win(
             tables, workdir=work, config=config, data_description=str(source), progress=progress

@@ -21,17 +21,42 @@ RULES = """\
 - **Sources**: a folder with one file per table named after it (`deals.csv` or
   `deals.parquet`), a SQLAlchemy URL with one table per name, or `ADAPTER:PATH`
   (`maven-crm`, `ibm-hr`; see [adapters.md](adapters.md)).
-- **Required columns are a minimum**: extra columns are kept as they are (custom CRM fields
-  become model features; names that look like outcomes — close, won, lost, stage, imputed —
-  are left out of deal features).
+- **Required columns are a minimum**: extra columns are kept as they are. An extra column of
+  `deals` is a *custom field*; it becomes a feature (`custom_<name>`) only when the feature
+  config names it (`spm-ml train deal-win --custom-field NAME`, MLproject `custom_fields`),
+  and only if it passes the leak screen of the flat-export trainer, run on the closed deals'
+  values just before their close against their outcome. A field is refused (error, exit 2,
+  naming it and why) if it alone separates won from lost (single-column ROC AUC >= 0.95), is
+  a date named like the outcome, an identifier, constant or empty, is filled on closed deals
+  but not on open ones (a value entered at close), or is listed by the source's adapter as a
+  non-feature (`NON_FEATURE_COLUMNS`: names, targets, flags that follow the outcome).
+  Numbers stay numbers, text becomes a category, a date becomes the days from the snapshot
+  to it.
 - **Types**: ids and text as strings; times in ISO 8601 (naive = UTC, offsets converted);
   amounts numeric and >= 0; enums exactly as listed.
 - **Time**: `_metadata.json` beside the files holds `extracted_at`, the moment the data was
   pulled; `spm-ml validate --as-of` overrides it. Nothing that *happened* may be dated later.
 - **deal_history** starts with one row per field (`stage`, `amount`, `expected_close_at`) at
   `created_at` with the initial value, then one row per change. Features replay it: the
-  deals table's `stage`, `amount`, `expected_close_at`, `closed_at` and `outcome` describe the
-  deal at extraction time and are never used as features of an earlier moment.
+  deals table's `stage`, `amount`, `expected_close_at`, `closed_at`, `outcome` and `rep_id`
+  describe the deal at extraction time and are never used as features of an earlier moment.
+- **Owner changes** are `deal_history` rows with `field` = `rep_id`: `old_value` the previous
+  owner, `new_value` the new one (both must be `reps.rep_id`), `changed_at` the transfer.
+  **Custom-field changes** are rows whose `field` is the name of an extra column of `deals`
+  (which holds the current value); their values must parse like that column (numbers, dates,
+  true/false), and `new_value` may be empty (the field was cleared). For both, the value at a
+  moment `t` is the `new_value` of the deal's latest row strictly before `t`; before its
+  first row, that row's `old_value`; a deal without rows of the field never changed it, so
+  the deals-table value holds. Data without `rep_id` rows has never reassigned a deal.
+- **Custom fields without history** are taken as set when the deal was created: the
+  deals-table value is used for every moment of the deal's life. A field your CRM changes
+  later must have its changes in `deal_history`, or be left out.
+- **Fixed attributes**: the contract has no history for reps (`team`, `region`, `role`,
+  `manager_id`, `hire_date`) or accounts (`industry`, `region`, `employees`,
+  `annual_revenue`); features read them as facts true at every moment (the simulator never
+  changes them). Future-dated facts are never read by features: `reps.exit_date` and
+  `exit_reason`, and a deal's `closed_at` and `outcome` before the deal has closed (after
+  the close they count in its owner's and account's track record).
 - **Validation** (`spm-ml validate SOURCE`) reports every problem with table, row (CSV line or
   row number, plus the id) and column, and exits with status 2; rows are never dropped or
   coerced. `reps`, `accounts` and `deals` must have rows; other tables may be empty (warning).

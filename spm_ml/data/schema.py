@@ -132,8 +132,9 @@ ACCOUNTS = TableSchema(
 DEALS = TableSchema(
     name="deals",
     doc=(
-        "Opportunities.  `stage` and `outcome` hold the state at the data's as-of time; the "
-        "path to it is in deal_history, which is what as-of features read."
+        "Opportunities.  `stage`, `outcome`, `rep_id` and custom fields hold the state at the "
+        "data's as-of time; the path to it is in deal_history, which is what as-of features "
+        "read."
     ),
     columns=(
         Column("deal_id", "id"),

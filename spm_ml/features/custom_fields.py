@@ -165,8 +165,8 @@ def screen_custom_fields(
         detail = "; ".join(f"{name!r}: {why}" for name, why in refused.items())
         raise LeakageError(
             f"custom field(s) refused: {detail}. Leave them out of the feature config "
-            "(--custom-field), or record their changes in deal_history so their value before "
-            "close can be replayed"
+            "(--custom-field); a field your CRM sets before close can be used once "
+            "deal_history records its changes"
         )
     return accepted
 
@@ -243,5 +243,6 @@ def _filled_only_at_close(deals: pd.DataFrame, name: str) -> str | None:
 def _filled(values: pd.Series) -> np.ndarray:
     present = values.notna().to_numpy()
     if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
-        present &= values.astype("str").str.strip().ne("").fillna(False).to_numpy()
+        blank = values.astype("str").str.strip().eq("").fillna(False).to_numpy()
+        present = present & ~blank
     return present

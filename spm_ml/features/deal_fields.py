@@ -20,7 +20,7 @@ import pandas as pd
 
 from spm_ml.data.schema import OWNER_FIELD
 from spm_ml.data.tables import Tables
-from spm_ml.features.asof import EventIndex, entity_codes, take
+from spm_ml.features.asof import EventIndex, entity_codes, take, to_seconds
 
 
 def replay_field(
@@ -39,9 +39,9 @@ def replay_field(
     index = EventIndex(rows["deal_id"], rows["changed_at"], vocabulary)
     last = index.last(deal_ids, as_of)
     values = take(rows["new_value"], last)
-    # the value before the first change: the first row's old value (rows in time order,
-    # ties in table order, as the index orders them)
-    ordered = rows.iloc[np.argsort(rows["changed_at"].to_numpy(), kind="stable")]
+    # the value before the first change: the first row's old value (rows in the index's
+    # order: whole seconds, ties in table order)
+    ordered = rows.iloc[np.argsort(to_seconds(rows["changed_at"]), kind="stable")]
     first = ordered.drop_duplicates("deal_id")
     position = entity_codes(deal_ids, pd.Index(first["deal_id"]))
     recorded = position >= 0
@@ -64,7 +64,7 @@ def field_at(tables: Tables, snapshots: pd.DataFrame, field: str) -> np.ndarray:
 
 
 def owner_at(tables: Tables, snapshots: pd.DataFrame) -> np.ndarray:
-    """``rep_id`` owning each snapshot's deal at its ``as_of`` (object array; None if unknown).
+    """``rep_id`` owning each snapshot's deal at its ``as_of`` (object array; missing if unknown).
 
     Owner changes are ``deal_history`` rows with ``field = 'rep_id'``; data without them has
     never reassigned a deal, so the deals table's owner holds throughout.
@@ -99,8 +99,8 @@ def owner_events(tables: Tables, at_close: np.ndarray | None = None) -> pd.DataF
         at_close = owner_at_close(tables)
     history = tables.deal_history
     moves = history[(history["field"] == OWNER_FIELD).to_numpy()]
-    # (deal, time) order, ties in table order
-    moves = moves.iloc[np.argsort(moves["changed_at"].to_numpy(), kind="stable")]
+    # (deal, time) order as the index sees it: whole seconds, ties in table order
+    moves = moves.iloc[np.argsort(to_seconds(moves["changed_at"]), kind="stable")]
     deal_codes = entity_codes(moves["deal_id"], pd.Index(deals["deal_id"]))
     moves = moves.iloc[np.argsort(deal_codes, kind="stable")]
     # the owner a transfer takes the deal from: the previous transfer's new owner, or for the
@@ -109,10 +109,11 @@ def owner_events(tables: Tables, at_close: np.ndarray | None = None) -> pd.DataF
     first = ~moves["deal_id"].duplicated().to_numpy()
     previous = previous.where(~first, moves["old_value"])
     lookup = deals.set_index("deal_id")
-    opened = lookup["created_at"].reindex(moves["deal_id"]).to_numpy()
-    ends = lookup["closed_at"].reindex(moves["deal_id"]).to_numpy()
-    at = moves["changed_at"].to_numpy()
-    while_open = (at >= opened) & ~(at >= ends)
+    # compared in the index's whole seconds, so the chain agrees with owner_at exactly
+    opened = to_seconds(lookup["created_at"].reindex(moves["deal_id"]))
+    ends = to_seconds(lookup["closed_at"].reindex(moves["deal_id"]))
+    at = to_seconds(moves["changed_at"])
+    while_open = (at >= opened) & (at < ends)
     moves, previous = moves[while_open], previous[while_open]
     ended = closed.notna().to_numpy()
     parts = [

@@ -265,8 +265,25 @@ def test_ibm_all_departments_and_options():
 def test_registry_and_non_feature_columns(maven, ibm_sales):
     assert {"maven-crm": load_maven_crm, "ibm-hr": load_ibm_hr} == ADAPTERS
     for adapter, tables in (("maven-crm", maven), ("ibm-hr", ibm_sales)):
+        # the loaders carry their list with the tables, for the feature code to honour
+        assert tables.non_feature_columns == NON_FEATURE_COLUMNS[adapter]
         for table, columns in NON_FEATURE_COLUMNS[adapter].items():
             assert set(columns) <= set(getattr(tables, table).columns)
+
+
+def test_maven_custom_fields_are_screened(maven):
+    from spm_ml.errors import LeakageError
+    from spm_ml.features.custom_fields import screen_custom_fields
+
+    used = screen_custom_fields(maven, ["sales_price", "product_series"])
+    assert [(f.name, f.kind, f.tracked) for f in used] == [
+        ("sales_price", "numeric", False),
+        ("product_series", "category", False),
+    ]
+    with pytest.raises(LeakageError, match="'amount_imputed': the source's adapter lists it"):
+        screen_custom_fields(maven, ["amount_imputed"])
+    # the export has no owner history: the deals table's owner is the owner throughout
+    assert not (maven.deal_history["field"] == "rep_id").any()
 
 
 def test_empty_table_has_contract_columns():
@@ -304,3 +321,4 @@ def test_maven_loads_through_the_source_string():
 
     tables = load_tables(f"maven-crm:{MAVEN}")
     assert len(tables.deals) == 8800
+    assert tables.non_feature_columns == NON_FEATURE_COLUMNS["maven-crm"]

@@ -203,3 +203,51 @@ def test_sqlite_source(tiny, tmp_path):
     con.close()
     _, problems = check_source(url)
     assert any(p.kind == "bad_enum" and p.row == "row 1 (deal_id=D1)" for p in problems)
+
+
+def _history_rows(folder: Path, rows: list[dict]) -> None:
+    path = folder / "deal_history.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    pd.concat([frame, pd.DataFrame(rows)], ignore_index=True).fillna("").to_csv(path, index=False)
+
+
+def test_owner_and_custom_field_history_pass(tiny_csv_dir):
+    _edit_csv(tiny_csv_dir, "deals", lambda f: f.insert(len(f.columns), "priority", "high"))
+    _history_rows(
+        tiny_csv_dir,
+        [
+            {"deal_id": "D2", "changed_at": "2024-03-01", "field": "rep_id"}
+            | {"old_value": "R2", "new_value": "R1"},
+            {"deal_id": "D3", "changed_at": "2024-05-10", "field": "priority"}
+            | {"old_value": "low", "new_value": "high"},
+            {"deal_id": "D1", "changed_at": "2024-01-11", "field": "priority"}
+            | {"old_value": "low", "new_value": ""},  # a custom field may be cleared
+        ],
+    )
+    code, out = _validate(tiny_csv_dir)
+    assert code == 0, out
+
+
+def test_history_fields_and_owners_are_checked(tiny_csv_dir):
+    _history_rows(
+        tiny_csv_dir,
+        [
+            {"deal_id": "D2", "changed_at": "2024-03-01", "field": "rep_id"}
+            | {"old_value": "GHOST", "new_value": "R1"},
+            {"deal_id": "D3", "changed_at": "2024-05-10", "field": "priority"}
+            | {"old_value": "low", "new_value": "high"},
+            {"deal_id": "D3", "changed_at": "2024-05-11", "field": "stage"}
+            | {"old_value": "proposal", "new_value": ""},
+        ],
+    )
+    _, problems = check_source(tiny_csv_dir)
+    found = {(p.table, p.column, p.kind): p for p in problems}
+    owner = found[("deal_history", "old_value", "dangling_reference")]
+    assert "row 6" in owner.row and "'GHOST' is not a rep_id in reps" in owner.message
+    field = found[("deal_history", "field", "bad_enum")]
+    assert "'priority' is neither one of stage, amount, expected_close_at, rep_id" in field.message
+    assert (
+        "required for field 'stage'"
+        in found[("deal_history", "new_value", "missing_value")].message
+    )
+    assert _validate(tiny_csv_dir)[0] == 2

@@ -1,8 +1,10 @@
 """Point-in-time correctness: nothing dated at or after ``as_of`` may move a feature.
 
 For many random cut-off dates we vandalise the future (delete, rewrite and add rows dated at
-or after the cut-off, and rewrite every deal's end state) and require every feature of every
-snapshot taken at or before the cut-off to stay exactly the same.
+or after the cut-off; rewrite every deal's end state, final owner and final custom values,
+and the reps' exits) and require every feature of every snapshot taken at or before the
+cut-off to stay exactly the same.  The future stays a possible one: what was already true at
+the cut-off (who owned a deal, a field's value then) is kept, whatever happens after.
 """
 
 from __future__ import annotations
@@ -12,11 +14,18 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from planted import with_tracked_field
 
 from spm_ml.data.schema import ACTIVITY_TYPES, DEAL_STAGES
 from spm_ml.data.tables import Tables
-from spm_ml.features.deals import deal_features
+from spm_ml.features import custom_fields as custom_module
+from spm_ml.features import deals as deal_module
+from spm_ml.features.deals import DealFeatureConfig, deal_features
 from spm_ml.features.snapshots import deal_snapshots
+
+PRIORITIES = ("low", "medium", "high")
+CONFIG = DealFeatureConfig(custom_fields=("priority", "segment"))
+"""A custom field whose changes deal_history records, and one taken as set at creation."""
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +33,71 @@ def org() -> Tables:
     from spm_ml.data.simulate import SimulationConfig, simulate
 
     tables = simulate(SimulationConfig(n_reps=8, months=8, seed=11)).tables
+    assert (tables.deal_history["field"] == "rep_id").any(), "the org needs owner changes"
     # derived sentiment scores, so the email-tone block is covered too
     scores = np.random.default_rng(0).dirichlet([1, 1, 1], len(tables.emails))
     emails = tables.emails.assign(
         p_negative=scores[:, 0], p_neutral=scores[:, 1], p_positive=scores[:, 2]
     )
-    return tables.replace(emails=emails)
+    tables, _ = with_tracked_field(tables.replace(emails=emails), "priority", PRIORITIES)
+    return tables
+
+
+def _rewrite_tracked_field(
+    deals: pd.DataFrame,
+    history: pd.DataFrame,
+    field: str,
+    cutoff: pd.Timestamp,
+    choices: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Another future for a field deal_history records (the owner, a custom field).
+
+    Its rows at or after the cut-off are partly dropped, the rest get new values; every deal
+    not closed before the cut-off (and some that are: a post-close edit) gets a new change
+    after it; the chain is then re-linked from the value each deal held at the cut-off, and
+    the deals table's final value follows the new last change.
+    """
+    rows = history["field"] == field
+    mine = history[rows].sort_values("changed_at", kind="stable")
+    past = mine[mine["changed_at"] < cutoff]
+    # the value each deal held at the cut-off: a fact of the past, kept
+    held = deals.set_index("deal_id")[field].astype("object").copy()
+    firsts = mine.drop_duplicates("deal_id")
+    held[firsts["deal_id"].to_numpy()] = firsts["old_value"].to_numpy()
+    lasts = past.drop_duplicates("deal_id", keep="last")
+    held[lasts["deal_id"].to_numpy()] = lasts["new_value"].to_numpy()
+
+    future = mine[(mine["changed_at"] >= cutoff).to_numpy()]
+    future = future[rng.random(len(future)) < 0.5].copy()
+    future["new_value"] = rng.choice(choices, len(future))
+    ends_later = ~(deals["closed_at"] < cutoff).to_numpy()
+    edited = ends_later | (rng.random(len(deals)) < 0.2)
+    added = pd.DataFrame(
+        {
+            "deal_id": deals.loc[edited, "deal_id"].to_numpy(),
+            "changed_at": cutoff + pd.to_timedelta(rng.integers(0, 30 * 86400, edited.sum()), "s"),
+            "field": field,
+            "old_value": None,
+            "new_value": rng.choice(choices, edited.sum()),
+        }
+    ).astype(history.dtypes.to_dict())
+    future = pd.concat([future, added], ignore_index=True)
+    future = future.sort_values(["deal_id", "changed_at"], kind="stable")
+    previous = future.groupby("deal_id", sort=False)["new_value"].shift()
+    first = previous.isna()
+    future["old_value"] = previous.where(~first, held.reindex(future["deal_id"]).to_numpy())
+    history = pd.concat([history[~rows], past, future], ignore_index=True)
+    final = future.drop_duplicates("deal_id", keep="last").set_index("deal_id")["new_value"]
+    deals = deals.copy()
+    moved = deals["deal_id"].isin(final.index).to_numpy()
+    deals.loc[moved, field] = final.reindex(deals.loc[moved, "deal_id"]).to_numpy()
+    return deals, history
 
 
 def vandalise_future(tables: Tables, cutoff: pd.Timestamp, seed: int) -> Tables:
-    """Delete, rewrite and add rows dated at or after ``cutoff``; rewrite deal end states."""
+    """Delete, rewrite and add rows dated at or after ``cutoff``; rewrite deal end states,
+    final owners and custom values (through changes after the cut-off), and reps' exits."""
     rng = np.random.default_rng(seed)
 
     def future_rows(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -43,13 +107,21 @@ def vandalise_future(tables: Tables, cutoff: pd.Timestamp, seed: int) -> Tables:
         drop = future & (rng.random(len(frame)) < 0.5)
         return frame[~drop].reset_index(drop=True)
 
-    history = tables.deal_history.copy()
+    # who will own each deal, and the tracked custom field's later values: rewritten from
+    # the true past, before anything else is dropped
+    deals, history = tables.deals.copy(), tables.deal_history.copy()
+    reps = tables.reps["rep_id"].to_numpy()
+    deals, history = _rewrite_tracked_field(deals, history, "rep_id", cutoff, reps, rng)
+    deals, history = _rewrite_tracked_field(
+        deals, history, "priority", cutoff, np.array(PRIORITIES), rng
+    )
+    tracked = history["field"].isin(["rep_id", "priority"]).to_numpy()
     future = future_rows(history, "changed_at")
     history.loc[future & (history["field"] == "stage").to_numpy(), "new_value"] = rng.choice(
         DEAL_STAGES
     )
     history.loc[future & (history["field"] == "amount").to_numpy(), "new_value"] = "1.0"
-    history = drop_some(history, future_rows(history, "changed_at"))
+    history = drop_some(history, future & ~tracked)
 
     activities = tables.activities.copy()
     future = future_rows(activities, "occurred_at")
@@ -70,14 +142,32 @@ def vandalise_future(tables: Tables, cutoff: pd.Timestamp, seed: int) -> Tables:
     )
     emails = drop_some(emails, future)
 
-    deals = tables.deals.copy()
     ends_later = ~(deals["closed_at"] < cutoff).to_numpy()
     deals.loc[ends_later, "amount"] = rng.uniform(1, 1e6, ends_later.sum())
     deals.loc[ends_later, "expected_close_at"] = cutoff + pd.Timedelta(days=400)
     deals.loc[ends_later, "outcome"] = rng.choice(["won", "lost"], ends_later.sum())
     deals.loc[ends_later, "closed_at"] = cutoff + pd.Timedelta(days=3)
     deals.loc[ends_later, "stage"] = "closed_won"
-    return tables.replace(deal_history=history, activities=activities, emails=emails, deals=deals)
+    # a field taken as set at creation can only change for deals created after the cut-off
+    born_later = (deals["created_at"] >= cutoff).to_numpy()
+    deals.loc[born_later, "segment"] = rng.choice(["smb", "enterprise"], born_later.sum())
+
+    # reps: exits are future facts (and so are hires after the cut-off)
+    reps = tables.reps.copy()
+    leaves_later = ~(reps["exit_date"] < cutoff).to_numpy()
+    exits = cutoff + pd.to_timedelta(rng.integers(0, 90 * 86400, leaves_later.sum()), "s")
+    stays = rng.random(leaves_later.sum()) < 0.5
+    reps.loc[leaves_later, "exit_date"] = pd.Series(exits).where(~stays).to_numpy()
+    reps.loc[leaves_later, "exit_reason"] = rng.choice(
+        ["voluntary", "involuntary"], leaves_later.sum()
+    )
+    hired_later = (reps["hire_date"] >= cutoff).to_numpy()
+    reps.loc[hired_later, "hire_date"] += pd.to_timedelta(
+        rng.integers(0, 30 * 86400, hired_later.sum()), "s"
+    )
+    return tables.replace(
+        reps=reps, deal_history=history, activities=activities, emails=emails, deals=deals
+    )
 
 
 @settings(
@@ -89,8 +179,8 @@ def test_no_feature_sees_the_future(org, quantile, seed):
     cutoff = pd.Timestamp(snapshots["as_of"].quantile(quantile))
     earlier = snapshots[snapshots["as_of"] <= cutoff][["deal_id", "as_of"]]
     assert len(earlier) > 10
-    before = deal_features(org, earlier)
-    after = deal_features(vandalise_future(org, cutoff, seed), earlier)
+    before = deal_features(org, earlier, CONFIG)
+    after = deal_features(vandalise_future(org, cutoff, seed), earlier, CONFIG)
     pd.testing.assert_frame_equal(before, after, check_exact=True)
 
 
@@ -99,10 +189,61 @@ def test_vandalism_does_change_later_features(org):
     snapshots = deal_snapshots(org, every_days=5)
     cutoff = pd.Timestamp(snapshots["as_of"].quantile(0.5))
     later = snapshots[snapshots["as_of"] > cutoff + pd.Timedelta(days=20)][["deal_id", "as_of"]]
-    before = deal_features(org, later)
-    after = deal_features(vandalise_future(org, cutoff, 1), later)
+    before = deal_features(org, later, CONFIG)
+    after = deal_features(vandalise_future(org, cutoff, 1), later, CONFIG)
     changed = [c for c in before.columns if not before[c].equals(after[c])]
-    assert {"activities_total", "stage", "rep_win_rate", "latest_inbound_tone"} <= set(changed)
+    assert {
+        "activities_total",
+        "stage",
+        "rep_win_rate",
+        "latest_inbound_tone",
+        "rep_team",
+        "rep_tenure_days",
+        "rep_open_deals",
+        "custom_priority",
+    } <= set(changed)
+
+
+def _final_owner(tables, snapshots):
+    """A planted bug: the deal's owner at extraction instead of at ``as_of``."""
+    return tables.deals.set_index("deal_id")["rep_id"].reindex(snapshots["deal_id"]).to_numpy()
+
+
+def _final_custom_values(tables, deal_ids, as_of, name):
+    """A planted bug: a custom field's value at extraction instead of at ``as_of``."""
+    return (
+        tables.deals.set_index("deal_id")[name].reindex(pd.Series(deal_ids)).reset_index(drop=True)
+    )
+
+
+@pytest.mark.parametrize(
+    ("module", "function", "planted", "columns"),
+    [
+        (deal_module, "owner_at", _final_owner, {"rep_team", "rep_tenure_days"}),
+        (
+            custom_module,
+            "custom_values_at",
+            _final_custom_values,
+            {"custom_priority"},
+        ),
+    ],
+    ids=["final owner", "final custom value"],
+)
+def test_the_vandalism_catches_a_planted_read_of_the_final_state(
+    org, monkeypatch, module, function, planted, columns
+):
+    """The property test can fail: with a final-state read planted, earlier features move."""
+    snapshots = deal_snapshots(org, every_days=5)
+    cutoff = pd.Timestamp(snapshots["as_of"].quantile(0.5))
+    earlier = snapshots[snapshots["as_of"] <= cutoff][["deal_id", "as_of"]]
+    vandalised = vandalise_future(org, cutoff, 0)
+    honest = deal_features(vandalised, earlier, CONFIG)
+    pd.testing.assert_frame_equal(deal_features(org, earlier, CONFIG), honest)
+    monkeypatch.setattr(module, function, planted)
+    before = deal_features(org, earlier, CONFIG)
+    after = deal_features(vandalised, earlier, CONFIG)
+    changed = {c for c in before.columns if not before[c].equals(after[c])}
+    assert columns <= changed
 
 
 def test_event_exactly_at_as_of_is_not_seen(org):
