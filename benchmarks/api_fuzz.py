@@ -221,7 +221,7 @@ def posted_deals(ids: dict[str, list[str]]) -> st.SearchStrategy[dict]:
             "stage": st.sampled_from(DEAL_STAGES),
             "amount": st.floats(0, 1e12).map(str),
             "expected_close_at": st.dates(date(1970, 1, 1), date(2199, 1, 1)).map(str),
-            "rep_id": ident("rep_id"),
+            "rep_id": st.sampled_from(ids["rep_id"]) if ids.get("rep_id") else ident("rep_id"),
         }
         return st.sampled_from(sorted(values)).flatmap(
             lambda f: st.fixed_dictionaries(
@@ -258,26 +258,50 @@ def posted_deals(ids: dict[str, list[str]]) -> st.SearchStrategy[dict]:
         )
         return st.one_of(base, st.tuples(base, scores).map(lambda bs: {**bs[0], **bs[1]}))
 
+    def known_or(kind: str, complete: bool) -> st.SearchStrategy[str]:
+        known = ids.get(kind) or []
+        return st.sampled_from(known) if complete and known else ident(kind)
+
     @st.composite
     def request(draw) -> dict:
         created = draw(moments)
         room = (datetime(2199, 12, 31) - created).days
+        # most requests carry what training features need (the organisation's rep and
+        # account, the initial values at created_at, scored emails), so the scoring path
+        # itself is fuzzed; the rest are refused with 422 naming what is missing
+        complete = draw(st.integers(0, 4)) > 0
         deal = {
             "deal_id": draw(ident("deal_id")),
-            "rep_id": draw(ident("rep_id")),
-            "account_id": draw(ident("account_id")),
+            "rep_id": draw(known_or("rep_id", complete)),
+            "account_id": draw(known_or("account_id", complete)),
             "product": draw(ident("product")),
             "amount": draw(st.floats(0, 1e12)),
             "created_at": created.isoformat(),
             "expected_close_at": str(created + draw(st.integers(0, room)) * day),
             "stage": draw(st.sampled_from(OPEN_STAGES)),
         }
+        initial = [
+            {"changed_at": created.isoformat(), "field": "stage", "new_value": deal["stage"]},
+            {
+                "changed_at": created.isoformat(),
+                "field": "amount",
+                "new_value": str(deal["amount"]),
+            },
+            {
+                "changed_at": created.isoformat(),
+                "field": "expected_close_at",
+                "new_value": deal["expected_close_at"][:10],
+            },
+        ]
+        emails = draw(st.lists(email(created), max_size=6))
+        if complete:
+            emails = [{"p_negative": 0.2, "p_neutral": 0.5, "p_positive": 0.3, **e} for e in emails]
         return {
             "deal": deal,
             "as_of": str(created + draw(st.integers(0, min(room, 4_000))) * day),
-            "history": draw(st.lists(history(created), max_size=6)),
+            "history": (initial if complete else []) + draw(st.lists(history(created), max_size=6)),
             "activities": draw(st.lists(activity(created), max_size=6)),
-            "emails": draw(st.lists(email(created), max_size=6)),
+            "emails": emails,
             "top_k": draw(st.integers(0, 20)),
         }
 
@@ -369,9 +393,12 @@ def organisation_ids(work: Path) -> dict[str, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--url", help="a running service; default: start one on --workdir")
-    where.add_argument("--workdir", type=Path, help="trained work folder (quickstart output)")
+    parser.add_argument("--url", help="a running service; default: start one on --workdir")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="trained work folder (quickstart output); with --url, only its ids are used",
+    )
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--round", type=int, default=ROUND, help="cases of one kind in a row")
@@ -379,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.url:
-        report = fuzz(args.url.rstrip("/"), args.requests, args.seed, round_size=args.round)
+        ids = organisation_ids(args.workdir) if args.workdir else None
+        report = fuzz(args.url.rstrip("/"), args.requests, args.seed, ids, args.round)
     else:
         from spm_ml import settings
 

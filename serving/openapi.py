@@ -4,7 +4,7 @@ BentoML 1.4 writes ``version: "None"`` outside a built Bento, a BentoML advertis
 description, for every endpoint a 400 whose ``detail`` is a string and a 500, and passes
 pydantic's ``{"type": "null"}`` through (not OpenAPI 3.0) or drops it (so optional fields
 look non-nullable).  The service answers 400 with a list of problems, may answer 401, 404,
-413 and 415, and never answers 5xx on purpose.  :class:`DocumentedService` (passed to
+413, 415 and 422, and never answers 5xx on purpose.  :class:`DocumentedService` (passed to
 ``bentoml.service`` as ``service_class``) serves a corrected document; schemathesis checks
 every answer against it (``tests/serving/test_fuzz.py``).
 """
@@ -52,6 +52,11 @@ ERROR_RESPONSES = {
     "404": "deal_id names no deal of the service's data source.",
     "413": "The body is larger than SPM_ML_MAX_BODY_BYTES.",
     "415": "The body is not application/json.",
+    "422": (
+        "Well-formed but not scorable as asked: a posted deal without its initial history, "
+        "as_of not after creation or after the close, emails without tone when the model "
+        "reads it. The message names the field."
+    ),
 }
 
 

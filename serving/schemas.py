@@ -247,6 +247,9 @@ class ActivityIn(BaseModel):
 
     type: ActivityType = Field(description="Kind of activity.")
     occurred_at: Moment = Field(description="When it happened (UTC).")
+    contact_id: Id | None = Field(
+        default=None, description="The buyer contact involved, if logged (contacts engaged)."
+    )
     duration_min: float | None = Field(
         default=None,
         ge=0,
@@ -269,6 +272,9 @@ class EmailIn(BaseModel):
 
     direction: Literal["inbound", "outbound"] = Field(description="Who sent it.")
     sent_at: Moment = Field(description="When it was sent (UTC).")
+    contact_id: Id | None = Field(
+        default=None, description="The buyer contact who sent or received it, if known."
+    )
     p_negative: Probability | None = Field(default=None, description="Negative tone, 0-1.")
     p_neutral: Probability | None = Field(default=None, description="Neutral tone, 0-1.")
     p_positive: Probability | None = Field(

@@ -204,6 +204,7 @@ class DealScorer:
             created, closed = self.context.created_and_closed(request.id)
         else:
             created, closed = pd.Timestamp(request.deal["created_at"]), pd.NaT
+            self._check_known_entities(request)
             if not request.history and known:
                 # the client sent the deal as it is now; its past comes from the data source
                 source = self.context.rows_for([request.id], [key])
@@ -237,15 +238,39 @@ class DealScorer:
             )
         return rows
 
+    def _check_known_entities(self, request: DealRequest) -> None:
+        """A posted deal's rep and account must be the organisation's: their tenure, team,
+        size and track record are features, and training never saw them missing."""
+        reps, accounts = self.context.reps.index, self.context.accounts.index
+        if request.deal["rep_id"] not in reps:
+            raise RequestError(
+                f"rep {request.deal['rep_id']!r} is not a rep of the service's data source",
+                "deal.rep_id",
+            )
+        if request.deal["account_id"] not in accounts:
+            raise RequestError(
+                f"account {request.deal['account_id']!r} is not an account of the service's "
+                "data source",
+                "deal.account_id",
+            )
+        for i, change in enumerate(request.history):
+            if change["field"] == "rep_id" and change["new_value"] not in reps:
+                raise RequestError(
+                    f"rep {change['new_value']!r} is not a rep of the service's data source",
+                    f"history.{i}.new_value",
+                )
+
     def _check_emails(self, request: DealRequest) -> None:
         if not self.feature_config.email_sentiment:
             return
         for i, email in enumerate(request.emails):
+            if email.get("direction") != "inbound":
+                continue  # the tone features read the buyer's emails only
             if any(email.get(c) is None for c in ("p_negative", "p_neutral", "p_positive")):
                 raise RequestError(
-                    "the model reads the tone of the buyer's emails: send each email's "
-                    "p_negative, p_neutral and p_positive, or its subject and body to be "
-                    "scored",
+                    "the model reads the tone of the buyer's emails: send each inbound "
+                    "email's p_negative, p_neutral and p_positive, or its subject and body "
+                    "to be scored",
                     f"emails.{i}",
                 )
 

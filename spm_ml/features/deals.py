@@ -100,7 +100,8 @@ def deal_features(
         track_record_features(tables, snapshots, config, context),
         custom_field_features(tables, snapshots, context.custom_fields),
     ]
-    if config.email_sentiment and has_sentiment(tables):
+    # the organisation decides whether tone is a feature, not the rows of one request
+    if config.email_sentiment and has_sentiment(context.tables):
         blocks.append(email_sentiment_features(tables, snapshots))
     return pd.concat(blocks, axis=1)
 

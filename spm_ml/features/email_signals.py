@@ -40,7 +40,8 @@ def email_sentiment_features(tables: Tables, snapshots: pd.DataFrame) -> pd.Data
     """
     emails = tables.emails
     inbound = (emails["direction"] == "inbound").to_numpy()
-    probabilities = emails[list(SENTIMENT_COLUMNS)].to_numpy(dtype=float)
+    # emails without score columns (a request that posted none) count as unscored
+    probabilities = emails.reindex(columns=list(SENTIMENT_COLUMNS)).to_numpy(dtype=float)
     scored = inbound & ~np.isnan(probabilities).any(axis=1)
     label = np.array(["negative", "neutral", "positive"])[np.nan_to_num(probabilities).argmax(1)]
     tone = probabilities[:, 2] - probabilities[:, 0]

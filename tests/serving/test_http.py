@@ -132,12 +132,45 @@ def test_unknown_routes_and_methods_are_4xx(server):
     assert httpx.get(f"{server}/v1/deals/score", timeout=30).status_code == 405
 
 
-def test_scoring_by_id_is_refused_plainly_until_supported(server, trained_workdir):
+def test_a_deal_is_scored_by_id_and_unknown_ids_are_404(server, trained_workdir):
     unknown = post(server, json={"deal_id": "NO-SUCH-DEAL"})
     assert unknown.status_code == 404 and "deal_id" in unknown.json()["error"]
-    known_id = str(pd.read_parquet(trained_workdir / "data" / "deals.parquet")["deal_id"].iloc[0])
-    known = post(server, json={"deal_id": known_id})
-    assert known.status_code == 400 and "deal_id" in known.json()["error"]
+    deals = pd.read_parquet(trained_workdir / "data" / "deals.parquet")
+    open_deal = deals[deals["closed_at"].isna()].iloc[0]
+    known = post(server, json={"deal_id": open_deal["deal_id"], "as_of": "2024-12-31T00:00:00"})
+    assert known.status_code == 200, known.text
+    assert known.json()["label"].startswith("won within")
+    closed = deals[deals["closed_at"].notna()].iloc[0]
+    late = post(server, json={"deal_id": closed["deal_id"], "as_of": "2024-12-31T00:00:00"})
+    assert late.status_code == 422 and "as_of" in late.json()["error"]
+
+
+def test_a_posted_deal_without_its_history_is_422_naming_it(server, trained_workdir):
+    request = example_for(trained_workdir)
+    request["history"] = []
+    response = post(server, json=request)
+    assert response.status_code == 422
+    assert response.json()["error"].startswith("history:")
+    request = example_for(trained_workdir)
+    request["deal"]["rep_id"] = "NOT-A-REP"
+    response = post(server, json=request)
+    assert response.status_code == 422 and "deal.rep_id" in response.json()["error"]
+
+
+def test_email_text_is_scored_and_gives_tone(server, trained_workdir, server_log):
+    marker = "QUOKKA-PRIVATE-5521"
+    request = example_for(trained_workdir)
+    inbound = request["emails"][1]
+    for key in ("p_negative", "p_neutral", "p_positive"):
+        inbound.pop(key)
+    inbound["body"] = f"We are going with another vendor. {marker}"
+    negative = post(server, json=request)
+    assert negative.status_code == 200, negative.text
+    inbound["body"] = f"Great news: the budget is approved, let's sign this week! {marker}"
+    positive = post(server, json=request)
+    assert positive.status_code == 200, positive.text
+    assert positive.json()["probability"] != negative.json()["probability"]
+    assert marker not in server_log.read_text()
 
 
 def test_posted_email_scores_are_accepted(server, trained_workdir):
