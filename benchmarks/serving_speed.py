@@ -104,6 +104,10 @@ TARGET_B_P99_MS = 25.0
 TARGET_C_RATIO = 1.2
 
 
+class BenchmarkError(RuntimeError):
+    """A run that cannot go on (server will not start, answers are wrong): said, not traced."""
+
+
 @dataclass(frozen=True)
 class Sizes:
     """How big everything is: the full run, or ``--quick``."""
@@ -387,7 +391,7 @@ class Processes:
             elif child in self.children:
                 self.children.remove(child)
         if child.returncode != 0:
-            raise RuntimeError(
+            raise BenchmarkError(
                 f"{command[0]} exited with {child.returncode}: {log_path.read_text()[-2000:]}"
             )
         cpu = usage.ru_utime + usage.ru_stime
@@ -442,6 +446,11 @@ class Server:
     def cpu(self) -> float:
         return tree_cpu_seconds(self.process.pid)
 
+    def rss_mb(self) -> float:
+        """Resident memory of the server's processes together."""
+        table = proc_table()
+        return sum(table[p][2] for p in process_tree(self.process.pid) if p in table) / 1024
+
     def worker_pid(self) -> int:
         """The process doing the work: the largest of the tree (it holds model and context)."""
         table = proc_table()
@@ -476,13 +485,13 @@ def start_server(trained: Path, org: Org, procs: Processes, logs: Path, timeout:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log_path.read_text()[-3000:]}")
+            raise BenchmarkError(f"server exited early:\n{log_path.read_text()[-3000:]}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return Server(child, url, time.perf_counter() - t0, log_path)
         time.sleep(0.25)
     procs.stop(child)
-    raise RuntimeError(f"server not ready within {timeout:g} s; log: {log_path}")
+    raise BenchmarkError(f"server not ready within {timeout:g} s; log: {log_path}")
 
 
 def wait_until_idle(server: Server, limit: float) -> float:
@@ -578,12 +587,12 @@ def check_answers(server: Server, bodies: list[dict], n: int, timeout: float) ->
             times.append(time.perf_counter() - t0)
             answer = response.json() if response.is_success else {}
             if not response.is_success or len(answer.get("drivers", ())) != TOP_K:
-                raise RuntimeError(
+                raise BenchmarkError(
                     f"the server does not score this request shape: HTTP "
                     f"{response.status_code}: {response.text[:600]}"
                 )
             if not 0.0 <= answer["probability"] <= 1.0:
-                raise RuntimeError(f"probability out of range: {answer['probability']}")
+                raise BenchmarkError(f"probability out of range: {answer['probability']}")
     return {
         "requests": len(times),
         "median_ms": round(statistics.median(times) * 1000, 2),
@@ -824,7 +833,10 @@ def markdown(results: list[dict]) -> str:
                 f"{r['cpu_ms_per_call']:,.1f} ms CPU/call)"
             )
         elif kind == "start-up":
-            result = f"start to `/readyz` 200: {r['startup_s']:.1f} s"
+            result = (
+                f"start to `/readyz` 200: {r['startup_s']:.1f} s; server processes' RSS "
+                f"{r['rss_mb']:,.0f} MB"
+            )
         elif kind == "unloaded":
             result = f"one client, {r['requests']} requests: median {r['median_ms']:,.1f} ms"
         elif kind == "a":
@@ -929,7 +941,9 @@ def run(args: argparse.Namespace, procs: Processes) -> list[dict]:
             c_reference.append(ref["median_ms"])
         server = start_server(trained, org, procs, logs, args.start_timeout)
         try:
-            record("start-up", org, startup_s=round(server.startup_s, 2))
+            record(
+                "start-up", org, startup_s=round(server.startup_s, 2), rss_mb=round(server.rss_mb())
+            )
             unloaded = record("unloaded", org, **check_answers(server, bodies, 5, args.timeout))
             if group == "c":
                 c_unloaded.append(unloaded["median_ms"])
@@ -1063,6 +1077,9 @@ def main() -> None:
     except KeyboardInterrupt:
         log("interrupted: stopping the server and generators")
         raise SystemExit(130) from None
+    except BenchmarkError as err:
+        log(f"stopped: {err}")
+        raise SystemExit(2) from None
     finally:
         procs.stop_all()
     print()
