@@ -27,7 +27,7 @@ Organisations (prepared once under ``--workdir`` and reused by later runs):
 * ``org-r{50,500,2000}-m12``: ``simulate(SimulationConfig(n_reps=N, months=12, seed=0))``
   written with ``write_tables(..., format="parquet")`` and served with ``SPM_ML_DATA`` set
   to it.  12 months (after the simulator's 6 warm-up months) keeps the 2,000-rep
-  organisation to about a minute of generation and ~3 GB in memory per process.  Only the
+  organisation to under two minutes of simulation and ~3 GB of server memory.  Only the
   emails of the deals in the request pool are sentiment-scored (with the default model) and
   stored as scores; the others carry NaN scores ("unscored", as non-English emails are) and no
   text.  Scoring all 1-3 million emails would take 10-25 minutes per organisation and does not
