@@ -760,6 +760,8 @@ def generator_floor(
 def profile(server: Server, seconds: float, out: Path, procs: Processes) -> subprocess.Popen:
     """Start ``py-spy record`` on the server's worker (raw collapsed stacks into ``out``)."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(py_spy).exists():
+        raise BenchmarkError("--profile needs py-spy: pip install py-spy (in the dev extra)")
     command = [py_spy, "record", "-d", str(int(seconds)), "-r", "100", "-f", "raw", "--function"]
     command += ["-o", str(out), "--pid", str(server.worker_pid())]
     return procs.start(command, log_path=out.with_suffix(".log"))
@@ -794,6 +796,19 @@ def top_frames(collapsed: Path, root: str = "score_deal", n: int = 15) -> dict:
         "inclusive": [(f, round(w / total, 3)) for f, w in inclusive.most_common(n)],
         "self": [(f, round(w / total, 3)) for f, w in own.most_common(n)],
     }
+
+
+def report_profile(collapsed: Path) -> dict | None:
+    """Print the heaviest frames and return them, or say why there is no profile."""
+    if not collapsed.exists():
+        tail = collapsed.with_suffix(".log").read_text()[-500:]
+        log(f"py-spy wrote no profile: {tail}")
+        return None
+    frames = top_frames(collapsed)
+    for kind in ("inclusive", "self"):
+        for frame, share in frames.get(kind, []):
+            log(f"profile {kind:9} {share:6.1%}  {frame}")
+    return frames
 
 
 # --------------------------------------------------------------------------- reporting
@@ -955,13 +970,12 @@ def run(args: argparse.Namespace, procs: Processes) -> list[dict]:
                     spy = profile(server, min(args.profile, duration), spy_out, procs)
                 record("a", org, **scenario_a(procs, server, pool, logs, duration, args.timeout))
                 if spy is not None:
-                    spy.wait(timeout=60)
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        spy.wait(timeout=60)
                     procs.stop(spy)
-                    frames = top_frames(spy_out)
-                    record("profile", org, file=str(spy_out), **frames)
-                    for kind in ("inclusive", "self"):
-                        for frame, share in frames.get(kind, []):
-                            log(f"profile {kind:9} {share:6.1%}  {frame}")
+                    frames = report_profile(spy_out)
+                    if frames is not None:
+                        record("profile", org, file=str(spy_out), **frames)
             if group == "ab" and "b" in args.scenarios:
                 waited = wait_until_idle(server, args.timeout)
                 if waited > 2:
