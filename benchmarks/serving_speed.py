@@ -513,46 +513,29 @@ def in_process_reference(
 ) -> dict:
     """The scoring the service does per request, called in this process: no HTTP, no queue.
 
-    Model and context are loaded as ``serving/service.py`` loads them; then the bodies are
-    scored one per call, round robin, for ``seconds`` (at least one call).  Posted bodies
-    go through ``DealScorer.score_posted_deal`` (validated by the service's request model
-    first, outside the timing); ``id`` bodies through ``DealScorer.score`` on the context,
-    the batch scorer's path for a known deal.  Point this function at the new scoring
-    function when the service's internals change.
+    Model and context are loaded as ``serving/service.py`` loads them (outside the timing);
+    then each body, validated by the service's request model, goes through the service's
+    own batch function with a batch of one: ``DealScorer.score_requests``.
     """
-    import mlflow
-
     from serving.schemas import DealScoreRequest
+    from serving.service import deal_request
     from spm_ml import registry, settings
     from spm_ml.data.io import load_tables
-    from spm_ml.models.pyfunc import unwrap
     from spm_ml.nlp.signals import with_email_scores
     from spm_ml.scoring import DealScorer
 
     t0 = time.perf_counter()
     registry.use_local_store(trained)
-    model = unwrap(mlflow.pyfunc.load_model(registry.model_uri("deal-win", registry.CHAMPION)))
-    context = with_email_scores(
+    loaded = registry.load_model("deal-win", alias=registry.CHAMPION)
+    tables = with_email_scores(
         load_tables(str(org.data)), cache=settings.email_scores_path(trained)
     )
-    scorer = DealScorer(model, context)
+    scorer = DealScorer.for_model(loaded, tables)
     load_s = time.perf_counter() - t0
 
     def call_for(body: dict):
-        if "deal" not in body:
-            snapshot = pd.DataFrame(
-                {"deal_id": [body["deal_id"]], "as_of": [pd.Timestamp(body["as_of"])]}
-            ).astype({"as_of": "datetime64[ns]"})
-            return lambda: scorer.score(snapshot, top_k=body.get("top_k", TOP_K))
-        request = DealScoreRequest.model_validate(body)
-        kwargs = {
-            "history": [h.model_dump() for h in request.history],
-            "activities": [a.model_dump() for a in request.activities],
-            "emails": [e.model_dump() for e in request.emails],
-            "top_k": request.top_k,
-        }
-        as_of = pd.Timestamp(request.as_of)
-        return lambda: scorer.score_posted_deal(request.deal.model_dump(), as_of, **kwargs)
+        request = deal_request(DealScoreRequest.model_validate(body))
+        return lambda: scorer.score_requests([request])
 
     times: list[float] = []
     cpu0, wall0 = time.process_time(), time.perf_counter()

@@ -30,8 +30,8 @@ DEAL_MODEL = "deal-win"
 EXAMPLE_REQUEST = {
     "deal": {
         "deal_id": "NEW-1",
-        "rep_id": "R00017",
-        "account_id": "A01402",
+        "rep_id": "R00015",
+        "account_id": "A00501",
         "product": "Pulse Pro",
         "amount": 24000,
         "created_at": "2025-10-01T00:00:00",
