@@ -23,7 +23,7 @@ in the reported 95% interval); and the ROC AUC the old evaluation would have rep
 the same model (snapshots of deals closed by extraction only, the last 25% of their dates,
 labelled with the eventual outcome) beside its ROC AUC on every deal open on those dates
 (eventual outcome from the truth).  Then the model and the logistic regression on the first
-seed without the email-tone block.
+seed without the email-tone block, and the first seed's metrics per slice.
 
 Usage::
 
@@ -221,6 +221,7 @@ def measure(org, tables, features: DealFeatureConfig, bootstrap: int, full: bool
         "n_test": len(held),
         "n_train": len(run.split.train),
         "censoring": {k: v for k, v in run.metrics["censoring"].items() if k != "treatment"},
+        "slices": run.slices,
         "seconds": seconds,
     }
 
@@ -321,6 +322,22 @@ def tables_markdown(results: dict[int, dict]) -> str:
     return "\n".join(lines)
 
 
+def slices_markdown(records: list[dict]) -> str:
+    """Model and logistic regression per segment, size band, rep history and stage."""
+    lines = [
+        "| slice | value | deals | win rate | model AUC | LR AUC | model ECE |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in records:
+        cells = [r.get(k) for k in ("model_roc_auc", "logistic_regression_roc_auc", "model_ece")]
+        numbers = ["n/a" if v is None else f"{v:.3f}" for v in cells]
+        lines.append(
+            f"| {r['slice'].replace('_', ' ')} | {r['value']} | {r['n_deals']:,} "
+            f"| {r['win_rate']:.2f} | " + " | ".join(numbers) + " |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -353,6 +370,8 @@ def main() -> None:
 
     print()
     print(tables_markdown(results), flush=True)
+    print(f"Per slice, seed {args.seeds[0]}:")
+    print(slices_markdown(results[args.seeds[0]]["slices"]), flush=True)
 
     if not args.no_ablation and not args.no_sentiment and first is not None:
         seed = args.seeds[0]
