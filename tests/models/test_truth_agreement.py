@@ -11,9 +11,9 @@ closed by extraction, they were about 0.02 ROC AUC too high.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
+from spm_ml.data.simulate.truth import truth_population
 from spm_ml.features.deals import DealFeatureConfig, deal_features
 from spm_ml.features.snapshots import LabelDefinition
 from spm_ml.models.deal_win import feature_config_of, model_inputs
@@ -41,26 +41,11 @@ def trained(tmp_path_factory):
     return org, run
 
 
-def truth_population(org, test_dates: np.ndarray) -> pd.DataFrame:
-    """Every deal open on each test date, labelled from the simulator's eventual outcome."""
-    deals = org.tables.deals[["deal_id", "created_at"]].merge(
-        org.truth["deals"][["deal_id", "eventual_outcome", "eventual_closed_at"]], on="deal_id"
-    )
-    rows = []
-    for date in test_dates:
-        open_then = deals[(deals["created_at"] < date) & (deals["eventual_closed_at"] > date)]
-        won = (open_then["eventual_outcome"] == "won") & (
-            open_then["eventual_closed_at"] <= date + pd.Timedelta(days=HORIZON)
-        )
-        rows.append(pd.DataFrame({"deal_id": open_then["deal_id"], "as_of": date, "won": won}))
-    return pd.concat(rows, ignore_index=True).astype({"as_of": "datetime64[ns]", "won": int})
-
-
 def test_reported_metrics_agree_with_the_truth_on_every_open_deal(trained):
     org, run = trained
     held = run.held_out
     dates = np.sort(held["as_of"].unique())
-    population = truth_population(org, dates)
+    population = truth_population(org.tables.deals, org.truth, dates, horizon_days=HORIZON)
     # nobody vanished: the test fold is every deal open on every test date
     key = ["deal_id", "as_of"]
     assert len(population) == len(held)
