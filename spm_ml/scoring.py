@@ -30,7 +30,7 @@ from spm_ml.errors import SpmMlError
 from spm_ml.features.context import DealContext
 from spm_ml.features.custom_fields import CustomField
 from spm_ml.features.deals import DealFeatureConfig, deal_features, open_deals_at
-from spm_ml.models.deal_win import custom_fields_of, feature_config_of, model_inputs
+from spm_ml.models.deal_win import custom_fields_of, feature_config_of
 from spm_ml.models.gbm import CalibratedGBM
 from spm_ml.registry import LoadedModel
 
@@ -132,9 +132,9 @@ class DealScorer:
         return scored
 
     def _scored(self, features: pd.DataFrame, top_k: int) -> pd.DataFrame:
-        X = model_inputs(features)
+        # the model reads its own columns (counts as floats) from the feature frame
         out = features[["deal_id", "as_of"]].copy()
-        probability, drivers = self.model.score_and_explain(X, top_k)
+        probability, drivers = self.model.score_and_explain(features, top_k)
         out["probability"] = probability
         if top_k:
             out["drivers"] = drivers

@@ -90,6 +90,8 @@ def deal_features(
     snapshots = snapshots.reset_index(drop=True)
     if context is None:
         context = DealContext.build(tables, config)
+    # the owner at as_of is read by two blocks: resolve it once
+    snapshots = snapshots.assign(owner=owner_at(tables, snapshots))
     blocks = [
         snapshots[["deal_id", "as_of"]],
         static_features(tables, snapshots, context),
@@ -104,6 +106,14 @@ def deal_features(
     if config.email_sentiment and has_sentiment(context.tables):
         blocks.append(email_sentiment_features(tables, snapshots))
     return pd.concat(blocks, axis=1)
+
+
+def _owners(tables: Tables, snapshots: pd.DataFrame) -> np.ndarray:
+    """The owner at each snapshot's ``as_of``: the ``owner`` column when the caller resolved
+    it already (:func:`deal_features` does, once), else :func:`owner_at`."""
+    if "owner" in snapshots.columns:
+        return snapshots["owner"].to_numpy(dtype=object)
+    return owner_at(tables, snapshots)
 
 
 def _deal_rows(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
@@ -122,7 +132,7 @@ def static_features(tables: Tables, snapshots: pd.DataFrame, context: DealContex
     """Product and account (fixed at creation) and the owning rep at ``as_of``."""
     deals = _deal_rows(tables, snapshots)
     account = context.accounts.reindex(deals["account_id"].to_numpy())
-    rep = context.reps.reindex(owner_at(tables, snapshots))
+    rep = context.reps.reindex(_owners(tables, snapshots))
     return pd.DataFrame(
         {
             "product": deals["product"].to_numpy(),
@@ -325,7 +335,7 @@ def track_record_features(
     record = context.track_record
     rows = _deal_rows(tables, snapshots)
     as_of = snapshots["as_of"]
-    owner = pd.Series(owner_at(tables, snapshots), dtype="object")
+    owner = pd.Series(_owners(tables, snapshots), dtype="object")
     everyone = pd.Series("*", index=snapshots.index)
     n_all = record.closed_overall.count(everyone, as_of)
     won_all = record.won_overall.count(everyone, as_of)

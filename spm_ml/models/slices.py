@@ -21,15 +21,26 @@ MIN_SLICE_ROWS = 50
 
 
 def deal_slices(
-    X_test: pd.DataFrame, X_train: pd.DataFrame, *, segment_column: str = "custom_segment"
+    X_test: pd.DataFrame,
+    X_train: pd.DataFrame,
+    *,
+    segments: pd.Series | None = None,
+    segment_column: str = "custom_segment",
 ) -> dict[str, pd.Series]:
     """Slice labels for each held-out row: segment, size band, rep history, stage.
 
-    Size bands are the training amounts' terciles, so the bands do not depend on the rows
-    being judged.  Slices whose column the data lacks are left out.
+    ``segments`` (aligned with ``X_test``) names each row's segment when the data has one
+    that is not a feature (a slice is a way to read results, never a model input); else
+    the ``segment_column`` feature is used if present.  Size bands are the training amounts'
+    terciles, so the bands do not depend on the rows being judged.  Slices whose column the
+    data lacks are left out.
     """
     slices: dict[str, pd.Series] = {}
-    if segment_column in X_test.columns:
+    if segments is not None:
+        slices["segment"] = pd.Series(
+            np.asarray(segments, dtype=object), index=X_test.index
+        ).fillna("(missing)")
+    elif segment_column in X_test.columns:
         slices["segment"] = X_test[segment_column].astype("object").fillna("(missing)")
     if "amount" in X_test.columns and X_train["amount"].notna().any():
         low, high = np.nanquantile(X_train["amount"].astype(float), [1 / 3, 2 / 3])

@@ -163,7 +163,7 @@ def train_deal_win(
     slices = slice_metrics(
         y_test,
         {k: v for k, v in probabilities.items() if k != "prior"},
-        deal_slices(X_test, X.iloc[train_rows]),
+        deal_slices(X_test, X.iloc[train_rows], segments=_segments(tables, deals[split.test])),
         groups=deals[split.test],
     )
     step("evaluation")
@@ -276,6 +276,13 @@ def censoring_report(split: TimeSplit) -> dict:
             "are left out of training, after_observable_end ones out of the test"
         ),
     }
+
+
+def _segments(tables: Tables, deal_ids: np.ndarray) -> np.ndarray | None:
+    """The deals' ``segment`` column, when the data has one, to slice results by."""
+    if "segment" not in tables.deals.columns:
+        return None
+    return tables.deals.set_index("deal_id")["segment"].reindex(deal_ids).to_numpy(dtype=object)
 
 
 def data_sufficiency(tables: Tables, before: pd.Timestamp) -> dict:
