@@ -133,11 +133,11 @@ class SpmMlService:
     def _score_batch(self, requests: Sequence[DealScoreRequest]) -> list[DealResult]:
         """One vectorised call for every request of a batch (on the scoring thread)."""
         return self.scorer.score_requests(
-            [deal_request(r, self.sentiment) for r in _with_scored_text(requests, self.sentiment)]
+            [deal_request(r) for r in _with_scored_text(requests, self.sentiment)]
         )
 
 
-def deal_request(request: DealScoreRequest, sentiment=None) -> DealRequest:
+def deal_request(request: DealScoreRequest) -> DealRequest:
     """The scorer's view of a validated HTTP request (naive UTC times, text already gone)."""
     as_of = _utc_naive(request.as_of or datetime.now(UTC))
     if request.deal is None:
