@@ -108,6 +108,7 @@ class SpmMlService:
                 tables, cache=settings.email_scores_path(work), model=self.sentiment
             )
         self.scorer = DealScorer.for_model(loaded, tables)
+        self.scorer.context.index_rows()  # cut-out index for scoring by id, before requests
         self.label = (loaded.record.label if loaded.record else {}).get("definition", "won")
         self.batcher = MicroBatcher(self._score_batch, max_batch_size=64)
         logger.info("loaded %s version %s", DEAL_MODEL, self.model_ref.version)

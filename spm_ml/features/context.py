@@ -18,6 +18,7 @@ changes are replayed at ``as_of``), so one context serves any ``as_of``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -87,10 +88,6 @@ class DealContext:
     track_record: TrackRecord
     custom_fields: tuple[CustomField, ...]
     """The opted-in custom fields that passed the leak screen, resolved once."""
-    _columns: dict[str, dict[str, np.ndarray]]
-    """Each per-deal table (and deals) as numpy columns sorted by ``deal_id``."""
-    _spans: dict[str, dict[str, tuple[int, int]]]
-    """Per table, each deal's ``[start, end)`` rows in ``_columns``."""
 
     @classmethod
     def build(
@@ -105,9 +102,25 @@ class DealContext:
         if custom_fields is None:
             names = getattr(config, "custom_fields", ()) or ()
             custom_fields = screen_custom_fields(tables, names)
+        return cls(
+            tables=tables,
+            reps=tables.reps.set_index("rep_id"),
+            accounts=tables.accounts.set_index("account_id"),
+            track_record=TrackRecord.build(tables),
+            custom_fields=tuple(custom_fields),
+        )
+
+    @functools.cached_property
+    def _rows(self) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, tuple]]]:
+        """Each per-deal table (and deals) as numpy columns sorted by ``deal_id``, and each
+        deal's ``[start, end)`` rows in them.
+
+        Built on first use: only request scoring cuts deals out (the service builds it at
+        start-up with :meth:`index_rows`); training and batch scoring never pay for it.
+        """
         columns, spans = {}, {}
         for name in (*PER_DEAL_TABLES, "deals"):
-            frame = getattr(tables, name)
+            frame = getattr(self.tables, name)
             ids = frame["deal_id"].to_numpy(dtype=object, na_value=None)
             order = np.argsort(np.where(ids == None, "", ids).astype(str), kind="stable")  # noqa: E711
             ids = ids[order]
@@ -117,24 +130,22 @@ class DealContext:
             starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else []
             ends = [*starts[1:], len(ids)]
             spans[name] = {ids[s]: (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
-        return cls(
-            tables=tables,
-            reps=tables.reps.set_index("rep_id"),
-            accounts=tables.accounts.set_index("account_id"),
-            track_record=TrackRecord.build(tables),
-            custom_fields=tuple(custom_fields),
-            _columns=columns,
-            _spans=spans,
-        )
+        return columns, spans
+
+    def index_rows(self) -> DealContext:
+        """Build the per-deal row index now (a service does, before its first request)."""
+        _ = self._rows
+        return self
 
     def knows(self, deal_id: str) -> bool:
         """Whether the data source holds deal ``deal_id``."""
-        return deal_id in self._spans["deals"]
+        return deal_id in self._rows[1]["deals"]
 
     def created_and_closed(self, deal_id: str) -> tuple[pd.Timestamp, pd.Timestamp]:
         """When a known deal was created and closed (NaT while open)."""
-        start, _ = self._spans["deals"][deal_id]
-        deals = self._columns["deals"]
+        columns, spans = self._rows
+        start, _ = spans["deals"][deal_id]
+        deals = columns["deals"]
         return pd.Timestamp(deals["created_at"][start]), pd.Timestamp(deals["closed_at"][start])
 
     def rows_for(self, deal_ids: Sequence[str], keys: Sequence[str] | None = None) -> Tables:
@@ -144,17 +155,18 @@ class DealContext:
         private key of one request inside a batch; a deal may appear under several keys).
         """
         keys = list(deal_ids) if keys is None else list(keys)
+        columns, all_spans = self._rows
         frames = {}
         for name in ("deals", *PER_DEAL_TABLES):
-            spans = self._spans[name]
+            spans = all_spans[name]
             found = [(spans[d], k) for d, k in zip(deal_ids, keys, strict=True) if d in spans]
             rows = [np.arange(s, e) for (s, e), _ in found]
             take = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-            data = {c: values[take] for c, values in self._columns[name].items()}
+            data = {c: values[take] for c, values in columns[name].items()}
             data["deal_id"] = np.repeat(
                 np.asarray([k for _, k in found], dtype=object), [len(r) for r in rows]
             ).astype(object)
-            frames[name] = pd.DataFrame(data, columns=list(self._columns[name]))
+            frames[name] = pd.DataFrame(data, columns=list(columns[name]))
         return self.tables.replace(**frames)
 
     def combine(self, parts: Sequence[Tables]) -> Tables:
