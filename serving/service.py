@@ -86,7 +86,13 @@ EXAMPLE_REQUEST = {
 """A request the tests and the README share."""
 
 
-@bentoml.service(name="spm-ml", traffic={"timeout": 60}, service_class=DocumentedService)
+@bentoml.service(
+    name="spm-ml",
+    traffic={"timeout": 60},
+    workers=settings.serving_workers(),
+    logging={"access": {"enabled": settings.access_log()}},
+    service_class=DocumentedService,
+)
 class SpmMlService:
     """Explained deal scores over HTTP (more endpoints join as the model families land)."""
 

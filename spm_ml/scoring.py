@@ -144,12 +144,13 @@ class DealScorer:
     def score_requests(self, requests: Sequence[DealRequest]) -> list[DealResult]:
         """Score many requests in one vectorised call; refused ones carry their error.
 
-        Each request's rows get a private deal key inside the batch, so two clients posting
-        deals with the same id at the same moment never see each other's events.
+        Each posted deal's rows get a private deal key inside the batch, so two clients
+        posting deals with the same id at the same moment never see each other's events;
+        deals scored by id keep their id (their rows are the data source's, whoever asks).
         """
         parts: list[Tables] = []
         keys, as_of, in_context, refused = [], [], [], {}
-        by_id: list[tuple[str, str]] = []  # (deal id, key): cut out together, in one go
+        by_id: list[str] = []  # deals of the data source: cut out together, in one go
         for i, request in enumerate(requests):
             key = f"\x00{i}"
             try:
@@ -157,16 +158,16 @@ class DealScorer:
             except RequestError as error:
                 refused[i] = error
                 continue
-            if rows is None:
-                by_id.append((request.id, key))
+            if rows is None:  # a known deal's rows are the same for every as_of: its id
+                by_id.append(request.id)
+                key = request.id
             else:
                 parts.append(rows)
             keys.append(key)
             as_of.append(request.as_of)
             in_context.append(self.context.knows(request.id))
         if by_id:
-            ids, id_keys = zip(*by_id, strict=True)
-            parts.insert(0, self.context.rows_for(ids, id_keys))
+            parts.insert(0, self.context.rows_for(by_id))
         results: dict[int, DealResult] = {
             i: DealResult(requests[i].id, requests[i].as_of, error=e) for i, e in refused.items()
         }

@@ -67,15 +67,36 @@ DEFAULT_MAX_BODY_BYTES = 2_000_000
 
 def max_body_bytes() -> int:
     """Largest request body the service reads (``$SPM_ML_MAX_BODY_BYTES``); larger get 413."""
-    raw = os.environ.get("SPM_ML_MAX_BODY_BYTES")
+    return _positive_int("SPM_ML_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
+
+
+def serving_workers() -> int:
+    """Worker processes of the HTTP service (``$SPM_ML_WORKERS``, default 1).
+
+    Each worker is one Python process with its own copy of the model and the organisation's
+    context (memory grows by that much per worker) and uses about one core; on a 2-core
+    machine 2 workers roughly double the throughput.
+    """
+    return _positive_int("SPM_ML_WORKERS", 1)
+
+
+def access_log() -> bool:
+    """Whether the service logs one line per request (``$SPM_ML_ACCESS_LOG=1``; off by
+    default: at hundreds of requests a second the line costs more than the score, see
+    ``docs/benchmarks.md``; ``/metrics`` counts requests, statuses and latencies without it)."""
+    return os.environ.get("SPM_ML_ACCESS_LOG", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
     if not raw:
-        return DEFAULT_MAX_BODY_BYTES
+        return default
     try:
         value = int(raw)
     except ValueError:
         value = 0
     if value <= 0:
-        raise SpmMlError(f"SPM_ML_MAX_BODY_BYTES must be a positive number of bytes, not {raw!r}")
+        raise SpmMlError(f"{name} must be a positive whole number, not {raw!r}")
     return value
 
 

@@ -58,6 +58,14 @@ def serve(
     workdir: Annotated[Path | None, typer.Option(help="Work folder with the MLflow store.")] = None,
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes (default $SPM_ML_WORKERS or 1); each holds its own copy "
+            "of the model and the organisation's context and uses about one core.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the champion models over HTTP (BentoML): POST /v1/deals/score."""
     from spm_ml import registry
@@ -67,6 +75,9 @@ def serve(
     registry.model_uri("deal-win")  # fail here, with a clear message, if nothing is trained
     settings.max_body_bytes()  # and on a bad SPM_ML_MAX_BODY_BYTES, rather than in each worker
     env = {**os.environ, "SPM_ML_WORKDIR": str(work)}
+    if workers is not None:
+        env["SPM_ML_WORKERS"] = str(workers)
+    settings.serving_workers()  # a bad $SPM_ML_WORKERS fails here, not in the server
     console.print(f"serving deal-win@champion from {work} on http://{host}:{port}")
     command = server_command(port, host)
     # Replace this process with the server, so signals (Ctrl-C, terminate) reach it directly.

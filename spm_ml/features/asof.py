@@ -27,21 +27,35 @@ _NEVER = np.iinfo(np.uint32).max  # NaT's seconds: after every real time, so nev
 
 def to_seconds(times: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     """Whole seconds since 1970 as int64; NaT becomes the largest value (never "before")."""
-    values = np.asarray(times)
-    if values.dtype != "datetime64[ns]":
-        values = np.asarray(pd.to_datetime(times), dtype="datetime64[ns]")
+    values = as_datetime64(times)
     # floor division, as numpy's own ns -> s cast does, without a detour through datetime64[s]
     seconds = values.view(np.int64) // 10**9
     seconds[np.isnat(values)] = _NEVER
     return seconds
 
 
-def entity_codes(entities: pd.Series | pd.Index | np.ndarray, vocabulary: pd.Index) -> np.ndarray:
+SMALL = 2048
+"""Below this many values, Python dict lookups beat pandas' and Arrow's vectorised paths
+(whose fixed cost, 20-200 µs a call, dominates a request's few rows)."""
+
+
+def entity_codes(
+    entities: pd.Series | pd.Index | np.ndarray,
+    vocabulary: pd.Index,
+    lookup: dict | None = None,
+) -> np.ndarray:
     """Position of each entity in ``vocabulary`` as int64; -1 when absent or missing.
 
-    Same answer as ``vocabulary.get_indexer(entities)``; Arrow-backed strings (pandas' ``str``
-    dtype) take a hash lookup in Arrow, ~10x faster than pandas' object-array path.
+    Same answer as ``vocabulary.get_indexer(entities)``.  A few entities are looked up in a
+    dict (``lookup``, ``{id: position}`` of ``vocabulary``, when the caller keeps one);
+    Arrow-backed strings (pandas' ``str`` dtype) take a hash lookup in Arrow, ~10x faster
+    than pandas' object-array path.
     """
+    if len(entities) <= SMALL and (lookup is not None or len(vocabulary) <= SMALL):
+        if lookup is None:
+            lookup = vocabulary_lookup(vocabulary)
+        values = entities.tolist() if hasattr(entities, "tolist") else list(entities)
+        return np.fromiter((lookup.get(v, -1) for v in values), dtype=np.int64, count=len(values))
     array = getattr(entities, "array", None)
     if isinstance(array, pd.arrays.ArrowStringArray) and isinstance(
         vocabulary.array, pd.arrays.ArrowStringArray
@@ -51,6 +65,11 @@ def entity_codes(entities: pd.Series | pd.Index | np.ndarray, vocabulary: pd.Ind
         found = pc.index_in(values, value_set=value_set)
         return np.asarray(found.fill_null(-1).to_numpy(), dtype=np.int64)
     return vocabulary.get_indexer(pd.Index(entities)).astype(np.int64)
+
+
+def vocabulary_lookup(vocabulary: pd.Index) -> dict:
+    """``{id: position}`` for the ids of ``vocabulary`` (missing values never match)."""
+    return {v: i for i, v in enumerate(vocabulary.tolist()) if v is not None and v == v}
 
 
 @dataclass(frozen=True)
@@ -67,8 +86,10 @@ class AsOfQuery:
     """Each pair's ``as_of`` in whole seconds since 1970."""
 
     @classmethod
-    def of(cls, entities: pd.Series, as_of: pd.Series, vocabulary: pd.Index) -> AsOfQuery:
-        return cls(entity_codes(entities, vocabulary), to_seconds(as_of))
+    def of(
+        cls, entities: pd.Series, as_of: pd.Series, vocabulary: pd.Index, lookup: dict | None = None
+    ) -> AsOfQuery:
+        return cls(entity_codes(entities, vocabulary, lookup), to_seconds(as_of))
 
 
 class EventIndex:
@@ -111,7 +132,16 @@ class EventIndex:
 
     def query(self, entities: pd.Series, as_of: pd.Series) -> AsOfQuery:
         """Resolve ``(entity, as_of)`` pairs once, to pass to many counts, sums and lasts."""
-        return AsOfQuery.of(entities, as_of, self.vocabulary)
+        lookup = self._lookup() if len(entities) <= SMALL else None
+        return AsOfQuery.of(entities, as_of, self.vocabulary, lookup)
+
+    def _lookup(self) -> dict:
+        """The vocabulary as a dict, built on the first small query and kept: an index built
+        once (a track record) answers each request's few ids without pandas' fixed cost."""
+        lookup = getattr(self, "_vocabulary_lookup", None)
+        if lookup is None:
+            lookup = self._vocabulary_lookup = vocabulary_lookup(self.vocabulary)
+        return lookup
 
     def _resolve(self, entities: pd.Series | AsOfQuery, as_of: pd.Series | None) -> AsOfQuery:
         if isinstance(entities, AsOfQuery):
@@ -210,6 +240,24 @@ class EventIndex:
         found[valid] = np.where(same_entity, self.rows[candidate], -1)
         return found
 
+    def first(self, query: AsOfQuery, mask: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """Each entity's earliest event, whenever it happened: its original row position and
+        its time in whole seconds (-1 and a time after every ``as_of`` if it has none).
+
+        Ties in time go to the first in the original order.  The caller compares the time
+        with ``as_of``: an entity's first event is the same whether or not later ones exist.
+        """
+        index = self if mask is None else self.subset(mask)
+        codes = query.codes
+        lo = index._position(codes, np.zeros_like(query.seconds))
+        valid = (codes >= 0) & (lo < len(index.keys))
+        valid[valid] = (index.keys[lo[valid]] >> _SHIFT) == codes[valid]
+        rows = np.full(len(codes), -1, dtype=np.int64)
+        seconds = np.full(len(codes), _NEVER, dtype=np.int64)
+        rows[valid] = index.rows[lo[valid]]
+        seconds[valid] = index.keys[lo[valid]] & ((1 << _SHIFT) - 1)
+        return rows, seconds
+
     def subset(self, mask: np.ndarray) -> EventIndex:
         """The same index restricted to events where ``mask`` (original order) is true."""
         keep = np.asarray(mask, dtype=bool)[self.rows]
@@ -217,6 +265,7 @@ class EventIndex:
         clone.keys = self.keys[keep]
         clone.rows = self.rows[keep]
         clone.vocabulary = self.vocabulary
+        clone._vocabulary_lookup = getattr(self, "_vocabulary_lookup", None)
         return clone
 
 
@@ -246,11 +295,23 @@ def _missing_like(array: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def as_datetime64(times: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
+    """Times as a ``datetime64[ns]`` numpy array (NaT where missing).
+
+    Times already held as datetime64 are only viewed, not re-parsed: ``pd.to_datetime``
+    costs ~100 µs even on a handful of values, which a request pays dozens of times.
+    """
+    values = np.asarray(times)
+    if values.dtype.kind == "M":
+        return values.astype("datetime64[ns]", copy=False)
+    if values.dtype == object and all(v is None for v in values):
+        return np.full(len(values), np.datetime64("NaT"), dtype="datetime64[ns]")
+    return np.asarray(pd.to_datetime(times), dtype="datetime64[ns]")
+
+
 def days_between(later: pd.Series | np.ndarray, earlier: pd.Series | np.ndarray) -> np.ndarray:
     """``later - earlier`` in days as floats (NaN where either is missing)."""
-    a = np.asarray(pd.to_datetime(later), dtype="datetime64[ns]")
-    b = np.asarray(pd.to_datetime(earlier), dtype="datetime64[ns]")
-    delta = (a - b).astype("timedelta64[ns]")
+    delta = (as_datetime64(later) - as_datetime64(earlier)).astype("timedelta64[ns]")
     out = delta.astype(np.float64) / NS_PER_DAY
     out[np.isnat(delta)] = np.nan
     return out

@@ -22,6 +22,38 @@ from spm_ml.data.schema import OWNER_FIELD
 from spm_ml.data.tables import Tables
 from spm_ml.features.asof import EventIndex, entity_codes, take, to_seconds
 
+NEW_NUMBER, OLD_NUMBER = "new_value_number", "old_value_number"
+NEW_TIME, OLD_TIME = "new_value_time", "old_value_time"
+PARSED_COLUMNS = (NEW_NUMBER, OLD_NUMBER, NEW_TIME, OLD_TIME)
+"""``deal_history`` values parsed once: amounts as numbers, expected close dates as times."""
+
+
+def with_parsed_values(history: pd.DataFrame) -> pd.DataFrame:
+    """``history`` with its amount and close-date values parsed (:data:`PARSED_COLUMNS`).
+
+    History values are text (any field can change); parsing them costs more than every
+    other step of a small request, so the service parses its data source once at load and
+    cuts the parsed columns out with each deal's rows.  A frame that has them is returned
+    as it is.  Unparsable values become NaN/NaT, as does every other field's row.
+    """
+    if all(c in history.columns for c in PARSED_COLUMNS):
+        return history
+    fields = history["field"].to_numpy()
+    is_amount, is_close = fields == "amount", fields == "expected_close_at"
+    parsed = {}
+    for column, number, time in (
+        ("new_value", NEW_NUMBER, NEW_TIME),
+        ("old_value", OLD_NUMBER, OLD_TIME),
+    ):
+        values = history[column]
+        parsed[number] = pd.to_numeric(values.where(is_amount), errors="coerce").to_numpy(
+            dtype="float64", na_value=np.nan
+        )
+        parsed[time] = np.asarray(
+            pd.to_datetime(values.where(is_close), errors="coerce"), dtype="datetime64[ns]"
+        )
+    return history.assign(**parsed)
+
 
 def replay_field(
     history: pd.DataFrame, deal_ids: pd.Series, as_of: pd.Series, field: str

@@ -23,10 +23,17 @@ import pandas as pd
 
 from spm_ml.data.schema import ACTIVITY_TYPES, DEAL_STAGES
 from spm_ml.data.tables import Tables
-from spm_ml.features.asof import EventIndex, days_between, entity_codes, take, to_seconds
+from spm_ml.features.asof import AsOfQuery, EventIndex, days_between, entity_codes, take, to_seconds
 from spm_ml.features.context import DealContext
 from spm_ml.features.custom_fields import custom_field_features
-from spm_ml.features.deal_fields import owner_at
+from spm_ml.features.deal_fields import (
+    NEW_NUMBER,
+    NEW_TIME,
+    OLD_NUMBER,
+    OLD_TIME,
+    owner_at,
+    with_parsed_values,
+)
 from spm_ml.features.email_signals import email_sentiment_features, has_sentiment
 
 FEATURE_SET_VERSION = "deal_features.v2"
@@ -131,24 +138,29 @@ def _deal_rows(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
 def static_features(tables: Tables, snapshots: pd.DataFrame, context: DealContext) -> pd.DataFrame:
     """Product and account (fixed at creation) and the owning rep at ``as_of``."""
     deals = _deal_rows(tables, snapshots)
-    account = context.accounts.reindex(deals["account_id"].to_numpy())
-    rep = context.reps.reindex(_owners(tables, snapshots))
+    accounts, reps = context.account_rows, context.rep_rows
+    account = accounts.positions(deals["account_id"].to_numpy())
+    rep = reps.positions(_owners(tables, snapshots))
     return pd.DataFrame(
         {
             "product": deals["product"].to_numpy(),
-            "account_industry": account["industry"].to_numpy(),
-            "account_region": account["region"].to_numpy(),
-            "account_log_employees": np.log1p(account["employees"].astype("float64").to_numpy()),
-            "account_log_revenue": np.log1p(account["annual_revenue"].to_numpy()),
-            "rep_team": rep["team"].to_numpy(),
-            "rep_tenure_days": days_between(snapshots["as_of"], rep["hire_date"]),
+            "account_industry": accounts.take("industry", account),
+            "account_region": accounts.take("region", account),
+            "account_log_employees": np.log1p(
+                accounts.take("employees", account).astype("float64")
+            ),
+            "account_log_revenue": np.log1p(
+                accounts.take("annual_revenue", account).astype("float64")
+            ),
+            "rep_team": reps.take("team", rep),
+            "rep_tenure_days": days_between(snapshots["as_of"], reps.take("hire_date", rep)),
             "deal_age_days": days_between(snapshots["as_of"], deals["created_at"]),
         }
     )
 
 
 def _history_index(tables: Tables, snapshots: pd.DataFrame) -> tuple[pd.DataFrame, EventIndex]:
-    history = tables.deal_history
+    history = with_parsed_values(tables.deal_history)
     vocabulary = pd.Index(snapshots["deal_id"].unique())
     return history, EventIndex(history["deal_id"], history["changed_at"], vocabulary)
 
@@ -160,33 +172,32 @@ def history_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
     query = index.query(ids, as_of)
     fields = history["field"].to_numpy()
     is_stage, is_amount, is_close = (fields == f for f in ("stage", "amount", "expected_close_at"))
+    new_number = history[NEW_NUMBER].to_numpy()
+    old_number = history[OLD_NUMBER].to_numpy()
+    new_time = history[NEW_TIME].to_numpy()
+    old_time = history[OLD_TIME].to_numpy()
 
     last_stage = index.last(query, mask=is_stage)
     stage = take(history["new_value"], last_stage)
-    stage_rank = {s: i for i, s in enumerate(DEAL_STAGES)}
+    stage_rank = np.array([STAGE_RANK.get(s, np.nan) for s in stage], dtype="float64")
     last_amount = index.last(query, mask=is_amount)
-    amount = pd.to_numeric(pd.Series(take(history["new_value"], last_amount)), errors="coerce")
-    first_amount = _first_value(history, is_amount, index, ids, as_of)
-    last_close = index.last(query, mask=is_close)
-    expected_close = pd.to_datetime(pd.Series(take(history["new_value"], last_close)))
+    amount = take(new_number, last_amount)
+    first_amount = _first_value(new_number, is_amount, index, query)
+    expected_close = take(new_time, index.last(query, mask=is_close))
 
-    old_close = pd.to_datetime(history["old_value"].where(is_close), errors="coerce")
-    new_close = pd.to_datetime(history["new_value"].where(is_close), errors="coerce")
-    push_days = days_between(new_close, old_close)
+    push_days = days_between(new_time, old_time)  # NaT (so NaN) off close-date rows
     is_push = np.nan_to_num(push_days) > 0
-    old_amount = pd.to_numeric(history["old_value"].where(is_amount), errors="coerce")
-    new_amount = pd.to_numeric(history["new_value"].where(is_amount), errors="coerce")
-    is_cut = (new_amount < old_amount).to_numpy()
+    is_cut = new_number < old_number  # NaN (so False) off amount rows
 
     return pd.DataFrame(
         {
             "stage": stage,
-            "stage_rank": pd.Series(stage).map(stage_rank).astype("float64").to_numpy(),
+            "stage_rank": stage_rank,
             "days_in_stage": days_between(as_of, take(history["changed_at"], last_stage)),
             "stage_changes": np.maximum(index.count(query, mask=is_stage) - 1, 0),
-            "amount": amount.to_numpy(),
-            "log_amount": np.log1p(amount.to_numpy()),
-            "amount_change_ratio": (amount / first_amount).to_numpy(),
+            "amount": amount,
+            "log_amount": np.log1p(amount),
+            "amount_change_ratio": amount / first_amount,
             "amount_cuts": index.count(query, mask=is_cut),
             "days_to_expected_close": days_between(expected_close, as_of),
             "close_date_pushes": index.count(query, mask=is_push),
@@ -195,16 +206,22 @@ def history_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+STAGE_RANK = {s: float(i) for i, s in enumerate(DEAL_STAGES)}
+
+
 def _first_value(
-    history: pd.DataFrame, mask: np.ndarray, index: EventIndex, ids: pd.Series, as_of: pd.Series
-) -> pd.Series:
-    """The field's first recorded value (the initial one), if recorded before ``as_of``."""
-    first_rows = history[mask].groupby("deal_id", sort=False)["changed_at"].idxmin()
-    first_time = history.loc[first_rows.to_numpy(), ["deal_id", "changed_at", "new_value"]]
-    looked_up = first_time.set_index("deal_id").reindex(ids.to_numpy())
-    seen = looked_up["changed_at"].to_numpy() < as_of.to_numpy()
-    values = pd.to_numeric(looked_up["new_value"], errors="coerce").to_numpy()
-    return pd.Series(np.where(seen, values, np.nan))
+    values: np.ndarray, mask: np.ndarray, index: EventIndex, query: AsOfQuery
+) -> np.ndarray:
+    """The field's first recorded value (the initial one), if recorded before ``as_of``.
+
+    "First" is the row with the earliest ``changed_at`` (in the index's whole seconds), the
+    first in table order among rows stamped at the same second.
+    """
+    rows, seconds = index.first(query, mask=mask)
+    seen = (rows >= 0) & (seconds < query.seconds)
+    out = np.full(len(rows), np.nan)
+    out[seen] = values[rows[seen]]
+    return out
 
 
 def activity_features(

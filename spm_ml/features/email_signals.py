@@ -41,35 +41,48 @@ def email_sentiment_features(tables: Tables, snapshots: pd.DataFrame) -> pd.Data
     emails = tables.emails
     inbound = (emails["direction"] == "inbound").to_numpy()
     # emails without score columns (a request that posted none) count as unscored
-    probabilities = emails.reindex(columns=list(SENTIMENT_COLUMNS)).to_numpy(dtype=float)
+    probabilities = _probabilities(emails)
     scored = inbound & ~np.isnan(probabilities).any(axis=1)
-    label = np.array(["negative", "neutral", "positive"])[np.nan_to_num(probabilities).argmax(1)]
+    most_likely = np.nan_to_num(probabilities).argmax(1)  # 0 negative, 1 neutral, 2 positive
+    is_negative, is_positive = most_likely == 0, most_likely == 2
     tone = probabilities[:, 2] - probabilities[:, 0]
 
     vocabulary = pd.Index(snapshots["deal_id"].unique())
     index = EventIndex(emails["deal_id"], emails["sent_at"], vocabulary).subset(scored)
-    ids, as_of = snapshots["deal_id"], snapshots["as_of"]
+    as_of = snapshots["as_of"]
+    query = index.query(snapshots["deal_id"], as_of)
     out: dict[str, np.ndarray] = {}
     for window in (RECENT_DAYS, 30):
-        n = index.count(ids, as_of, window)
-        for name, cls in (("negative", NEGATIVE), ("positive", POSITIVE)):
-            hits = index.count(ids, as_of, window, mask=label == cls)
+        n = index.count(query, window_days=window)
+        for name, is_class in (("negative", is_negative), ("positive", is_positive)):
+            hits = index.count(query, window_days=window, mask=is_class)
             out[f"inbound_{name}_share_{window}d"] = _ratio(hits, n)
 
-    recent_n = index.count(ids, as_of, RECENT_DAYS)
-    recent_tone = _ratio(index.sum(ids, as_of, tone, RECENT_DAYS), recent_n)
+    recent_n = index.count(query, window_days=RECENT_DAYS)
+    recent_sum = index.sum(query, values=tone, window_days=RECENT_DAYS)
+    recent_tone = _ratio(recent_sum, recent_n)
     span = RECENT_DAYS + TREND_BASELINE_DAYS
-    wide_n = index.count(ids, as_of, span)
-    wide_sum = index.sum(ids, as_of, tone, span)
-    recent_sum = index.sum(ids, as_of, tone, RECENT_DAYS)
+    wide_n = index.count(query, window_days=span)
+    wide_sum = index.sum(query, values=tone, window_days=span)
     baseline_tone = _ratio(wide_sum - recent_sum, wide_n - recent_n)
     out["inbound_tone_trend"] = recent_tone - baseline_tone
 
     sent_at = emails["sent_at"].to_numpy()
-    last_positive = index.last(ids, as_of, mask=label == POSITIVE)
+    last_positive = index.last(query, mask=is_positive)
     out["days_since_positive_inbound"] = days_between(as_of, take(sent_at, last_positive))
-    out["latest_inbound_tone"] = take(tone, index.last(ids, as_of)).astype(float)
+    out["latest_inbound_tone"] = take(tone, index.last(query)).astype(float)
     return pd.DataFrame(out)
+
+
+def _probabilities(emails: pd.DataFrame) -> np.ndarray:
+    """The three class probabilities as an (n, 3) float array, NaN where not scored."""
+    columns = [
+        emails[c].to_numpy(dtype="float64", na_value=np.nan)
+        if c in emails.columns
+        else np.full(len(emails), np.nan)
+        for c in SENTIMENT_COLUMNS
+    ]
+    return np.column_stack(columns) if len(emails) else np.zeros((0, 3))
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -274,14 +274,15 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
         values = contributions[:, :-1]
         order = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :k]
         names = self.feature_names_in_
-        inputs = X[list(names)].to_numpy(dtype=object)  # the values as the caller gave them
+        # the values as the caller gave them, read only for the columns that are drivers
+        inputs = {int(c): X[names[c]].to_numpy(dtype=object) for c in np.unique(order)}
         drivers = []
         for row, columns in enumerate(order):
             drivers.append(
                 [
                     {
                         "feature": str(names[c]),
-                        "value": _plain(inputs[row, c]),
+                        "value": _plain(inputs[c][row]),
                         "shap": float(values[row, c]),
                         "direction": "raises" if values[row, c] > 0 else "lowers",
                     }
