@@ -531,6 +531,7 @@ def in_process_reference(
         load_tables(str(org.data)), cache=settings.email_scores_path(trained)
     )
     scorer = DealScorer.for_model(loaded, tables)
+    scorer.context.index_rows()  # as the service does at start-up, before its first request
     load_s = time.perf_counter() - t0
 
     def call_for(body: dict):

@@ -8,6 +8,7 @@ message saying what to run, rather than answering requests it cannot serve.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -115,6 +116,9 @@ class SpmMlService:
             )
         self.scorer = DealScorer.for_model(loaded, tables)
         self.scorer.context.index_rows()  # cut-out index for scoring by id, before requests
+        # The context holds millions of long-lived Python objects (ids and text in object
+        # columns): keep the cyclic garbage collector from rescanning them during requests.
+        gc.freeze()
         self.label = (loaded.record.label if loaded.record else {}).get("definition", "won")
         self.batcher = MicroBatcher(self._score_batch, max_batch_size=64)
         logger.info("loaded %s version %s", DEAL_MODEL, self.model_ref.version)

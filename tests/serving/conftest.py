@@ -25,7 +25,8 @@ def server(trained_workdir, server_log):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "SPM_ML_WORKDIR": str(trained_workdir)}
+    # the access log on: the privacy tests read every line the server can write
+    env = {**os.environ, "SPM_ML_WORKDIR": str(trained_workdir), "SPM_ML_ACCESS_LOG": "1"}
     env.pop("SPM_ML_API_TOKEN", None)
     with server_log.open("w") as out:
         process = subprocess.Popen(

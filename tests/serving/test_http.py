@@ -221,4 +221,5 @@ def test_rejected_requests_leave_no_customer_text_in_the_server_log(
     assert "body.emails.0.<extra>: extra_forbidden" in log
     assert "body.history.0.new_value: history_value" in log
     assert "body.deal.amount: greater_than_equal" in log
+    assert "method=POST,path=/v1/deals/score" in log  # the access log (on here) was read too
     assert "Traceback" not in log
