@@ -174,18 +174,22 @@ class DealScorer:
         if parts:
             tables = self.context.combine(parts)
             snapshots = pd.DataFrame(
-                {"deal_id": keys, "as_of": as_of, "in_context": in_context}
-            ).astype({"as_of": "datetime64[ns]"})
+                {
+                    "deal_id": pd.Series(keys, dtype=object),
+                    "as_of": np.array(as_of, dtype="datetime64[ns]"),
+                    "in_context": np.array(in_context, dtype=bool),
+                }
+            )
             features = deal_features(tables, snapshots, self.feature_config, self.context)
             top_k = max(r.top_k for r in requests)
-            scored = self._scored(features, top_k)
+            probability, drivers = self.model.score_and_explain(features, top_k)
             kept = [i for i in range(len(requests)) if i not in refused]
             for row, i in enumerate(kept):
                 results[i] = DealResult(
                     deal_id=requests[i].id,
                     as_of=requests[i].as_of,
-                    probability=float(scored["probability"].iat[row]),
-                    drivers=scored["drivers"].iat[row][: requests[i].top_k] if top_k else [],
+                    probability=float(probability[row]),
+                    drivers=drivers[row][: requests[i].top_k] if top_k else [],
                 )
         return [results[i] for i in range(len(requests))]
 

@@ -272,6 +272,8 @@ class EventIndex:
 def take(values: pd.Series | np.ndarray, positions: np.ndarray) -> np.ndarray:
     """``values[positions]``, missing (NaN/NaT/None) where the position is -1 (nothing found)."""
     found = positions >= 0
+    if isinstance(values, pd.Series) and len(values) <= SMALL:
+        values = values.to_numpy()  # a few rows: converting them all beats pandas' iloc
     if isinstance(values, pd.Series):
         # convert only the rows taken: turning a whole Arrow string column into a numpy object
         # array costs far more than the lookup itself

@@ -62,7 +62,7 @@ class TrackRecord:
         by_account = EventIndex(deals["account_id"], closed_at, accounts)
         overall = EventIndex(pd.Series("*", index=deals.index), closed_at, pd.Index(["*"]))
         events = owner_events(tables, closer)
-        held = EventIndex(events["rep_id"], events["at"], reps)
+        held = EventIndex(events["rep_id"], events["at"], reps)  # same vocabulary as by_rep
         change = events["change"].to_numpy()
         return cls(
             closed_by_rep=by_rep.subset(closed),
@@ -174,7 +174,7 @@ class DealContext:
     def index_rows(self) -> DealContext:
         """Build the per-deal row index and the id lookups now (a service does, before its
         first request)."""
-        _ = self._rows
+        _ = self._rows, self._deal_times
         for keyed in (self.rep_rows, self.account_rows):
             keyed.positions(keyed.index[:1])
         return self
@@ -185,12 +185,22 @@ class DealContext:
 
     def created_and_closed(self, deal_id: str) -> tuple[pd.Timestamp, pd.Timestamp]:
         """When a known deal was created and closed (NaT while open)."""
-        frames, spans = self._rows
-        start, _ = spans["deals"][deal_id]
-        deals = frames["deals"]
-        return (
-            pd.Timestamp(deals["created_at"].iat[start]),
-            pd.Timestamp(deals["closed_at"].iat[start]),
+        created, closed = self._deal_times[deal_id]
+        return pd.Timestamp(created), pd.Timestamp(closed)
+
+    @functools.cached_property
+    def _deal_times(self) -> dict[str, tuple[np.datetime64, np.datetime64]]:
+        deals = self.tables.deals
+        return dict(
+            zip(
+                deals["deal_id"].tolist(),
+                zip(
+                    deals["created_at"].to_numpy(dtype="datetime64[ns]"),
+                    deals["closed_at"].to_numpy(dtype="datetime64[ns]"),
+                    strict=True,
+                ),
+                strict=True,
+            )
         )
 
     def rows_for(self, deal_ids: Sequence[str], keys: Sequence[str] | None = None) -> Tables:

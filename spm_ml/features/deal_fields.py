@@ -64,21 +64,20 @@ def replay_field(
     where ``recorded`` is true, i.e. where the deal has any row of ``field``; elsewhere the
     caller falls back on the deals-table value.
     """
-    rows = history[(history["field"] == field).to_numpy()]
     deal_ids = pd.Series(deal_ids).reset_index(drop=True)
     as_of = pd.Series(as_of).reset_index(drop=True)
     vocabulary = pd.Index(deal_ids.unique())
-    index = EventIndex(rows["deal_id"], rows["changed_at"], vocabulary)
-    last = index.last(deal_ids, as_of)
-    values = take(rows["new_value"], last)
-    # the value before the first change: the first row's old value (rows in the index's
-    # order: whole seconds, ties in table order)
-    ordered = rows.iloc[np.argsort(to_seconds(rows["changed_at"]), kind="stable")]
-    first = ordered.drop_duplicates("deal_id")
-    position = entity_codes(deal_ids, pd.Index(first["deal_id"]))
-    recorded = position >= 0
+    is_field = (history["field"] == field).to_numpy(dtype=bool)
+    index = EventIndex(history["deal_id"], history["changed_at"], vocabulary).subset(is_field)
+    query = index.query(deal_ids, as_of)
+    last = index.last(query)
+    values = take(history["new_value"], last)
+    # the value before the first change: the first row's old value (the index's order:
+    # whole seconds, ties in table order)
+    first, _ = index.first(query)
+    recorded = first >= 0
     before_first = recorded & (last < 0)
-    values[before_first] = take(first["old_value"], position[before_first])
+    values[before_first] = take(history["old_value"], first[before_first])
     return values, recorded
 
 

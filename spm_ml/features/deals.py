@@ -353,23 +353,27 @@ def track_record_features(
     rows = _deal_rows(tables, snapshots)
     as_of = snapshots["as_of"]
     owner = pd.Series(_owners(tables, snapshots), dtype="object")
-    everyone = pd.Series("*", index=snapshots.index)
-    n_all = record.closed_overall.count(everyone, as_of)
-    won_all = record.won_overall.count(everyone, as_of)
+    everyone = pd.Series("*", index=snapshots.index, dtype="object")
+    # one query per vocabulary: subsets of an index share its vocabulary
+    by_owner = record.closed_by_rep.query(owner, as_of)
+    by_account = record.closed_by_account.query(rows["account_id"], as_of)
+    overall = record.closed_overall.query(everyone, as_of)
+    n_all = record.closed_overall.count(overall)
+    won_all = record.won_overall.count(overall)
     prior = np.where(n_all > 0, won_all / np.maximum(n_all, 1), 0.25)
     out: dict[str, np.ndarray] = {}
     strength = config.win_rate_prior_strength
-    for name, who, closed, won in (
-        ("rep", owner, record.closed_by_rep, record.won_by_rep),
-        ("account", rows["account_id"], record.closed_by_account, record.won_by_account),
+    for name, query, closed, won in (
+        ("rep", by_owner, record.closed_by_rep, record.won_by_rep),
+        ("account", by_account, record.closed_by_account, record.won_by_account),
     ):
-        n = closed.count(who, as_of)
-        wins = won.count(who, as_of)
+        n = closed.count(query)
+        wins = won.count(query)
         out[f"{name}_closed_deals"] = n
         out[f"{name}_win_rate"] = (wins + strength * prior) / (n + strength)
     # open deals the owner holds at as_of: gains (creation, transfer in) minus losses
     # (transfer out, close), each dated when it happened
-    held = record.gained_by_rep.count(owner, as_of) - record.lost_by_rep.count(owner, as_of)
+    held = record.gained_by_rep.count(by_owner) - record.lost_by_rep.count(by_owner)
     if "in_context" in snapshots.columns:  # a deal the context lacks is held by its owner too
         held = held + (~snapshots["in_context"].to_numpy(dtype=bool)).astype(np.int64)
     out["rep_open_deals"] = held.astype(np.int64)
