@@ -15,8 +15,9 @@ model serving every organisation:
 
 Measured in the same run, as the reference: the same scoring called in process (no HTTP),
 per-call median and calls per second (:func:`in_process_reference`).  Also recorded: the
-server's start-up time (process start to ``/readyz`` answering 200), the CPU seconds the
-server's processes used during each load run, and the load generator's own CPU seconds:
+server's start-up time (process start to ``/readyz`` answering 200 and every worker
+loaded), the CPU seconds the server's processes used during each load run, and the load
+generator's own CPU seconds:
 the machine has 2 cores and the generator shares them with the server.
 
 Organisations (prepared once under ``--workdir`` and reused by later runs):
@@ -465,8 +466,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(trained: Path, org: Org, procs: Processes, logs: Path, timeout: float) -> Server:
-    """``python -m spm_ml.cli serve`` on a free port; returns once ``/readyz`` answers 200."""
+WORKER_LOADED = "Service spm-ml initialized"
+"""What BentoML logs for each worker once its service (model and context) is loaded."""
+
+
+def start_server(
+    trained: Path, org: Org, procs: Processes, logs: Path, timeout: float, workers: int = 1
+) -> Server:
+    """``python -m spm_ml.cli serve --workers N`` on a free port; returns once every worker
+    has loaded its model (``/readyz`` answers as soon as the first one has: load sent
+    earlier would all land on that one)."""
     import httpx
 
     port = free_port()
@@ -477,7 +486,16 @@ def start_server(trained: Path, org: Org, procs: Processes, logs: Path, timeout:
     log_path = logs / f"server-{port}.log"
     t0 = time.perf_counter()
     child = procs.start(
-        [sys.executable, "-m", "spm_ml.cli", "serve", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "spm_ml.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         env=env,
         log_path=log_path,
     )
@@ -487,7 +505,10 @@ def start_server(trained: Path, org: Org, procs: Processes, logs: Path, timeout:
         if child.poll() is not None:
             raise BenchmarkError(f"server exited early:\n{log_path.read_text()[-3000:]}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if (
+                httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+                and log_path.read_text().count(WORKER_LOADED) >= workers
+            ):
                 return Server(child, url, time.perf_counter() - t0, log_path)
         time.sleep(0.25)
     procs.stop(child)
@@ -938,7 +959,7 @@ def run(args: argparse.Namespace, procs: Processes) -> list[dict]:
         record("reference", org, **ref)
         if group == "c":
             c_reference.append(ref["median_ms"])
-        server = start_server(trained, org, procs, logs, args.start_timeout)
+        server = start_server(trained, org, procs, logs, args.start_timeout, args.workers)
         try:
             record(
                 "start-up", org, startup_s=round(server.startup_s, 2), rss_mb=round(server.rss_mb())
@@ -1049,6 +1070,9 @@ def main() -> None:
     parser.add_argument("--start-timeout", type=float, default=900.0, help="seconds to /readyz")
     parser.add_argument(
         "--profile", type=float, default=0.0, help="py-spy the worker for S seconds during (a)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="the service's worker processes (--workers)"
     )
     args = parser.parse_args()
 

@@ -11,6 +11,12 @@
   client announced its length; the body is read once here, then handed on;
 * 400 for a ``Content-Length`` that is not a number.
 
+And it closes a kept-alive connection after ``SPM_ML_KEEPALIVE_REQUESTS`` requests (default
+100; nginx's ``keepalive_requests`` does the same) by answering with ``Connection: close``.
+The service's workers share one listening socket, and a client opening its connections at
+once may see all of them accepted by one worker, leaving the others idle for as long as
+the connections live; reconnecting now and then lets the kernel spread them again.
+
 It also gives every 4xx the same shape, ``{"error": ..., "detail": ...}``: BentoML 1.4
 answers a 4xx raised by an endpoint with that object wrapped in a one-element list.
 """
@@ -60,6 +66,8 @@ class RequestGuard:
         self.app = app
         self.max_body_bytes = max_body_bytes or settings.max_body_bytes()
         self.api_token = api_token if api_token is not None else settings.api_token()
+        self.keepalive_requests = settings.keepalive_requests()
+        self._served: dict[tuple, int] = {}  # requests so far per client connection
         # BentoML builds the middleware stack once per worker, before serving: the moment
         # to make sure this worker's request-error log lines carry no request data.
         install_log_redaction()
@@ -81,6 +89,7 @@ class RequestGuard:
                 extra_headers=[(b"www-authenticate", b"Bearer")],
             )
             return
+        send = self._closing_when_due(scope, send)
         if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, _uniform_errors(send))
             return
@@ -100,6 +109,28 @@ class RequestGuard:
             await _answer(send, 413, self._too_large())
             return
         await self.app(scope, _replay(body, receive), _uniform_errors(send))
+
+    def _closing_when_due(self, scope: Scope, send: Send) -> Send:
+        """``send`` that adds ``Connection: close`` to the connection's last allowed answer."""
+        client = scope.get("client")
+        if client is None:
+            return send
+        key = tuple(client)
+        served = self._served.get(key, 0) + 1
+        if served < self.keepalive_requests:
+            if len(self._served) > 10_000:  # connections closed by their clients
+                self._served.clear()
+            self._served[key] = served
+            return send
+        self._served.pop(key, None)
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        return closing
 
     def _too_large(self) -> str:
         return f"request body larger than {self.max_body_bytes:,} bytes (SPM_ML_MAX_BODY_BYTES)"

@@ -84,7 +84,24 @@ def access_log() -> bool:
     """Whether the service logs one line per request (``$SPM_ML_ACCESS_LOG=1``; off by
     default: at hundreds of requests a second the line costs more than the score, see
     ``docs/benchmarks.md``; ``/metrics`` counts requests, statuses and latencies without it)."""
-    return os.environ.get("SPM_ML_ACCESS_LOG", "0").strip().lower() in ("1", "true", "yes", "on")
+    return _flag("SPM_ML_ACCESS_LOG")
+
+
+def keepalive_requests() -> int:
+    """Requests the service answers on one kept-alive connection before closing it
+    (``$SPM_ML_KEEPALIVE_REQUESTS``, default 100), so connections spread over workers."""
+    return _positive_int("SPM_ML_KEEPALIVE_REQUESTS", 100)
+
+
+def tracing() -> bool:
+    """Whether BentoML's OpenTelemetry middleware traces the API routes
+    (``$SPM_ML_TRACING=1``; off by default: without an exporter configured in BentoML's
+    ``tracing`` settings the spans go nowhere, and each request paid for them)."""
+    return _flag("SPM_ML_TRACING")
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "0").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _positive_int(name: str, default: int) -> int:

@@ -216,3 +216,22 @@ def test_the_openapi_document_is_spm_mls():
     assert email["body"]["description"] and email["sent_at"]["description"]
     assert '"type": "null"' not in json.dumps(doc)  # not an OpenAPI 3.0 type
     assert all(p.get("description") for p in schemas["DealIn"]["properties"].values())
+
+
+def test_a_kept_alive_connection_is_closed_after_its_quota(monkeypatch):
+    """So that the kernel can spread connections over the service's workers again."""
+    monkeypatch.delenv("SPM_ML_API_TOKEN", raising=False)
+    monkeypatch.setenv("SPM_ML_KEEPALIVE_REQUESTS", "3")
+    app = RequestGuard(echo)
+    seen = []
+
+    async def go() -> None:
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            for _ in range(7):
+                response = await client.post("/v1/deals/score", content=b"{}", headers=JSON)
+                assert response.status_code == 200
+                seen.append(response.headers.get("connection"))
+
+    asyncio.run(go())
+    assert seen == [None, None, "close", None, None, "close", None]
