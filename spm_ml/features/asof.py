@@ -13,6 +13,7 @@ event stamped exactly at ``as_of`` is *not* seen.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,25 +47,40 @@ def entity_codes(
 ) -> np.ndarray:
     """Position of each entity in ``vocabulary`` as int64; -1 when absent or missing.
 
-    Same answer as ``vocabulary.get_indexer(entities)``.  A few entities are looked up in a
-    dict (``lookup``, ``{id: position}`` of ``vocabulary``, when the caller keeps one);
-    Arrow-backed strings (pandas' ``str`` dtype) take a hash lookup in Arrow, ~10x faster
-    than pandas' object-array path.
+    Same answer as ``vocabulary.get_indexer(entities)``.  Entities held as Python objects, or
+    a few of any kind, are looked up in a dict (``lookup``, ``{id: position}`` of
+    ``vocabulary``, when the caller keeps one; else built when the vocabulary is small):
+    pandas' path costs 20-200 µs a call, more when one side is Arrow and the other not.
+    Many Arrow-backed strings (pandas' ``str`` dtype) take a hash lookup in Arrow, ~10x
+    faster than pandas' object-array path.
     """
-    if len(entities) <= SMALL and (lookup is not None or len(vocabulary) <= SMALL):
+    array = getattr(entities, "array", None)
+    arrow = isinstance(array, pd.arrays.ArrowStringArray)
+    if (lookup is not None or len(vocabulary) <= SMALL) and (len(entities) <= SMALL or not arrow):
         if lookup is None:
             lookup = vocabulary_lookup(vocabulary)
-        values = entities.tolist() if hasattr(entities, "tolist") else list(entities)
-        return np.fromiter((lookup.get(v, -1) for v in values), dtype=np.int64, count=len(values))
-    array = getattr(entities, "array", None)
-    if isinstance(array, pd.arrays.ArrowStringArray) and isinstance(
-        vocabulary.array, pd.arrays.ArrowStringArray
-    ):
+        if len(entities) <= 64:
+            values = entities.tolist() if hasattr(entities, "tolist") else list(entities)
+            return np.fromiter(
+                (lookup.get(v, -1) for v in values), dtype=np.int64, count=len(values)
+            )
+        # many rows, few distinct ids (a request's events): hash them in C, look up the ids
+        codes, distinct = pd.factorize(np.asarray(entities, dtype=object))
+        found = np.fromiter(
+            (lookup.get(v, -1) for v in distinct), dtype=np.int64, count=len(distinct)
+        )
+        return np.where(codes >= 0, found[codes], -1).astype(np.int64, copy=False)
+    if arrow and isinstance(vocabulary.array, pd.arrays.ArrowStringArray):
         values = pa.array(array)
         value_set = pa.array(vocabulary.array).cast(values.type)
         found = pc.index_in(values, value_set=value_set)
         return np.asarray(found.fill_null(-1).to_numpy(), dtype=np.int64)
     return vocabulary.get_indexer(pd.Index(entities)).astype(np.int64)
+
+
+def vocabulary_of(ids: pd.Series) -> pd.Index:
+    """The distinct ids of ``ids`` as an index of the same dtype (no type inference)."""
+    return pd.Index(ids.unique(), dtype=ids.dtype)
 
 
 def vocabulary_lookup(vocabulary: pd.Index) -> dict:
@@ -194,29 +210,40 @@ class EventIndex:
     ) -> np.ndarray:
         """Sum of ``values`` (aligned with the original events) over the same window as count."""
         query = self._resolve(entities, as_of)
-        lo, hi = self._bounds(query, window_days)
-        if values is None:
-            out = (hi - lo).astype(np.float64)
-        elif len(self.rows) == 0:
-            out = np.zeros(len(query.codes))
-        else:
+        return self.sums(query, values, (window_days,))[0]
+
+    def sums(
+        self, query: AsOfQuery, values: np.ndarray | None, windows_days: Sequence[float | None]
+    ) -> list[np.ndarray]:
+        """:meth:`sum` of the same ``values`` over several windows, summing them once."""
+        running = None
+        if values is not None and len(self.rows):
             sorted_values = np.nan_to_num(np.asarray(values, dtype=np.float64)[self.rows])
             # Running sums restart for each entity, so a sum depends only on that entity's
             # own earlier events: bit-identical whatever happens later or to other entities
             # (a global cumsum would not be, floating-point addition not being associative).
             running = pd.Series(sorted_values).groupby(self.keys >> _SHIFT).cumsum().to_numpy()
-            first = (
-                lo
-                if window_days is None
-                else self._position(query.codes, np.zeros_like(query.seconds))
-            )
+        results = []
+        for window_days in windows_days:
+            lo, hi = self._bounds(query, window_days)
+            if values is None:
+                out = (hi - lo).astype(np.float64)
+            elif running is None:
+                out = np.zeros(len(query.codes))
+            else:
+                first = (
+                    lo
+                    if window_days is None
+                    else self._position(query.codes, np.zeros_like(query.seconds))
+                )
 
-            def prefix(position: np.ndarray) -> np.ndarray:
-                return np.where(position > first, running[np.maximum(position - 1, 0)], 0.0)
+                def prefix(position: np.ndarray, first=first) -> np.ndarray:
+                    return np.where(position > first, running[np.maximum(position - 1, 0)], 0.0)
 
-            out = prefix(hi) - prefix(lo)
-        out[query.codes < 0] = 0.0
-        return out
+                out = prefix(hi) - prefix(lo)
+            out[query.codes < 0] = 0.0
+            results.append(out)
+        return results
 
     def last(
         self,
@@ -272,8 +299,9 @@ class EventIndex:
 def take(values: pd.Series | np.ndarray, positions: np.ndarray) -> np.ndarray:
     """``values[positions]``, missing (NaN/NaT/None) where the position is -1 (nothing found)."""
     found = positions >= 0
-    if isinstance(values, pd.Series) and len(values) <= SMALL:
-        values = values.to_numpy()  # a few rows: converting them all beats pandas' iloc
+    if isinstance(values, pd.Series) and (len(values) <= SMALL or values.dtype.kind in "fiubM"):
+        # numbers and times are views; a few text rows convert faster than pandas' iloc
+        values = values.to_numpy()
     if isinstance(values, pd.Series):
         # convert only the rows taken: turning a whole Arrow string column into a numpy object
         # array costs far more than the lookup itself

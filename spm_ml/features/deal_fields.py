@@ -20,7 +20,7 @@ import pandas as pd
 
 from spm_ml.data.schema import OWNER_FIELD
 from spm_ml.data.tables import Tables
-from spm_ml.features.asof import EventIndex, entity_codes, take, to_seconds
+from spm_ml.features.asof import EventIndex, entity_codes, take, to_seconds, vocabulary_of
 
 NEW_NUMBER, OLD_NUMBER = "new_value_number", "old_value_number"
 NEW_TIME, OLD_TIME = "new_value_time", "old_value_time"
@@ -66,7 +66,7 @@ def replay_field(
     """
     deal_ids = pd.Series(deal_ids).reset_index(drop=True)
     as_of = pd.Series(as_of).reset_index(drop=True)
-    vocabulary = pd.Index(deal_ids.unique())
+    vocabulary = vocabulary_of(deal_ids)
     is_field = (history["field"] == field).to_numpy(dtype=bool)
     index = EventIndex(history["deal_id"], history["changed_at"], vocabulary).subset(is_field)
     query = index.query(deal_ids, as_of)

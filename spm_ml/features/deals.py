@@ -23,7 +23,15 @@ import pandas as pd
 
 from spm_ml.data.schema import ACTIVITY_TYPES, DEAL_STAGES
 from spm_ml.data.tables import Tables
-from spm_ml.features.asof import AsOfQuery, EventIndex, days_between, entity_codes, take, to_seconds
+from spm_ml.features.asof import (
+    AsOfQuery,
+    EventIndex,
+    days_between,
+    entity_codes,
+    take,
+    to_seconds,
+    vocabulary_of,
+)
 from spm_ml.features.context import DealContext
 from spm_ml.features.custom_fields import custom_field_features
 from spm_ml.features.deal_fields import (
@@ -100,7 +108,7 @@ def deal_features(
     # the owner at as_of is read by two blocks: resolve it once
     snapshots = snapshots.assign(owner=owner_at(tables, snapshots))
     blocks = [
-        snapshots[["deal_id", "as_of"]],
+        pd.DataFrame({"deal_id": snapshots["deal_id"], "as_of": snapshots["as_of"]}, copy=False),
         static_features(tables, snapshots, context),
         history_features(tables, snapshots),
         activity_features(tables, snapshots, config),
@@ -155,13 +163,14 @@ def static_features(tables: Tables, snapshots: pd.DataFrame, context: DealContex
             "rep_team": reps.take("team", rep),
             "rep_tenure_days": days_between(snapshots["as_of"], reps.take("hire_date", rep)),
             "deal_age_days": days_between(snapshots["as_of"], deals["created_at"]),
-        }
+        },
+        copy=False,
     )
 
 
 def _history_index(tables: Tables, snapshots: pd.DataFrame) -> tuple[pd.DataFrame, EventIndex]:
     history = with_parsed_values(tables.deal_history)
-    vocabulary = pd.Index(snapshots["deal_id"].unique())
+    vocabulary = vocabulary_of(snapshots["deal_id"])
     return history, EventIndex(history["deal_id"], history["changed_at"], vocabulary)
 
 
@@ -202,7 +211,8 @@ def history_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
             "days_to_expected_close": days_between(expected_close, as_of),
             "close_date_pushes": index.count(query, mask=is_push),
             "close_date_push_days": index.sum(query, values=np.where(is_push, push_days, 0.0)),
-        }
+        },
+        copy=False,
     )
 
 
@@ -229,7 +239,7 @@ def activity_features(
 ) -> pd.DataFrame:
     """Activity counts by type over recent windows, and days since the last of each type."""
     activities = tables.activities
-    vocabulary = pd.Index(snapshots["deal_id"].unique())
+    vocabulary = vocabulary_of(snapshots["deal_id"])
     index = EventIndex(activities["deal_id"], activities["occurred_at"], vocabulary)
     as_of = snapshots["as_of"]
     query = index.query(snapshots["deal_id"], as_of)
@@ -248,13 +258,13 @@ def activity_features(
             out[f"days_since_{kind}"] = days_between(as_of, take(activities["occurred_at"], last))
     last_any = index.last(query)
     out["days_since_activity"] = days_between(as_of, take(activities["occurred_at"], last_any))
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)
 
 
 def email_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
     """Inbound/outbound email balance, recency and the buyer's reply latency."""
     emails = tables.emails
-    vocabulary = pd.Index(snapshots["deal_id"].unique())
+    vocabulary = vocabulary_of(snapshots["deal_id"])
     codes = entity_codes(emails["deal_id"], vocabulary)
     sent_all = emails["sent_at"].to_numpy(dtype="datetime64[ns]")
     # the snapshots' deals' emails by (deal, sent_at), ties in table order, as a stable sort would
@@ -294,7 +304,8 @@ def email_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
             "reply_latency_days_mean": np.where(
                 replies > 0, latency_sum / np.maximum(replies, 1), np.nan
             ),
-        }
+        },
+        copy=False,
     )
 
 
@@ -322,7 +333,7 @@ def contact_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
     ]
     if not parts:
         return pd.DataFrame({"contacts_engaged": np.full(len(snapshots), np.nan)})
-    vocabulary = pd.Index(snapshots["deal_id"].unique())
+    vocabulary = vocabulary_of(snapshots["deal_id"])
     deal_codes, contacts, seconds = [], [], []
     for frame, time in parts:
         codes = entity_codes(frame["deal_id"], vocabulary)
@@ -331,14 +342,16 @@ def contact_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
             (codes >= 0) & frame["contact_id"].notna().to_numpy() & ~np.isnat(touched)
         )
         deal_codes.append(codes[keep])
-        contacts.append(frame["contact_id"].iloc[keep])
+        contacts.append(frame["contact_id"].to_numpy(dtype=object)[keep])
         seconds.append(to_seconds(touched[keep]))
-    contact_codes, _ = pd.factorize(pd.concat(contacts, ignore_index=True))
+    contact_codes, _ = pd.factorize(np.concatenate(contacts))
     pairs = (np.concatenate(deal_codes) << 32) | contact_codes.astype(np.int64)
+    touches = np.concatenate(seconds)
     # each (deal, contact) pair counts from its first touch on
-    first_touch = pd.Series(np.concatenate(seconds)).groupby(pairs, sort=False).min()
-    pair_keys = first_touch.index.to_numpy(dtype=np.int64)
-    index = EventIndex.from_codes(pair_keys >> 32, first_touch.to_numpy(), vocabulary)
+    order = np.lexsort((touches, pairs))
+    pairs, touches = pairs[order], touches[order]
+    first = np.flatnonzero(np.r_[True, pairs[1:] != pairs[:-1]]) if len(pairs) else []
+    index = EventIndex.from_codes(pairs[first] >> 32, touches[first], vocabulary)
     counts = index.count(snapshots["deal_id"], snapshots["as_of"])
     return pd.DataFrame({"contacts_engaged": counts.astype("float64")})
 
@@ -377,7 +390,7 @@ def track_record_features(
     if "in_context" in snapshots.columns:  # a deal the context lacks is held by its owner too
         held = held + (~snapshots["in_context"].to_numpy(dtype=bool)).astype(np.int64)
     out["rep_open_deals"] = held.astype(np.int64)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)
 
 
 CATEGORICAL_FEATURES = (

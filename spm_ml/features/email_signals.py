@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from spm_ml.data.tables import Tables
-from spm_ml.features.asof import EventIndex, days_between, take
+from spm_ml.features.asof import EventIndex, days_between, take, vocabulary_of
 
 SENTIMENT_COLUMNS = ("p_negative", "p_neutral", "p_positive")
 RECENT_DAYS = 14
@@ -47,7 +47,7 @@ def email_sentiment_features(tables: Tables, snapshots: pd.DataFrame) -> pd.Data
     is_negative, is_positive = most_likely == 0, most_likely == 2
     tone = probabilities[:, 2] - probabilities[:, 0]
 
-    vocabulary = pd.Index(snapshots["deal_id"].unique())
+    vocabulary = vocabulary_of(snapshots["deal_id"])
     index = EventIndex(emails["deal_id"], emails["sent_at"], vocabulary).subset(scored)
     as_of = snapshots["as_of"]
     query = index.query(snapshots["deal_id"], as_of)
@@ -58,12 +58,11 @@ def email_sentiment_features(tables: Tables, snapshots: pd.DataFrame) -> pd.Data
             hits = index.count(query, window_days=window, mask=is_class)
             out[f"inbound_{name}_share_{window}d"] = _ratio(hits, n)
 
-    recent_n = index.count(query, window_days=RECENT_DAYS)
-    recent_sum = index.sum(query, values=tone, window_days=RECENT_DAYS)
-    recent_tone = _ratio(recent_sum, recent_n)
     span = RECENT_DAYS + TREND_BASELINE_DAYS
+    recent_n = index.count(query, window_days=RECENT_DAYS)
     wide_n = index.count(query, window_days=span)
-    wide_sum = index.sum(query, values=tone, window_days=span)
+    recent_sum, wide_sum = index.sums(query, tone, (RECENT_DAYS, span))
+    recent_tone = _ratio(recent_sum, recent_n)
     baseline_tone = _ratio(wide_sum - recent_sum, wide_n - recent_n)
     out["inbound_tone_trend"] = recent_tone - baseline_tone
 
@@ -71,7 +70,7 @@ def email_sentiment_features(tables: Tables, snapshots: pd.DataFrame) -> pd.Data
     last_positive = index.last(query, mask=is_positive)
     out["days_since_positive_inbound"] = days_between(as_of, take(sent_at, last_positive))
     out["latest_inbound_tone"] = take(tone, index.last(query)).astype(float)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)
 
 
 def _probabilities(emails: pd.DataFrame) -> np.ndarray:
