@@ -29,9 +29,18 @@ from spm_ml.data.tables import Tables
 from spm_ml.features.asof import SMALL, EventIndex, entity_codes, take, vocabulary_lookup
 from spm_ml.features.custom_fields import CustomField, screen_custom_fields
 from spm_ml.features.deal_fields import owner_at_close, owner_events, with_parsed_values
+from spm_ml.features.email_signals import SENTIMENT_COLUMNS
 
 PER_DEAL_TABLES = ("deal_history", "activities", "emails")
 """Tables whose rows belong to one deal (``deal_id``) and are cut out per request."""
+
+CUT_COLUMNS = {
+    "activities": ("deal_id", "occurred_at", "type", "contact_id"),
+    "emails": ("deal_id", "sent_at", "direction", "contact_id", *SENTIMENT_COLUMNS),
+}
+"""The columns of the event tables that deal features read: the only ones the row index
+keeps (ids of events, reps and accounts, never read per deal, would double its memory).
+Deals and history keep every column (custom fields, replayed values)."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +159,8 @@ class DealContext:
         frames, spans = {}, {}
         for name in (*PER_DEAL_TABLES, "deals"):
             frame = getattr(self.tables, name)
+            if name in CUT_COLUMNS:
+                frame = frame[[c for c in CUT_COLUMNS[name] if c in frame.columns]]
             ids = frame["deal_id"].to_numpy(dtype=object, na_value=None)
             order = np.argsort(np.where(ids == None, "", ids).astype(str), kind="stable")  # noqa: E711
             ids = ids[order]
@@ -269,5 +280,8 @@ def _plain_column(values: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return values.to_numpy(dtype="datetime64[ns]")
     if _is_text(values):
-        return values.to_numpy(dtype=object)
+        # one Python object per distinct value (an activity type, a stage...), not per row:
+        # millions of rows would otherwise hold millions of copies of a few strings
+        codes, distinct = pd.factorize(values)
+        return np.append(np.asarray(distinct, dtype=object), np.nan)[codes]
     return values.to_numpy()
