@@ -146,6 +146,16 @@ class EventIndex:
         self.rows = kept[order]  # positions in the original frame, in key order
         self.vocabulary = vocabulary
 
+    @property
+    def entity_codes(self) -> np.ndarray:
+        """Each indexed event's entity (its position in the vocabulary), in index order."""
+        return self.keys >> _SHIFT
+
+    @property
+    def seconds(self) -> np.ndarray:
+        """Each indexed event's time in whole seconds since 1970, in index order."""
+        return self.keys & ((1 << _SHIFT) - 1)
+
     def query(self, entities: pd.Series, as_of: pd.Series) -> AsOfQuery:
         """Resolve ``(entity, as_of)`` pairs once, to pass to many counts, sums and lasts."""
         lookup = self._lookup() if len(entities) <= SMALL else None

@@ -56,19 +56,24 @@ def with_parsed_values(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def replay_field(
-    history: pd.DataFrame, deal_ids: pd.Series, as_of: pd.Series, field: str
+    history: pd.DataFrame,
+    deal_ids: pd.Series,
+    as_of: pd.Series,
+    field: str,
+    index: EventIndex | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Recorded value of ``field`` for each ``(deal_id, as_of)``, and where one is recorded.
 
     Returns ``(values, recorded)``: ``values`` (object array of history text) is meaningful
     where ``recorded`` is true, i.e. where the deal has any row of ``field``; elsewhere the
-    caller falls back on the deals-table value.
+    caller falls back on the deals-table value.  ``index``: ``history`` already indexed by
+    (deal, time) over a vocabulary holding ``deal_ids`` (built here if not given).
     """
     deal_ids = pd.Series(deal_ids).reset_index(drop=True)
     as_of = pd.Series(as_of).reset_index(drop=True)
-    vocabulary = vocabulary_of(deal_ids)
-    is_field = (history["field"] == field).to_numpy(dtype=bool)
-    index = EventIndex(history["deal_id"], history["changed_at"], vocabulary).subset(is_field)
+    if index is None:
+        index = EventIndex(history["deal_id"], history["changed_at"], vocabulary_of(deal_ids))
+    index = index.subset((history["field"] == field).to_numpy(dtype=bool))
     query = index.query(deal_ids, as_of)
     last = index.last(query)
     values = take(history["new_value"], last)
@@ -81,26 +86,30 @@ def replay_field(
     return values, recorded
 
 
-def field_at(tables: Tables, snapshots: pd.DataFrame, field: str) -> np.ndarray:
+def field_at(
+    tables: Tables, snapshots: pd.DataFrame, field: str, index: EventIndex | None = None
+) -> np.ndarray:
     """Value of deal column ``field`` at each snapshot's ``as_of`` (object array).
 
     Replayed from ``deal_history`` where the deal has rows of ``field``, else the deals-table
     value; see the module docstring for the rule.
     """
     values, recorded = replay_field(
-        tables.deal_history, snapshots["deal_id"], snapshots["as_of"], field
+        tables.deal_history, snapshots["deal_id"], snapshots["as_of"], field, index
     )
     current = _deal_column(tables, snapshots["deal_id"], field)
     return np.where(recorded, values, current)
 
 
-def owner_at(tables: Tables, snapshots: pd.DataFrame) -> np.ndarray:
+def owner_at(
+    tables: Tables, snapshots: pd.DataFrame, index: EventIndex | None = None
+) -> np.ndarray:
     """``rep_id`` owning each snapshot's deal at its ``as_of`` (object array; missing if unknown).
 
     Owner changes are ``deal_history`` rows with ``field = 'rep_id'``; data without them has
     never reassigned a deal, so the deals table's owner holds throughout.
     """
-    return field_at(tables, snapshots, OWNER_FIELD)
+    return field_at(tables, snapshots, OWNER_FIELD, index)
 
 
 def owner_at_close(tables: Tables) -> np.ndarray:

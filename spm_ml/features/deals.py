@@ -34,6 +34,7 @@ from spm_ml.features.asof import (
 )
 from spm_ml.features.context import DealContext
 from spm_ml.features.custom_fields import custom_field_features
+from spm_ml.features.deal_events import DealEvents
 from spm_ml.features.deal_fields import (
     NEW_NUMBER,
     NEW_TIME,
@@ -105,21 +106,23 @@ def deal_features(
     snapshots = snapshots.reset_index(drop=True)
     if context is None:
         context = DealContext.build(tables, config)
+    tables = tables.replace(deal_history=with_parsed_values(tables.deal_history))
+    events = DealEvents.of(tables, snapshots)  # indexed once, read by every block
     # the owner at as_of is read by two blocks: resolve it once
-    snapshots = snapshots.assign(owner=owner_at(tables, snapshots))
+    snapshots = snapshots.assign(owner=owner_at(tables, snapshots, events.history))
     blocks = [
         pd.DataFrame({"deal_id": snapshots["deal_id"], "as_of": snapshots["as_of"]}, copy=False),
         static_features(tables, snapshots, context),
-        history_features(tables, snapshots),
-        activity_features(tables, snapshots, config),
-        email_features(tables, snapshots),
-        contact_features(tables, snapshots),
+        history_features(tables, snapshots, events),
+        activity_features(tables, snapshots, config, events),
+        email_features(tables, snapshots, events),
+        contact_features(tables, snapshots, events),
         track_record_features(tables, snapshots, config, context),
         custom_field_features(tables, snapshots, context.custom_fields),
     ]
     # the organisation decides whether tone is a feature, not the rows of one request
     if config.email_sentiment and has_sentiment(context.tables):
-        blocks.append(email_sentiment_features(tables, snapshots))
+        blocks.append(email_sentiment_features(tables, snapshots, events))
     return pd.concat(blocks, axis=1)
 
 
@@ -168,15 +171,12 @@ def static_features(tables: Tables, snapshots: pd.DataFrame, context: DealContex
     )
 
 
-def _history_index(tables: Tables, snapshots: pd.DataFrame) -> tuple[pd.DataFrame, EventIndex]:
-    history = with_parsed_values(tables.deal_history)
-    vocabulary = vocabulary_of(snapshots["deal_id"])
-    return history, EventIndex(history["deal_id"], history["changed_at"], vocabulary)
-
-
-def history_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
+def history_features(
+    tables: Tables, snapshots: pd.DataFrame, events: DealEvents | None = None
+) -> pd.DataFrame:
     """Stage, amount and expected close date as they stood at ``as_of``, and their changes."""
-    history, index = _history_index(tables, snapshots)
+    history = with_parsed_values(tables.deal_history)
+    index = (events or DealEvents.of(tables, snapshots)).history
     ids, as_of = snapshots["deal_id"], snapshots["as_of"]
     query = index.query(ids, as_of)
     fields = history["field"].to_numpy()
@@ -235,12 +235,14 @@ def _first_value(
 
 
 def activity_features(
-    tables: Tables, snapshots: pd.DataFrame, config: DealFeatureConfig
+    tables: Tables,
+    snapshots: pd.DataFrame,
+    config: DealFeatureConfig,
+    events: DealEvents | None = None,
 ) -> pd.DataFrame:
     """Activity counts by type over recent windows, and days since the last of each type."""
     activities = tables.activities
-    vocabulary = vocabulary_of(snapshots["deal_id"])
-    index = EventIndex(activities["deal_id"], activities["occurred_at"], vocabulary)
+    index = (events or DealEvents.of(tables, snapshots)).activities
     as_of = snapshots["as_of"]
     query = index.query(snapshots["deal_id"], as_of)
     types = entity_codes(activities["type"], pd.Index(ACTIVITY_TYPES, dtype="str"))
@@ -261,10 +263,12 @@ def activity_features(
     return pd.DataFrame(out, copy=False)
 
 
-def email_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
+def email_features(
+    tables: Tables, snapshots: pd.DataFrame, events: DealEvents | None = None
+) -> pd.DataFrame:
     """Inbound/outbound email balance, recency and the buyer's reply latency."""
     emails = tables.emails
-    vocabulary = vocabulary_of(snapshots["deal_id"])
+    vocabulary = events.vocabulary if events is not None else vocabulary_of(snapshots["deal_id"])
     codes = entity_codes(emails["deal_id"], vocabulary)
     sent_all = emails["sent_at"].to_numpy(dtype="datetime64[ns]")
     # the snapshots' deals' emails by (deal, sent_at), ties in table order, as a stable sort would
@@ -324,26 +328,26 @@ def _last_outbound(codes: np.ndarray, sent_at: np.ndarray, outbound: np.ndarray)
     return out
 
 
-def contact_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
+def contact_features(
+    tables: Tables, snapshots: pd.DataFrame, events: DealEvents | None = None
+) -> pd.DataFrame:
     """Distinct buyer contacts seen on the deal (emails and activities with a ``contact_id``)."""
+    events = events or DealEvents.of(tables, snapshots)
     parts = [
-        (frame, time)
-        for frame, time in ((tables.emails, "sent_at"), (tables.activities, "occurred_at"))
+        (frame, index)
+        for frame, index in ((tables.emails, events.emails), (tables.activities, events.activities))
         if "contact_id" in frame.columns
     ]
     if not parts:
         return pd.DataFrame({"contacts_engaged": np.full(len(snapshots), np.nan)})
-    vocabulary = vocabulary_of(snapshots["deal_id"])
+    vocabulary = events.vocabulary
     deal_codes, contacts, seconds = [], [], []
-    for frame, time in parts:
-        codes = entity_codes(frame["deal_id"], vocabulary)
-        touched = frame[time].to_numpy(dtype="datetime64[ns]")
-        keep = np.flatnonzero(
-            (codes >= 0) & frame["contact_id"].notna().to_numpy() & ~np.isnat(touched)
-        )
-        deal_codes.append(codes[keep])
-        contacts.append(frame["contact_id"].to_numpy(dtype=object)[keep])
-        seconds.append(to_seconds(touched[keep]))
+    for frame, index in parts:  # the index holds each dated event of the snapshots' deals
+        contact = frame["contact_id"].to_numpy(dtype=object)[index.rows]
+        keep = pd.notna(contact)
+        deal_codes.append(index.entity_codes[keep])
+        contacts.append(contact[keep])
+        seconds.append(index.seconds[keep])
     contact_codes, _ = pd.factorize(np.concatenate(contacts))
     pairs = (np.concatenate(deal_codes) << 32) | contact_codes.astype(np.int64)
     touches = np.concatenate(seconds)

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from spm_ml.data.tables import Tables
-from spm_ml.features.asof import EventIndex, days_between, take, vocabulary_of
+from spm_ml.features.asof import days_between, take
+from spm_ml.features.deal_events import DealEvents
 
 SENTIMENT_COLUMNS = ("p_negative", "p_neutral", "p_positive")
 RECENT_DAYS = 14
@@ -28,7 +29,9 @@ def has_sentiment(tables: Tables) -> bool:
     return all(c in tables.emails.columns for c in SENTIMENT_COLUMNS)
 
 
-def email_sentiment_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
+def email_sentiment_features(
+    tables: Tables, snapshots: pd.DataFrame, events: DealEvents | None = None
+) -> pd.DataFrame:
     """Tone of inbound emails before ``as_of``: recent shares, trend, recency, latest tone.
 
     - ``inbound_negative_share_{14,30}d`` / ``inbound_positive_share_{14,30}d``: share of
@@ -47,8 +50,7 @@ def email_sentiment_features(tables: Tables, snapshots: pd.DataFrame) -> pd.Data
     is_negative, is_positive = most_likely == 0, most_likely == 2
     tone = probabilities[:, 2] - probabilities[:, 0]
 
-    vocabulary = vocabulary_of(snapshots["deal_id"])
-    index = EventIndex(emails["deal_id"], emails["sent_at"], vocabulary).subset(scored)
+    index = (events or DealEvents.of(tables, snapshots)).emails.subset(scored)
     as_of = snapshots["as_of"]
     query = index.query(snapshots["deal_id"], as_of)
     out: dict[str, np.ndarray] = {}

@@ -204,7 +204,7 @@ def test_vandalism_does_change_later_features(org):
     } <= set(changed)
 
 
-def _final_owner(tables, snapshots):
+def _final_owner(tables, snapshots, index=None):
     """A planted bug: the deal's owner at extraction instead of at ``as_of``."""
     return tables.deals.set_index("deal_id")["rep_id"].reindex(snapshots["deal_id"]).to_numpy()
 
