@@ -29,8 +29,8 @@ logger = logging.getLogger(__name__)
 DEAL_MODEL = "deal-win"
 UNTRACED_ROUTES = ("/v1/",)
 """Routes BentoML's OpenTelemetry middleware skips unless ``SPM_ML_TRACING=1``: with no
-trace exporter configured its spans go nowhere, and creating them cost a fifth of the
-service's CPU per request (docs/benchmarks.md)."""
+trace exporter configured its spans go nowhere, and skipping them raised the throughput
+of one worker from 609 to 886 explained scores/s (docs/benchmarks.md)."""
 
 EXAMPLE_REQUEST = {
     "deal": {

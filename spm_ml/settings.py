@@ -82,8 +82,8 @@ def serving_workers() -> int:
 
 def access_log() -> bool:
     """Whether the service logs one line per request (``$SPM_ML_ACCESS_LOG=1``; off by
-    default: at hundreds of requests a second the line costs more than the score, see
-    ``docs/benchmarks.md``; ``/metrics`` counts requests, statuses and latencies without it)."""
+    default: the line costs CPU at every request, and ``/metrics`` counts requests,
+    statuses and latencies without it)."""
     return _flag("SPM_ML_ACCESS_LOG")
 
 
