@@ -41,7 +41,9 @@ deals open at the organisation's ``extracted_at``, sent round robin:
 * ``posted`` (the current API): ``{"deal": {...}, "as_of", "history", "activities",
   "emails", "top_k": 3}`` with the deal's row (custom fields included), its full stage /
   amount / close-date history, its activities (type, time, duration, contact) and its emails
-  as metadata only (direction, sent_at, contact; never subject or body);
+  as metadata and sentiment scores (direction, sent_at, contact, p_negative, p_neutral,
+  p_positive, scored by the default model where the data holds text; never subject or
+  body; inbound emails the model leaves unscored are left out);
 * ``id`` (the API of point 4): ``{"deal_id": ..., "as_of": extracted_at, "top_k": 3}``.
 
 Before each load run a few requests are sent one at a time and their answers checked (2xx,
@@ -259,7 +261,13 @@ def request_bodies(org: Org, shape: str) -> list[dict]:
     deals = read("deals").set_index("deal_id")
     history = read("deal_history").sort_values("changed_at").groupby("deal_id")
     activities = read("activities").sort_values("occurred_at").groupby("deal_id")
-    emails = read("emails").sort_values("sent_at").groupby("deal_id")
+    emails = with_scores(read("emails"))
+    log(
+        f"{org.name}: posted emails carry their sentiment scores; "
+        f"{emails.attrs.get('left_out', 0)} inbound emails the model leaves unscored "
+        "(flagged) are left out, as the API needs the scores of every inbound email"
+    )
+    emails = emails.sort_values("sent_at").groupby("deal_id")
 
     def rows(groups, deal_id: str, columns: tuple[str, ...]) -> list[dict]:
         if deal_id not in groups.groups:
@@ -280,12 +288,34 @@ def request_bodies(org: Org, shape: str) -> list[dict]:
                 "activities": rows(
                     activities, deal_id, ("type", "occurred_at", "duration_min", "contact_id")
                 ),
-                # metadata only: the text of an email never leaves the organisation's tables
-                "emails": rows(emails, deal_id, ("direction", "sent_at", "contact_id")),
+                # metadata and derived scores only: the text of an email never leaves the
+                # organisation's tables
+                "emails": rows(emails, deal_id, ("direction", "sent_at", "contact_id", *TONE)),
                 "top_k": TOP_K,
             }
         )
     return bodies
+
+
+TONE = ("p_negative", "p_neutral", "p_positive")
+
+
+def with_scores(emails: pd.DataFrame) -> pd.DataFrame:
+    """The emails with their sentiment scores (the default model's, as the service computes
+    them), without text; inbound emails left unscored (flagged) are dropped and counted in
+    ``attrs["left_out"]``."""
+    from spm_ml.data.parse import empty_frame
+    from spm_ml.data.schema import TABLES
+    from spm_ml.data.tables import Tables
+    from spm_ml.nlp.signals import score_emails
+
+    if not all(c in emails.columns for c in TONE):
+        frames = {name: empty_frame(TABLES[name]) for name in TABLES}
+        emails = score_emails(Tables(**{**frames, "emails": emails})).emails
+    unscored = (emails["direction"] == "inbound") & emails["p_positive"].isna()
+    kept = emails[~unscored].drop(columns=["subject", "body"], errors="ignore")
+    kept.attrs["left_out"] = int(unscored.sum())
+    return kept
 
 
 def plain(record: dict) -> dict:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spm_ml.data.overlay import posted_deal_tables
+from spm_ml.data.overlay import PostedDeal, posted_deals_tables
 from spm_ml.data.tables import Tables
 from spm_ml.errors import SpmMlError
 from spm_ml.features.context import DealContext
@@ -148,7 +148,7 @@ class DealScorer:
         posting deals with the same id at the same moment never see each other's events;
         deals scored by id keep their id (their rows are the data source's, whoever asks).
         """
-        parts: list[Tables] = []
+        posted: list[PostedDeal] = []
         keys, as_of, in_context, refused = [], [], [], {}
         by_id: list[str] = []  # deals of the data source: cut out together, in one go
         for i, request in enumerate(requests):
@@ -162,12 +162,15 @@ class DealScorer:
                 by_id.append(request.id)
                 key = request.id
             else:
-                parts.append(rows)
+                posted.append(rows)
             keys.append(key)
             as_of.append(request.as_of)
             in_context.append(self.context.knows(request.id))
+        parts: list[Tables] = []
         if by_id:
-            parts.insert(0, self.context.rows_for(by_id))
+            parts.append(self.context.rows_for(by_id))
+        if posted:  # every posted deal of the batch typed in one go
+            parts.append(posted_deals_tables(posted))
         results: dict[int, DealResult] = {
             i: DealResult(requests[i].id, requests[i].as_of, error=e) for i, e in refused.items()
         }
@@ -193,7 +196,7 @@ class DealScorer:
                 )
         return [results[i] for i in range(len(requests))]
 
-    def _request_rows(self, request: DealRequest, key: str) -> Tables | None:
+    def _request_rows(self, request: DealRequest, key: str) -> PostedDeal | None:
         """The request's own rows under deal key ``key``, checked for what features need.
 
         ``None`` for a deal scored by id: its rows are cut from the context with the
@@ -213,7 +216,7 @@ class DealScorer:
             if not request.history and known:
                 # the client sent the deal as it is now; its past comes from the data source
                 source = self.context.rows_for([request.id], [key])
-                rows = posted_deal_tables(
+                rows = PostedDeal(
                     request.deal,
                     key,
                     history=source.deal_history,
@@ -222,7 +225,7 @@ class DealScorer:
                 )
             else:
                 _check_history(request, created)
-                rows = posted_deal_tables(
+                rows = PostedDeal(
                     request.deal,
                     key,
                     history=request.history,

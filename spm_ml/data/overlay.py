@@ -9,7 +9,9 @@ organisation-wide part (reps, accounts, track records) comes from the scorer's
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -19,6 +21,22 @@ from spm_ml.data.schema import TABLES
 from spm_ml.data.tables import Tables
 
 Rows = Sequence[dict[str, Any]] | pd.DataFrame
+
+EVENT_TABLES = ("deal_history", "activities", "emails")
+
+
+@dataclass(frozen=True)
+class PostedDeal:
+    """A deal as a client described it, its rows to be filed under deal id ``key``.
+
+    Event lists may be dicts (as posted) or frames (rows of the data source, re-keyed).
+    """
+
+    deal: dict[str, Any]
+    key: str
+    history: Rows = ()
+    activities: Rows = ()
+    emails: Rows = ()
 
 
 def posted_deal_tables(
@@ -32,53 +50,72 @@ def posted_deal_tables(
     """The posted ``deal`` and its events as tables, its rows filed under deal id ``key``.
 
     ``key`` is private to the request, so two requests for deals of the same id never mix
-    their rows.  The deal is open: ``closed_at`` and ``outcome`` are empty.  Event lists may
-    be dicts (as posted) or frames (rows of the data source, re-keyed).
+    their rows.  The deal is open: ``closed_at`` and ``outcome`` are empty.
     """
-    row = {**deal, "deal_id": key, "closed_at": pd.NaT, "outcome": None}
-    owner = deal["rep_id"]
+    return posted_deals_tables([PostedDeal(deal, key, history, activities, emails)])
+
+
+def posted_deals_tables(posted: Sequence[PostedDeal]) -> Tables:
+    """Many posted deals as one set of tables: one typed frame per table for a whole batch
+    (typing a frame costs far more than its rows, so a batch types each table once)."""
+    deals, records = [], {name: [] for name in EVENT_TABLES}
+    frames: dict[str, list[pd.DataFrame]] = {name: [] for name in EVENT_TABLES}
+    for p in posted:
+        deals.append({**p.deal, "deal_id": p.key, "closed_at": pd.NaT, "outcome": None})
+        owner, account = p.deal["rep_id"], p.deal["account_id"]
+        for name, rows, defaults, id_column in (
+            ("deal_history", p.history, {}, None),
+            ("activities", p.activities, {"rep_id": owner, "account_id": account}, "activity_id"),
+            ("emails", p.emails, {"rep_id": owner}, "email_id"),
+        ):
+            if isinstance(rows, pd.DataFrame):
+                key = pd.Series(p.key, index=rows.index, dtype=rows["deal_id"].dtype)
+                frames[name].append(rows.assign(deal_id=key))
+            else:
+                records[name].extend(_records(rows, p.key, defaults, id_column))
+    events = {name: _concat([typed(name, records[name]), *frames[name]]) for name in EVENT_TABLES}
     return Tables(
-        reps=empty_frame(TABLES["reps"]),
-        accounts=empty_frame(TABLES["accounts"]),
-        deals=typed("deals", [row]),
-        deal_history=_rekeyed("deal_history", history, {"deal_id": key}),
-        activities=_rekeyed(
-            "activities",
-            activities,
-            {"deal_id": key, "rep_id": owner, "account_id": deal["account_id"]},
-            id_column="activity_id",
-            key=key,
-        ),
-        emails=_rekeyed(
-            "emails", emails, {"deal_id": key, "rep_id": owner}, id_column="email_id", key=key
-        ),
-        quotas=empty_frame(TABLES["quotas"]),
-        compensation=empty_frame(TABLES["compensation"]),
+        reps=_template("reps"),
+        accounts=_template("accounts"),
+        deals=typed("deals", deals),
+        **events,
+        quotas=_template("quotas"),
+        compensation=_template("compensation"),
     )
 
 
-def _rekeyed(
-    table: str,
-    rows: Rows,
-    defaults: dict[str, Any],
-    *,
-    id_column: str | None = None,
-    key: str = "",
-) -> pd.DataFrame:
-    if isinstance(rows, pd.DataFrame):
-        return rows.assign(deal_id=pd.Series(key, index=rows.index, dtype=rows["deal_id"].dtype))
-    records = []
+def _records(
+    rows: Sequence[dict[str, Any]], key: str, defaults: dict[str, Any], id_column: str | None
+) -> list[dict[str, Any]]:
+    out = []
     for i, event in enumerate(rows):
-        record = {**defaults, **event, "deal_id": defaults["deal_id"]}
+        record = {**defaults, **event, "deal_id": key}
         if id_column is not None:
             record.setdefault(id_column, f"{key}:{i}")
-        records.append(record)
-    return typed(table, records)
+        out.append(record)
+    return out
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    non_empty = [f for f in frames if len(f)]
+    if len(non_empty) <= 1:
+        return non_empty[0] if non_empty else frames[0]
+    return pd.concat(non_empty, ignore_index=True)
+
+
+@functools.cache
+def _empty(table: str) -> pd.DataFrame:
+    return empty_frame(TABLES[table])
+
+
+def _template(table: str) -> pd.DataFrame:
+    """The contract's empty frame for ``table``, built once (a fresh object each call)."""
+    return _empty(table).copy(deep=False)
 
 
 def typed(table: str, records: list[dict[str, Any]]) -> pd.DataFrame:
     """``records`` as a frame with the contract's dtypes for ``table`` (extra keys kept)."""
-    template = empty_frame(TABLES[table])
+    template = _template(table)
     if not records:
         return template
     frame = pd.DataFrame.from_records(records)
