@@ -114,25 +114,30 @@ def _template(table: str) -> pd.DataFrame:
 
 
 def typed(table: str, records: list[dict[str, Any]]) -> pd.DataFrame:
-    """``records`` as a frame with the contract's dtypes for ``table`` (extra keys kept)."""
+    """``records`` as a frame with the contract's dtypes for ``table`` (extra keys kept).
+
+    Built column by column from plain lists and assembled once: a request's few rows cost
+    microseconds per column, where filling a frame column by column costs milliseconds.
+    """
     template = _template(table)
     if not records:
         return template
-    frame = pd.DataFrame.from_records(records)
-    for column in template.columns:
-        dtype = template[column].dtype
-        if column not in frame.columns:
-            frame[column] = pd.Series([None] * len(frame), dtype=dtype)
+    columns = list(template.columns)
+    columns += [k for k in dict.fromkeys(k for r in records for k in r) if k not in template]
+    data = {}
+    for column in columns:
+        values = [r.get(column) for r in records]
+        if column in template.columns:
+            data[column] = _cast(values, template[column].dtype)
         else:
-            frame[column] = _cast(frame[column], dtype)
-    extras = [c for c in frame.columns if c not in template.columns]
-    return frame[[*template.columns, *extras]]
+            data[column] = pd.Series(values)
+    return pd.DataFrame(data, columns=columns, copy=False)
 
 
-def _cast(series: pd.Series, dtype) -> pd.Series:
+def _cast(values: list, dtype) -> pd.Series:
     if str(dtype).startswith("datetime64"):
-        parsed = pd.to_datetime(series, utc=True)
+        parsed = pd.to_datetime(pd.Series(values, dtype=object), utc=True)
         return parsed.dt.tz_localize(None).astype(dtype)
     if str(dtype) in ("str", "string"):
-        return series.map(lambda v: None if v is None else str(v)).astype(dtype)
-    return series.astype(dtype)
+        return pd.Series([None if v is None else str(v) for v in values], dtype=dtype)
+    return pd.Series(values, dtype=object).astype(dtype)
