@@ -232,7 +232,8 @@ class EventIndex:
             # Running sums restart for each entity, so a sum depends only on that entity's
             # own earlier events: bit-identical whatever happens later or to other entities
             # (a global cumsum would not be, floating-point addition not being associative).
-            running = pd.Series(sorted_values).groupby(self.keys >> _SHIFT).cumsum().to_numpy()
+            groups = self.keys >> _SHIFT  # sorted: no need for groupby to sort them again
+            running = pd.Series(sorted_values).groupby(groups, sort=False).cumsum().to_numpy()
         results = []
         for window_days in windows_days:
             lo, hi = self._bounds(query, window_days)

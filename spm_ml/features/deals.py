@@ -30,6 +30,7 @@ from spm_ml.features.asof import (
     entity_codes,
     take,
     to_seconds,
+    vocabulary_lookup,
     vocabulary_of,
 )
 from spm_ml.features.context import DealContext
@@ -234,6 +235,10 @@ def _first_value(
     return out
 
 
+_ACTIVITY_TYPES = pd.Index(ACTIVITY_TYPES, dtype="str")
+_ACTIVITY_TYPE_CODES = vocabulary_lookup(_ACTIVITY_TYPES)
+
+
 def activity_features(
     tables: Tables,
     snapshots: pd.DataFrame,
@@ -245,7 +250,7 @@ def activity_features(
     index = (events or DealEvents.of(tables, snapshots)).activities
     as_of = snapshots["as_of"]
     query = index.query(snapshots["deal_id"], as_of)
-    types = entity_codes(activities["type"], pd.Index(ACTIVITY_TYPES, dtype="str"))
+    types = entity_codes(activities["type"], _ACTIVITY_TYPES, _ACTIVITY_TYPE_CODES)
     out: dict[str, np.ndarray] = {"activities_total": index.count(query)}
     for window in config.windows_days:
         out[f"activities_{window}d"] = index.count(query, window_days=window)

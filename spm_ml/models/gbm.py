@@ -337,7 +337,8 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
         return matrix
 
     def _check_columns(self, X: pd.DataFrame) -> None:
-        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        present = set(X.columns)
+        missing = [c for c in self.feature_names_in_ if c not in present]
         if missing:
             raise TrainingError(
                 f"input lacks {len(missing)} feature column(s) the model was trained on: "
