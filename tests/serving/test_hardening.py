@@ -126,6 +126,25 @@ def test_a_bad_body_limit_setting_is_refused(monkeypatch):
     assert settings.max_body_bytes() == settings.DEFAULT_MAX_BODY_BYTES
 
 
+@pytest.mark.parametrize(
+    ("name", "read", "default"),
+    [
+        ("SPM_ML_WORKERS", "serving_workers", 1),
+        ("SPM_ML_KEEPALIVE_REQUESTS", "keepalive_requests", 100),
+    ],
+)
+def test_bad_worker_and_keepalive_settings_are_refused(monkeypatch, name, read, default):
+    from spm_ml import settings
+    from spm_ml.errors import SpmMlError
+
+    for bad in ("0", "-1", "two"):
+        monkeypatch.setenv(name, bad)
+        with pytest.raises(SpmMlError, match=name):
+            getattr(settings, read)()
+    monkeypatch.delenv(name)
+    assert getattr(settings, read)() == default
+
+
 def rejected_with_marker() -> ValidationError:
     body = json.loads(json.dumps(EXAMPLE_REQUEST))
     body["emails"] = [{"direction": "inbound", "sent_at": MARKER, "body": "x" * 100_001}]
