@@ -161,6 +161,11 @@ class EventIndex:
         lookup = self._lookup() if len(entities) <= SMALL else None
         return AsOfQuery.of(entities, as_of, self.vocabulary, lookup)
 
+    def prepare_lookup(self) -> EventIndex:
+        """Build the dict small queries use now (a service does before its first request)."""
+        self._lookup()
+        return self
+
     def _lookup(self) -> dict:
         """The vocabulary as a dict, built on the first small query and kept: an index built
         once (a track record) answers each request's few ids without pandas' fixed cost."""

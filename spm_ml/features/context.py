@@ -18,6 +18,7 @@ changes are replayed at ``as_of``), so one context serves any ``as_of``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -188,6 +189,8 @@ class DealContext:
         _ = self._rows, self._deal_times
         for keyed in (self.rep_rows, self.account_rows):
             keyed.positions(keyed.index[:1])
+        for field in dataclasses.fields(self.track_record):
+            getattr(self.track_record, field.name).prepare_lookup()
         return self
 
     def knows(self, deal_id: str) -> bool:
