@@ -95,6 +95,8 @@ BEFORE_CLOSE_WORDS = frozenset(
 )
 ID_WORDS = frozenset(["id", "ids", "uuid", "guid", "key"])
 ID_NUMBER_WORDS = frozenset(["number", "num", "no", "nr", "code"])
+ID_MOSTLY_UNIQUE = 0.9
+"""An integer column named like an id is one when at least this share of rows is distinct."""
 
 
 @dataclass
@@ -217,9 +219,13 @@ def id_reason(values: pd.Series, name: str, kind: str) -> str | None:
     if kind == "numeric":
         numbers = parse_numbers(filled)
         integers = bool(np.all(np.isclose(numbers.dropna(), np.round(numbers.dropna()))))
+        named_like_id = bool(tokens & (ID_WORDS | ID_NUMBER_WORDS))
+        if integers and named_like_id and not unique_per_row and distinct >= ID_MOSTLY_UNIQUE * n:
+            # a few repeats (a deal exported twice, a reused number) do not make it a measure
+            return f"id: integer named like an identifier, {distinct / n:.0%} of values distinct"
         if not (unique_per_row and integers):
             return None
-        if tokens & (ID_WORDS | ID_NUMBER_WORDS):
+        if named_like_id:
             return "id: integer, unique per row, named like an identifier"
         span = float(numbers.max() - numbers.min()) + 1
         if span <= 2 * n:

@@ -119,6 +119,29 @@ def test_ids_constants_text_and_leaks_are_screened(frame):
         screen_columns(frame, y, target="outcome", keep_cols=("nope",))
 
 
+def test_integer_ids_with_a_few_repeats_are_ids_and_counts_are_not(frame):
+    y = (frame["outcome"] == "Won").to_numpy().astype(int)
+    n = len(frame)
+    numbers = np.arange(100_000, 100_000 + n)
+    numbers[::25] = numbers[1::25][: len(numbers[::25])]  # 4% of the numbers repeat
+    extra = frame.assign(
+        **{
+            "Opportunity Number": numbers,
+            # a count named like nothing in particular, with many repeats: a measure
+            "meetings": np.arange(n) % 7,
+            # named like an id but mostly repeated: a category code, not an identifier
+            "product code": np.arange(n) % 12,
+        }
+    )
+    decisions = {d.column: d for d in screen_columns(extra, y, target="outcome")}
+    assert decisions["Opportunity Number"].kind == "id"
+    assert "named like an identifier, 96% of values distinct" in (
+        decisions["Opportunity Number"].reason
+    )
+    assert decisions["meetings"].kind == "numeric" and decisions["meetings"].used
+    assert decisions["product code"].kind != "id"
+
+
 def test_warnings_for_outcome_names_and_pure_categories(frame):
     y = (frame["outcome"] == "Won").to_numpy().astype(int)
     extra = frame.assign(
