@@ -57,8 +57,13 @@ MIN_ROWS = 50
 MIN_PER_CLASS = 10
 FEW_ROWS = 400
 """Below this many rows training works but the intervals are wide (Einstein refuses)."""
-NA_VALUES = ["", "NULL", "null", "NaN", "nan", "N/A", "n/a", "#N/A", "None"]
+NA_VALUES = ["", "NULL", "null", "NaN", "nan", "N/A", "n/a", "#N/A"]
 """Cells read as missing.  Not ``NA``: it is also North America."""
+LITERAL_NONE = "None"
+"""Missing too, unless it is a column's only missing marker: then it is a value ("None" as the
+competitor, the discount type...), read as a category and said so in the column table."""
+NONE_AS_VALUE = "none_as_value"
+"""``frame.attrs`` key: the columns whose literal "None" was kept as a value."""
 SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
@@ -136,6 +141,7 @@ def read_table(path: str | Path, sep: str = ",") -> pd.DataFrame:
     except UnicodeDecodeError:
         logger.warning("%s is not UTF-8; reading it as Windows-1252", path)
         frame = _read_csv(path, sep, "cp1252")
+    frame = _literal_none(frame)
     if frame.shape[1] == 1:
         header = head.decode("utf-8", errors="replace").splitlines()[0] if head else ""
         others = [s for s in SEPARATORS if s != sep and s in header]
@@ -146,6 +152,22 @@ def read_table(path: str | Path, sep: str = ",") -> pd.DataFrame:
                 f"contains {SEPARATORS[guess]}s: try --sep {guess!r}"
                 + (" (e.g. --sep $'\\t')" if guess == "\t" else "")
             )
+    return frame
+
+
+def _literal_none(frame: pd.DataFrame) -> pd.DataFrame:
+    """ "None" cells as missing, except in columns with no other missing marker, where they
+    are a value; those columns are listed in ``frame.attrs[NONE_AS_VALUE]``."""
+    kept = []
+    for column in frame.columns:
+        is_none = (frame[column] == LITERAL_NONE).fillna(False).to_numpy(dtype=bool)
+        if not is_none.any():
+            continue
+        if frame[column].isna().any():
+            frame[column] = frame[column].mask(is_none)
+        else:
+            kept.append(column)
+    frame.attrs[NONE_AS_VALUE] = tuple(kept)
     return frame
 
 
@@ -242,6 +264,7 @@ def load_tabular(source: str | Path | pd.DataFrame, config: TabularTrainConfig) 
         frame, name = source.reset_index(drop=True), "the table"
     else:
         frame, name = read_table(source, config.sep), str(source)
+    none_as_value = frame.attrs.get(NONE_AS_VALUE, ())
     n_read = len(frame)
     frame, y, labels, left_out = binary_outcome(
         frame, config.target, config.positive, config.negatives, source=name
@@ -257,6 +280,9 @@ def load_tabular(source: str | Path | pd.DataFrame, config: TabularTrainConfig) 
         drop_cols=config.drop_cols,
         seed=config.seed,
     )
+    for decision in decisions:
+        if decision.column in none_as_value and decision.kind in ("category", "text"):
+            decision.reason += '; "None" read as a value (the column has no other missing marker)'
     if not any(d.used for d in decisions):
         summary = "; ".join(f"{d.column}: {d.reason}" for d in decisions if d.kind != "target")
         raise TrainingError(

@@ -142,6 +142,28 @@ def test_integer_ids_with_a_few_repeats_are_ids_and_counts_are_not(frame):
     assert decisions["product code"].kind != "id"
 
 
+def test_a_literal_none_is_a_value_only_where_nothing_else_is_missing(frame, tmp_path):
+    n = len(frame)
+    table = frame.assign(
+        # "None" is one of the answers: no competitor, and no blank cell anywhere
+        competitor=np.where(
+            np.arange(n) % 3 == 0, "None", np.where(np.arange(n) % 2, "Acme", "Zeta")
+        ),
+        # here "None" sits beside blanks: both mean missing
+        partner=np.where(np.arange(n) % 3 == 0, "None", np.where(np.arange(n) % 5, "P1", "")),
+    )
+    path = tmp_path / "export.csv"
+    table.to_csv(path, index=False)
+    read = read_table(path)
+    assert (read["competitor"] == "None").sum() == (np.arange(n) % 3 == 0).sum()
+    assert read["partner"].isna().sum() == ((np.arange(n) % 3 == 0) | (np.arange(n) % 5 == 0)).sum()
+    data = load_tabular(path, TabularTrainConfig(target="outcome", positive="Won"))
+    decisions = {d.column: d for d in data.decisions}
+    assert decisions["competitor"].kind == "category"
+    assert '"None" read as a value' in decisions["competitor"].reason
+    assert '"None"' not in decisions["partner"].reason
+
+
 def test_warnings_for_outcome_names_and_pure_categories(frame):
     y = (frame["outcome"] == "Won").to_numpy().astype(int)
     extra = frame.assign(
