@@ -324,7 +324,38 @@ def screen_columns(
         if not decision.used:
             continue
         _screen_leak(decision, values, y, labels, column in keep_cols, seed)
+    _screen_joint_leak(frame, y, decisions, keep_cols, seed)
     return decisions
+
+
+def _screen_joint_leak(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    decisions: list[ColumnDecision],
+    keep_cols: tuple[str, ...],
+    seed: int,
+) -> None:
+    """Exclude a group of used numeric columns that separates the outcome only together
+    (:mod:`spm_ml.features.joint_leaks`), naming each column, why, and the two AUCs."""
+    from spm_ml.features.joint_leaks import MIN_GROUP, find_joint_leak, flag_cycle_measures
+
+    numeric = [d.column for d in decisions if d.used and d.kind == "numeric"]
+    if len(numeric) < MIN_GROUP:
+        return
+    numbers = pd.DataFrame({c: parse_numbers(frame[c]) for c in numeric})
+    words = {c: set(name_tokens(c)) for c in numeric}
+    flagged = flag_cycle_measures(numbers, words, keep_cols)
+    if len(flagged) < MIN_GROUP:
+        return
+    others = preprocessor_for([d for d in decisions if d.used and d.column not in flagged])
+    features = others.fit(frame).transform(frame)
+    features = features.astype({c: "category" for c in others.categorical})
+    leak = find_joint_leak(numbers, flagged, features, y, seed)
+    if leak is None:
+        return
+    for decision in decisions:
+        if decision.column in leak.columns:
+            decision.used, decision.reason = False, leak.message(decision.column)
 
 
 @dataclass(frozen=True)
