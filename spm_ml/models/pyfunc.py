@@ -9,6 +9,7 @@ returns a DataFrame with a ``probability`` column, and top SHAP drivers on reque
 from __future__ import annotations
 
 import json
+import warnings
 
 import mlflow.pyfunc
 import pandas as pd
@@ -20,13 +21,23 @@ class ProbabilityModel(mlflow.pyfunc.PythonModel):
     """Wraps a fitted classifier for MLflow: any model with ``predict_proba``; explanations
     (``params={"top_k": k}``) need ``top_drivers`` too, as :class:`CalibratedGBM` has."""
 
-    def __init__(self, model: CalibratedGBM) -> None:
+    def __init__(self, model: CalibratedGBM, target: str | None = None) -> None:
         self.model = model
+        self.target = target  # a flat export's outcome column: ignored, with a warning
 
     def predict(
         self, context, model_input: pd.DataFrame, params: dict | None = None
     ) -> pd.DataFrame:
         frame = pd.DataFrame(model_input)
+        target = getattr(self, "target", None)  # models pickled before it existed have none
+        if target is not None and target in frame.columns:
+            warnings.warn(
+                f"column {target!r} is the outcome the model was trained to predict: "
+                "ignored when scoring",
+                UserWarning,
+                stacklevel=2,
+            )
+            frame = frame.drop(columns=target)
         probability = self.model.predict_proba(frame)[:, 1]
         out = pd.DataFrame({"probability": probability}, index=frame.index)
         top_k = int((params or {}).get("top_k", 0))

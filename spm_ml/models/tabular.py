@@ -316,7 +316,13 @@ def save_tabular_model(
     from mlflow.types.schema import AnyType, ColSpec, Schema
 
     columns = model.preprocessor_.input_columns_
-    inputs = Schema([ColSpec(AnyType(), c, required=True) for c in columns])
+    target = (metadata or {}).get("target")
+    specs = [ColSpec(AnyType(), c, required=True) for c in columns]
+    if target and target not in columns:
+        # optional, so that rows still holding the outcome reach the model, which says it
+        # ignores it (MLflow would drop an undeclared column without a word)
+        specs.append(ColSpec(AnyType(), target, required=False))
+    inputs = Schema(specs)
     outputs = Schema([ColSpec("double", "probability")])
     signature = ModelSignature(inputs=inputs, outputs=outputs)
     example = input_example.loc[:, columns].head(5).copy()
@@ -327,7 +333,7 @@ def save_tabular_model(
     )
     mlflow.pyfunc.save_model(
         str(path),
-        python_model=ProbabilityModel(model),
+        python_model=ProbabilityModel(model, target=target),
         signature=signature,
         input_example=example,
         metadata=metadata,

@@ -282,6 +282,11 @@ def test_400_rows_train_by_cv_and_the_pyfunc_scores_rows_without_target(csv, tmp
     assert scored["probability"].between(0, 1).all()
     with pytest.raises(Exception, match="missing inputs.*segment"):
         loaded.predict(new_rows.drop(columns="segment"))
+    # rows that still hold the outcome: scored the same, and the caller is told
+    with_outcome = new_rows.assign(outcome=export(30, seed=5)["outcome"])
+    with pytest.warns(UserWarning, match="'outcome' is the outcome .* ignored"):
+        rescored = loaded.predict(with_outcome)
+    pd.testing.assert_frame_equal(rescored, scored)
     # the run holds decisions and metrics, not data rows
     client = mlflow.MlflowClient()
     params = client.get_run(run.run_id).data.params
