@@ -176,7 +176,15 @@ def print_training_summary(document: dict) -> None:
         table.add_row(name, *cells)
     console.print(table)
     m = document["model"]
-    console.print(f"train rows {m['n_train']:,}, test rows {m['n_test']:,}")
+    if "cv" in document:
+        cv = document["cv"]
+        console.print(
+            f"{cv['folds']}-fold CV over {cv['rows']:,} rows, {cv['repeats']} repeat(s): every "
+            f"row scored out of fold once per repeat (training folds of about {m['n_train']:,} "
+            "rows); metrics averaged over repeats"
+        )
+    else:
+        console.print(f"train rows {m['n_train']:,}, test rows {m['n_test']:,}")
     if "label" in document:
         c = document["censoring"]
         console.print(

@@ -56,11 +56,6 @@ def train_table(
             "so the saved model predicts the training win rate for every deal"
         )
     print_training_summary(run.metrics)
-    if run.metrics["split"] == "cv":
-        console.print(
-            "cv: metrics averaged over repeats of out-of-fold scores of every row; "
-            "train rows = mean training-fold size, test rows = rows scored per repeat"
-        )
     if metrics_json is not None:
         write_metrics_json(run.metrics, metrics_json)
     console.print(

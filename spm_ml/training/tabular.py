@@ -377,6 +377,12 @@ def train_tabular(
             split=split_params["split"],
             run_id=run.info.run_id,
         )
+        if split_params["split"] == "cv":  # how many rows, folds and repeats, for people
+            document["cv"] = {
+                "folds": split_params["cv_folds"],
+                "repeats": split_params["cv_repeats"],
+                "rows": split_params["n_scored_per_repeat"],
+            }
         mlflow.log_dict(document, "metrics.json")
         mlflow.log_artifacts(str(model_out), "model")
     return TabularRun(

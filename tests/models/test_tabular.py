@@ -267,7 +267,8 @@ def test_400_rows_train_by_cv_and_the_pyfunc_scores_rows_without_target(csv, tmp
     run = train_tabular(data, config(), model_out=tmp_path / "model", workdir=workdir)
     document = run.metrics
     assert document["split"] == "cv"
-    assert set(document) == {"model", "references", "split", "mlflow_run_id"}
+    assert set(document) == {"model", "references", "split", "mlflow_run_id", "cv"}
+    assert document["cv"] == {"folds": 3, "repeats": 1, "rows": 400}
     assert set(document["references"]) == {"prior", "logistic_regression"}
     for key in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "n_train", "n_test"):
         assert key in document["model"]
@@ -322,6 +323,18 @@ def test_cli_trains_on_a_table_and_writes_the_metrics(csv, tmp_path, workdir):
     assert "column decisions" in result.output and "close_value" in result.output
     document = json.loads(out.read_text())
     assert document["split"] == "time" and document["mlflow_run_id"]
+
+
+def test_cross_validation_sizes_read_as_folds_over_rows(csv, tmp_path, workdir):
+    from spm_ml.cli import models as cli_models
+
+    data = load_tabular(csv, config())
+    run = train_tabular(data, config(), model_out=tmp_path / "model", workdir=workdir)
+    with cli_models.console.capture() as captured:
+        cli_models.print_training_summary(run.metrics)
+    text = " ".join(captured.get().split())
+    assert "3-fold CV over 400 rows, 1 repeat(s)" in text
+    assert "train rows" not in text
 
 
 @pytest.mark.parametrize(
