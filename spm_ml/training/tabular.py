@@ -13,7 +13,8 @@ Evaluation repeats the whole :class:`~spm_ml.models.tabular.TabularClassifier` p
   every row once out of fold; metrics are computed per repeat and averaged, and the 95%
   intervals come from one set of row resamples applied to every repeat and every model.
   In the metrics document ``n_train`` is the mean training-fold size and ``n_test`` the
-  number of rows scored out of fold per repeat (all rows).
+  number of rows scored out of fold per repeat (all rows); ``cv`` holds the folds, the
+  repeats and the rows, which the CLI prints as "5-fold CV over 448 rows".
 
 The saved model is then fitted on all rows by the same procedure.  The leak screen looks at
 every row's outcome once, before any split: it only removes columns, never tunes anything.
