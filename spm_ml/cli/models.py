@@ -175,6 +175,9 @@ def print_training_summary(document: dict) -> None:
             cells.append(text)
         table.add_row(name, *cells)
     console.print(table)
+    from spm_ml.models.metrics import INTERVAL_METHOD
+
+    console.print(f"[dim]{INTERVAL_METHOD}[/]")
     m = document["model"]
     if "cv" in document:
         cv = document["cv"]

@@ -48,7 +48,7 @@ from spm_ml.features.tabular import (
     screen_columns,
 )
 from spm_ml.models.evaluation import evaluate, flat_metrics, metrics_document
-from spm_ml.models.metrics import METRIC_NAMES, expected_calibration_error
+from spm_ml.models.metrics import METRIC_NAMES, expected_calibration_error, interval
 from spm_ml.models.tabular import LOGISTIC, PRIOR, TabularClassifier, save_tabular_model
 
 logger = logging.getLogger(__name__)
@@ -498,11 +498,7 @@ def evaluate_repeated(
                 for metric, value in _mean_metrics(y, P, index).items():
                     draws[metric].append(value)
             point["ci95"] = {
-                m: [
-                    round(float(np.nanpercentile(v, 2.5)), 4),
-                    round(float(np.nanpercentile(v, 97.5)), 4),
-                ]
-                for m, v in draws.items()
+                m: [round(bound, 4) for bound in interval(m, v, point[m])] for m, v in draws.items()
             }
         out[name] = point
     return out

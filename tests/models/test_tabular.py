@@ -334,6 +334,7 @@ def test_cross_validation_sizes_read_as_folds_over_rows(csv, tmp_path, workdir):
         cli_models.print_training_summary(run.metrics)
     text = " ".join(captured.get().split())
     assert "3-fold CV over 400 rows, 1 repeat(s)" in text
+    assert "ECE's shifted back by its bootstrap bias" in text  # which interval, said
     assert "train rows" not in text
 
 
