@@ -42,13 +42,10 @@ def train_table(
     with progress_bar() as progress:
         run = train_tabular(data, config, model_out=model_out, workdir=workdir, progress=progress)
     model = run.model
-    choice = ", ".join(
-        f"{k} {v:.4f} (+-{model.selection_se_[k]:.4f})" for k, v in sorted(model.selection_.items())
-    )
     console.print(
-        f"model: [bold]{model.chosen_}[/], the simplest within one standard error of the best "
-        f"held-out log loss on the training rows ({choice}); chosen in evaluation: "
-        + ", ".join(f"{k} {v}x" for k, v in run.fold_choices.items())
+        f"model: [bold]{model.chosen_}[/], the simplest within one paired standard error of "
+        f"the best held-out log loss on the training rows ({choice_text(model)}); chosen in "
+        "evaluation: " + ", ".join(f"{k} {v}x" for k, v in run.fold_choices.items())
     )
     if model.chosen_ == "prior":
         err_console.print(
@@ -63,6 +60,22 @@ def train_table(
         f"(mlflow.pyfunc.load_model(...).predict(rows) -> 'probability'); "
         f"MLflow run {run.run_id} in experiment {EXPERIMENT!r} ({run.seconds:.1f} s)"
     )
+
+
+def choice_text(model) -> str:
+    """Each candidate's held-out log loss with its own standard error; beside the others,
+    how far each is from the best and the paired standard error the rule compared it with."""
+    best = min(model.selection_, key=model.selection_.get)
+    parts = []
+    for name, loss in sorted(model.selection_.items(), key=lambda item: item[1]):
+        text = f"{name} {loss:.4f} +- {model.selection_own_se_[name]:.4f}"
+        if name != best:
+            text += (
+                f" [+{loss - model.selection_[best]:.4f} vs {best}, "
+                f"paired SE {model.selection_se_[name]:.4f}]"
+            )
+        parts.append(text)
+    return "; ".join(parts)
 
 
 def print_decisions(decisions) -> None:

@@ -92,6 +92,18 @@ def one_standard_error_choice(
     return means, se, best
 
 
+def own_standard_errors(y: np.ndarray, held_p: dict[str, np.ndarray]) -> dict[str, float]:
+    """Each candidate's own standard error of its mean held-out log loss (for people to
+    read; the one-SE rule compares candidates by the *paired* error, which is 0 for the
+    best against itself)."""
+    out = {}
+    for name, p in held_p.items():
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+        out[name] = float(np.std(loss, ddof=1) / np.sqrt(len(loss)))
+    return out
+
+
 class TabularClassifier(ClassifierMixin, BaseEstimator):
     """Preprocessing + the best of GBM / additive GBM / logistic regression, calibrated.
 
@@ -179,6 +191,7 @@ class TabularClassifier(ClassifierMixin, BaseEstimator):
         self.selection_, self.selection_se_, self.chosen_ = one_standard_error_choice(
             y_held, held_p
         )
+        self.selection_own_se_ = own_standard_errors(y_held, held_p)
         self.calibrator_ = None
         self.calibration_scores_: dict[str, float] = {}
         if self.chosen_ == LOGISTIC:

@@ -598,7 +598,8 @@ def _log_run(data, config, model, evaluation, split_params, choices) -> None:
     mlflow.log_metrics(flat_metrics(evaluation))
     for name, loss in model.selection_.items():
         mlflow.log_metric(f"selection_log_loss_{name}", loss)
-        mlflow.log_metric(f"selection_log_loss_se_{name}", model.selection_se_[name])
+        mlflow.log_metric(f"selection_log_loss_se_{name}", model.selection_own_se_[name])
+        mlflow.log_metric(f"selection_log_loss_paired_se_{name}", model.selection_se_[name])
     tags = {"model_family": EXPERIMENT, "data": Path(data.source).name}
     commit = registry.git_commit()
     if commit:

@@ -334,6 +334,13 @@ def test_cross_validation_sizes_read_as_folds_over_rows(csv, tmp_path, workdir):
         cli_models.print_training_summary(run.metrics)
     text = " ".join(captured.get().split())
     assert "3-fold CV over 400 rows, 1 repeat(s)" in text
+    # every candidate of the model choice carries its own standard error, the best too
+    from spm_ml.cli.tabular import choice_text
+
+    choice = choice_text(run.model)
+    for name, se in run.model.selection_own_se_.items():
+        assert f"{name} {run.model.selection_[name]:.4f} +- {se:.4f}" in choice
+        assert se > 0
     assert "ECE's shifted back by its bootstrap bias" in text  # which interval, said
     assert "train rows" not in text
 
