@@ -157,15 +157,7 @@ def _generated(
     strategy = operation.as_strategy(generation_mode=mode)
     kind = f"{operation.method.upper()} {operation.path} {mode.value}"
 
-    @hypothesis.settings(
-        max_examples=n,
-        database=None,
-        deadline=None,
-        derandomize=False,
-        phases=[hypothesis.Phase.generate],  # no shrinking: failures are recorded, not raised
-        suppress_health_check=list(hypothesis.HealthCheck),
-    )
-    @hypothesis.seed(seed)
+    @generated(n, seed)
     @hypothesis.given(strategy)
     def run(case) -> None:
         _call_and_check(case, base_url, kind, report)
@@ -185,19 +177,30 @@ def _call_and_check(case, base_url: str, kind: str, report: FuzzReport) -> None:
     report.record(kind, response.status_code, failure)
 
 
+def generated(n: int, seed: int):
+    """``n`` generated examples from ``seed``, no shrinking (failures are recorded, not
+    raised), no example database and no deadline: every fuzzing round is set up alike."""
+
+    def decorate(test):
+        settings = hypothesis.settings(
+            max_examples=n,
+            database=None,
+            deadline=None,
+            derandomize=False,
+            phases=[hypothesis.Phase.generate],
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+        return settings(hypothesis.seed(seed)(test))
+
+    return decorate
+
+
 def _well_formed(
     base_url: str, operation, n: int, seed: int, ids: dict[str, list[str]], report: FuzzReport
 ) -> None:
     """Posted deals that pass validation, so the scoring path itself gets fuzzed."""
 
-    @hypothesis.settings(
-        max_examples=n,
-        database=None,
-        deadline=None,
-        phases=[hypothesis.Phase.generate],
-        suppress_health_check=list(hypothesis.HealthCheck),
-    )
-    @hypothesis.seed(seed)
+    @generated(n, seed)
     @hypothesis.given(posted_deals(ids))
     def run(body: dict) -> None:
         case = operation.Case(body=body, media_type="application/json")
@@ -321,14 +324,7 @@ def _raw(client: httpx.Client, operations, n: int, seed: int, report: FuzzReport
         st.sampled_from([b"null", b"[]", b"0", b'"x"', b"{}", b'{"deal": []}']),
     )
 
-    @hypothesis.settings(
-        max_examples=n,
-        database=None,
-        deadline=None,
-        phases=[hypothesis.Phase.generate],
-        suppress_health_check=list(hypothesis.HealthCheck),
-    )
-    @hypothesis.seed(seed)
+    @generated(n, seed)
     @hypothesis.given(st.sampled_from(posts), st.sampled_from(CONTENT_TYPES), bodies)
     def run(path: str, content_type: str, body: bytes) -> None:
         headers = {"content-type": content_type} if content_type else {}

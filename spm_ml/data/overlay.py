@@ -18,7 +18,7 @@ import pandas as pd
 
 from spm_ml.data.parse import empty_frame
 from spm_ml.data.schema import TABLES
-from spm_ml.data.tables import Tables
+from spm_ml.data.tables import Tables, concat_rows
 
 Rows = Sequence[dict[str, Any]] | pd.DataFrame
 
@@ -73,7 +73,9 @@ def posted_deals_tables(posted: Sequence[PostedDeal]) -> Tables:
                 frames[name].append(rows.assign(deal_id=key))
             else:
                 records[name].extend(_records(rows, p.key, defaults, id_column))
-    events = {name: _concat([typed(name, records[name]), *frames[name]]) for name in EVENT_TABLES}
+    events = {
+        name: concat_rows([typed(name, records[name]), *frames[name]]) for name in EVENT_TABLES
+    }
     return Tables(
         reps=_template("reps"),
         accounts=_template("accounts"),
@@ -94,13 +96,6 @@ def _records(
             record.setdefault(id_column, f"{key}:{i}")
         out.append(record)
     return out
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    non_empty = [f for f in frames if len(f)]
-    if len(non_empty) <= 1:
-        return non_empty[0] if non_empty else frames[0]
-    return pd.concat(non_empty, ignore_index=True)
 
 
 @functools.cache

@@ -65,3 +65,12 @@ class Tables:
     def __repr__(self) -> str:
         sizes = ", ".join(f"{n}={len(df):,}" for n, df in self.items())
         return f"Tables({sizes}, extracted_at={self.extracted_at})"
+
+
+def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The rows of ``frames`` one after the other; a single non-empty frame is returned as it
+    is (concatenating costs more than a request's rows), and all-empty gives the first."""
+    non_empty = [f for f in frames if len(f)]
+    if len(non_empty) <= 1:
+        return non_empty[0] if non_empty else frames[0]
+    return pd.concat(non_empty, ignore_index=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from spm_ml.data.tables import Tables
+from spm_ml.data.tables import Tables, concat_rows
 from spm_ml.features.asof import SMALL, EventIndex, entity_codes, take, vocabulary_lookup
 from spm_ml.features.custom_fields import CustomField, screen_custom_fields
 from spm_ml.features.deal_fields import owner_at_close, owner_events, with_parsed_values
@@ -122,6 +122,8 @@ class DealContext:
     track_record: TrackRecord
     custom_fields: tuple[CustomField, ...]
     """The opted-in custom fields that passed the leak screen, resolved once."""
+    source_history: pd.DataFrame | None = dataclasses.field(default=None, repr=False)
+    """The ``deal_history`` frame :attr:`tables` holds parsed (see :meth:`parsed_history`)."""
 
     @classmethod
     def build(
@@ -137,14 +139,23 @@ class DealContext:
             names = getattr(config, "custom_fields", ()) or ()
             custom_fields = screen_custom_fields(tables, names)
         # history values parsed once here, and cut out with each deal's rows by rows_for
-        tables = tables.replace(deal_history=with_parsed_values(tables.deal_history))
+        source = tables.deal_history
+        tables = tables.replace(deal_history=with_parsed_values(source))
         return cls(
             tables=tables,
             reps=tables.reps.set_index("rep_id"),
             accounts=tables.accounts.set_index("account_id"),
             track_record=TrackRecord.build(tables),
             custom_fields=tuple(custom_fields),
+            source_history=source,
         )
+
+    def parsed_history(self, history: pd.DataFrame) -> pd.DataFrame:
+        """``history`` with its values parsed: the context's own copy when ``history`` is the
+        frame it was built from (training featurises the tables it indexed), else parsed now."""
+        if history is self.source_history:
+            return self.tables.deal_history
+        return with_parsed_values(history)
 
     @functools.cached_property
     def _rows(self) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, tuple[int, int]]]]:
@@ -257,16 +268,10 @@ class DealContext:
         if len(parts) == 1:
             return parts[0]
         frames = {
-            name: _concat([getattr(p, name) for p in parts]) for name in ("deals", *PER_DEAL_TABLES)
+            name: concat_rows([getattr(p, name) for p in parts])
+            for name in ("deals", *PER_DEAL_TABLES)
         }
         return parts[0].replace(**frames)
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    non_empty = [f for f in frames if len(f)]
-    if not non_empty:
-        return frames[0]
-    return pd.concat(non_empty, ignore_index=True)
 
 
 def _known(values: np.ndarray) -> np.ndarray:

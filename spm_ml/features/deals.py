@@ -107,7 +107,7 @@ def deal_features(
     snapshots = snapshots.reset_index(drop=True)
     if context is None:
         context = DealContext.build(tables, config)
-    tables = tables.replace(deal_history=with_parsed_values(tables.deal_history))
+    tables = tables.replace(deal_history=context.parsed_history(tables.deal_history))
     events = DealEvents.of(tables, snapshots)  # indexed once, read by every block
     # the owner at as_of is read by two blocks: resolve it once
     snapshots = snapshots.assign(owner=owner_at(tables, snapshots, events.history))
