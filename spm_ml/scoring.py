@@ -29,7 +29,12 @@ from spm_ml.data.tables import Tables
 from spm_ml.errors import SpmMlError
 from spm_ml.features.context import DealContext
 from spm_ml.features.custom_fields import CustomField
-from spm_ml.features.deals import DealFeatureConfig, deal_features, open_deals_at
+from spm_ml.features.deals import (
+    DealFeatureConfig,
+    deal_feature_columns,
+    deal_features,
+    open_deals_at,
+)
 from spm_ml.models.deal_win import custom_fields_of, feature_config_of
 from spm_ml.models.gbm import CalibratedGBM
 from spm_ml.registry import LoadedModel
@@ -183,7 +188,8 @@ class DealScorer:
                     "in_context": np.array(in_context, dtype=bool),
                 }
             )
-            features = deal_features(tables, snapshots, self.feature_config, self.context)
+            # a few rows: scored from the feature arrays, no frame built (same numbers)
+            features = deal_feature_columns(tables, snapshots, self.feature_config, self.context)
             top_k = max(r.top_k for r in requests)
             probability, drivers = self.model.score_and_explain(features, top_k)
             kept = [i for i in range(len(requests)) if i not in refused]

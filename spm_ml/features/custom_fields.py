@@ -173,7 +173,7 @@ def screen_custom_fields(
 
 def custom_field_features(
     tables: Tables, snapshots: pd.DataFrame, fields: Sequence[CustomField]
-) -> pd.DataFrame:
+) -> dict[str, np.ndarray]:
     """``custom_<name>`` per screened field: its value at ``as_of`` (dates: days to it)."""
     out = {}
     for field in fields:
@@ -186,7 +186,7 @@ def custom_field_features(
             text = values.astype("object").where(values.notna())
             column = text.map(clean_text).to_numpy(dtype=object)
         out[f"{PREFIX}{field.name}"] = column
-    return pd.DataFrame(out, index=snapshots.index)
+    return out
 
 
 def _check_names(tables: Tables, names: Sequence[str]) -> None:

@@ -82,6 +82,10 @@ def open_deals_at(tables: Tables, as_of: pd.Timestamp) -> pd.DataFrame:
     ).astype({"as_of": "datetime64[ns]"})
 
 
+Columns = dict[str, np.ndarray]
+"""Feature columns by name, each one value per snapshot: what every block returns."""
+
+
 def deal_features(
     tables: Tables,
     snapshots: pd.DataFrame | pd.Timestamp,
@@ -91,7 +95,24 @@ def deal_features(
     """All deal features for ``snapshots`` (columns ``deal_id``, ``as_of``), one row each.
 
     ``snapshots`` may be a single timestamp, meaning every deal open at that moment.  The
-    result is indexed like ``snapshots`` and keeps ``deal_id`` and ``as_of`` as columns.
+    result has a fresh ``RangeIndex`` in the snapshots' order and keeps ``deal_id`` and
+    ``as_of`` as columns; see :func:`deal_feature_columns` for the rest.
+    """
+    if not isinstance(snapshots, pd.DataFrame):
+        snapshots = open_deals_at(tables, pd.Timestamp(snapshots))
+    return pd.DataFrame(deal_feature_columns(tables, snapshots, config, context), copy=False)
+
+
+def deal_feature_columns(
+    tables: Tables,
+    snapshots: pd.DataFrame,
+    config: DealFeatureConfig | None = None,
+    context: DealContext | None = None,
+) -> Columns:
+    """:func:`deal_features` as columns (``deal_id`` and ``as_of`` first), before any frame.
+
+    The service scores a request's few rows straight from these arrays: a pandas frame of
+    seventy columns costs more to build and to read back than the features themselves.
 
     ``tables`` must hold the snapshots' deals and their own rows (history, activities,
     emails); the organisation around them (reps, accounts, track records, screened custom
@@ -102,8 +123,6 @@ def deal_features(
     open deals as it would have in the data.
     """
     config = config or DealFeatureConfig()
-    if not isinstance(snapshots, pd.DataFrame):
-        snapshots = open_deals_at(tables, pd.Timestamp(snapshots))
     snapshots = snapshots.reset_index(drop=True)
     if context is None:
         context = DealContext.build(tables, config)
@@ -111,8 +130,8 @@ def deal_features(
     events = DealEvents.of(tables, snapshots)  # indexed once, read by every block
     # the owner at as_of is read by two blocks: resolve it once
     snapshots = snapshots.assign(owner=owner_at(tables, snapshots, events.history))
-    blocks = [
-        pd.DataFrame({"deal_id": snapshots["deal_id"], "as_of": snapshots["as_of"]}, copy=False),
+    columns: Columns = {"deal_id": snapshots["deal_id"], "as_of": snapshots["as_of"]}
+    for block in (
         static_features(tables, snapshots, context),
         history_features(tables, snapshots, events),
         activity_features(tables, snapshots, config, events),
@@ -120,11 +139,12 @@ def deal_features(
         contact_features(tables, snapshots, events),
         track_record_features(tables, snapshots, config, context),
         custom_field_features(tables, snapshots, context.custom_fields),
-    ]
+    ):
+        columns.update(block)
     # the organisation decides whether tone is a feature, not the rows of one request
     if config.email_sentiment and has_sentiment(context.tables):
-        blocks.append(email_sentiment_features(tables, snapshots, events))
-    return pd.concat(blocks, axis=1)
+        columns.update(email_sentiment_features(tables, snapshots, events))
+    return columns
 
 
 def _owners(tables: Tables, snapshots: pd.DataFrame) -> np.ndarray:
@@ -147,34 +167,27 @@ def _deal_rows(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
     return deals.take(positions).reset_index(drop=True)
 
 
-def static_features(tables: Tables, snapshots: pd.DataFrame, context: DealContext) -> pd.DataFrame:
+def static_features(tables: Tables, snapshots: pd.DataFrame, context: DealContext) -> Columns:
     """Product and account (fixed at creation) and the owning rep at ``as_of``."""
     deals = _deal_rows(tables, snapshots)
     accounts, reps = context.account_rows, context.rep_rows
     account = accounts.positions(deals["account_id"].to_numpy())
     rep = reps.positions(_owners(tables, snapshots))
-    return pd.DataFrame(
-        {
-            "product": deals["product"].to_numpy(),
-            "account_industry": accounts.take("industry", account),
-            "account_region": accounts.take("region", account),
-            "account_log_employees": np.log1p(
-                accounts.take("employees", account).astype("float64")
-            ),
-            "account_log_revenue": np.log1p(
-                accounts.take("annual_revenue", account).astype("float64")
-            ),
-            "rep_team": reps.take("team", rep),
-            "rep_tenure_days": days_between(snapshots["as_of"], reps.take("hire_date", rep)),
-            "deal_age_days": days_between(snapshots["as_of"], deals["created_at"]),
-        },
-        copy=False,
-    )
+    return {
+        "product": deals["product"].to_numpy(),
+        "account_industry": accounts.take("industry", account),
+        "account_region": accounts.take("region", account),
+        "account_log_employees": np.log1p(accounts.take("employees", account).astype("float64")),
+        "account_log_revenue": np.log1p(accounts.take("annual_revenue", account).astype("float64")),
+        "rep_team": reps.take("team", rep),
+        "rep_tenure_days": days_between(snapshots["as_of"], reps.take("hire_date", rep)),
+        "deal_age_days": days_between(snapshots["as_of"], deals["created_at"]),
+    }
 
 
 def history_features(
     tables: Tables, snapshots: pd.DataFrame, events: DealEvents | None = None
-) -> pd.DataFrame:
+) -> Columns:
     """Stage, amount and expected close date as they stood at ``as_of``, and their changes."""
     history = with_parsed_values(tables.deal_history)
     index = (events or DealEvents.of(tables, snapshots)).history
@@ -199,22 +212,19 @@ def history_features(
     is_push = np.nan_to_num(push_days) > 0
     is_cut = new_number < old_number  # NaN (so False) off amount rows
 
-    return pd.DataFrame(
-        {
-            "stage": stage,
-            "stage_rank": stage_rank,
-            "days_in_stage": days_between(as_of, take(history["changed_at"], last_stage)),
-            "stage_changes": np.maximum(index.count(query, mask=is_stage) - 1, 0),
-            "amount": amount,
-            "log_amount": np.log1p(amount),
-            "amount_change_ratio": amount / first_amount,
-            "amount_cuts": index.count(query, mask=is_cut),
-            "days_to_expected_close": days_between(expected_close, as_of),
-            "close_date_pushes": index.count(query, mask=is_push),
-            "close_date_push_days": index.sum(query, values=np.where(is_push, push_days, 0.0)),
-        },
-        copy=False,
-    )
+    return {
+        "stage": stage,
+        "stage_rank": stage_rank,
+        "days_in_stage": days_between(as_of, take(history["changed_at"], last_stage)),
+        "stage_changes": np.maximum(index.count(query, mask=is_stage) - 1, 0),
+        "amount": amount,
+        "log_amount": np.log1p(amount),
+        "amount_change_ratio": amount / first_amount,
+        "amount_cuts": index.count(query, mask=is_cut),
+        "days_to_expected_close": days_between(expected_close, as_of),
+        "close_date_pushes": index.count(query, mask=is_push),
+        "close_date_push_days": index.sum(query, values=np.where(is_push, push_days, 0.0)),
+    }
 
 
 STAGE_RANK = {s: float(i) for i, s in enumerate(DEAL_STAGES)}
@@ -244,7 +254,7 @@ def activity_features(
     snapshots: pd.DataFrame,
     config: DealFeatureConfig,
     events: DealEvents | None = None,
-) -> pd.DataFrame:
+) -> Columns:
     """Activity counts by type over recent windows, and days since the last of each type."""
     activities = tables.activities
     index = (events or DealEvents.of(tables, snapshots)).activities
@@ -265,12 +275,12 @@ def activity_features(
             out[f"days_since_{kind}"] = days_between(as_of, take(activities["occurred_at"], last))
     last_any = index.last(query)
     out["days_since_activity"] = days_between(as_of, take(activities["occurred_at"], last_any))
-    return pd.DataFrame(out, copy=False)
+    return out
 
 
 def email_features(
     tables: Tables, snapshots: pd.DataFrame, events: DealEvents | None = None
-) -> pd.DataFrame:
+) -> Columns:
     """Inbound/outbound email balance, recency and the buyer's reply latency."""
     emails = tables.emails
     vocabulary = events.vocabulary if events is not None else vocabulary_of(snapshots["deal_id"])
@@ -292,30 +302,27 @@ def email_features(
     outbound_30 = index.count(query, window_days=30, mask=outbound)
     replies = index.count(query, mask=latency_known)
     latency_sum = index.sum(query, values=np.where(latency_known, latency, 0.0))
-    return pd.DataFrame(
-        {
-            "emails_inbound_total": index.count(query, mask=inbound),
-            "emails_outbound_total": index.count(query, mask=outbound),
-            "emails_inbound_14d": index.count(query, window_days=14, mask=inbound),
-            "emails_inbound_30d": inbound_30,
-            "emails_outbound_30d": outbound_30,
-            "email_inbound_share_30d": np.where(
-                inbound_30 + outbound_30 > 0,
-                inbound_30 / np.maximum(inbound_30 + outbound_30, 1),
-                np.nan,
-            ),
-            "days_since_inbound_email": days_between(
-                as_of, take(sent_at, index.last(query, mask=inbound))
-            ),
-            "days_since_outbound_email": days_between(
-                as_of, take(sent_at, index.last(query, mask=outbound))
-            ),
-            "reply_latency_days_mean": np.where(
-                replies > 0, latency_sum / np.maximum(replies, 1), np.nan
-            ),
-        },
-        copy=False,
-    )
+    return {
+        "emails_inbound_total": index.count(query, mask=inbound),
+        "emails_outbound_total": index.count(query, mask=outbound),
+        "emails_inbound_14d": index.count(query, window_days=14, mask=inbound),
+        "emails_inbound_30d": inbound_30,
+        "emails_outbound_30d": outbound_30,
+        "email_inbound_share_30d": np.where(
+            inbound_30 + outbound_30 > 0,
+            inbound_30 / np.maximum(inbound_30 + outbound_30, 1),
+            np.nan,
+        ),
+        "days_since_inbound_email": days_between(
+            as_of, take(sent_at, index.last(query, mask=inbound))
+        ),
+        "days_since_outbound_email": days_between(
+            as_of, take(sent_at, index.last(query, mask=outbound))
+        ),
+        "reply_latency_days_mean": np.where(
+            replies > 0, latency_sum / np.maximum(replies, 1), np.nan
+        ),
+    }
 
 
 def _last_outbound(codes: np.ndarray, sent_at: np.ndarray, outbound: np.ndarray) -> np.ndarray:
@@ -335,7 +342,7 @@ def _last_outbound(codes: np.ndarray, sent_at: np.ndarray, outbound: np.ndarray)
 
 def contact_features(
     tables: Tables, snapshots: pd.DataFrame, events: DealEvents | None = None
-) -> pd.DataFrame:
+) -> Columns:
     """Distinct buyer contacts seen on the deal (emails and activities with a ``contact_id``)."""
     events = events or DealEvents.of(tables, snapshots)
     parts = [
@@ -344,7 +351,7 @@ def contact_features(
         if "contact_id" in frame.columns
     ]
     if not parts:
-        return pd.DataFrame({"contacts_engaged": np.full(len(snapshots), np.nan)})
+        return {"contacts_engaged": np.full(len(snapshots), np.nan)}
     vocabulary = events.vocabulary
     deal_codes, contacts, seconds = [], [], []
     for frame, index in parts:  # the index holds each dated event of the snapshots' deals
@@ -362,12 +369,12 @@ def contact_features(
     first = np.flatnonzero(np.r_[True, pairs[1:] != pairs[:-1]]) if len(pairs) else []
     index = EventIndex.from_codes(pairs[first] >> 32, touches[first], vocabulary)
     counts = index.count(snapshots["deal_id"], snapshots["as_of"])
-    return pd.DataFrame({"contacts_engaged": counts.astype("float64")})
+    return {"contacts_engaged": counts.astype("float64")}
 
 
 def track_record_features(
     tables: Tables, snapshots: pd.DataFrame, config: DealFeatureConfig, context: DealContext
-) -> pd.DataFrame:
+) -> Columns:
     """Smoothed win rate and volume of the deals closed before ``as_of`` by the deal's owner
     at ``as_of`` (each deal counted for its owner at close) and by its account; the owner's
     open deals at ``as_of``."""
@@ -399,7 +406,7 @@ def track_record_features(
     if "in_context" in snapshots.columns:  # a deal the context lacks is held by its owner too
         held = held + (~snapshots["in_context"].to_numpy(dtype=bool)).astype(np.int64)
     out["rep_open_deals"] = held.astype(np.int64)
-    return pd.DataFrame(out, copy=False)
+    return out
 
 
 CATEGORICAL_FEATURES = (

@@ -31,7 +31,7 @@ def has_sentiment(tables: Tables) -> bool:
 
 def email_sentiment_features(
     tables: Tables, snapshots: pd.DataFrame, events: DealEvents | None = None
-) -> pd.DataFrame:
+) -> dict[str, np.ndarray]:
     """Tone of inbound emails before ``as_of``: recent shares, trend, recency, latest tone.
 
     - ``inbound_negative_share_{14,30}d`` / ``inbound_positive_share_{14,30}d``: share of
@@ -72,7 +72,7 @@ def email_sentiment_features(
     last_positive = index.last(query, mask=is_positive)
     out["days_since_positive_inbound"] = days_between(as_of, take(sent_at, last_positive))
     out["latest_inbound_tone"] = take(tone, index.last(query)).astype(float)
-    return pd.DataFrame(out, copy=False)
+    return out
 
 
 def _probabilities(emails: pd.DataFrame) -> np.ndarray:

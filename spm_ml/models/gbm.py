@@ -22,6 +22,7 @@ state ending in ``_``), so ``clone`` and cross-validation work.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -34,6 +35,9 @@ from spm_ml.errors import TrainingError
 from spm_ml.models.calibration import fit_calibrator
 
 logger = logging.getLogger(__name__)
+
+Columns = Mapping[str, np.ndarray]
+"""Feature values by column name, one array per column, all of one length."""
 
 
 class CalibratedGBM(ClassifierMixin, BaseEstimator):
@@ -218,8 +222,11 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """Raw log-odds of the booster (before calibration)."""
         check_is_fitted(self, "booster_")
+        return self._margin(self._matrix(X))
+
+    def _margin(self, matrix: np.ndarray) -> np.ndarray:
         return self.booster_.predict(
-            self._matrix(X), raw_score=True, num_iteration=self.best_iteration_, **_THREADS(X)
+            matrix, raw_score=True, num_iteration=self.best_iteration_, **_THREADS(matrix)
         )
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -256,26 +263,26 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
         """The ``k`` features that moved each row's score most, with value and direction."""
         return self.score_and_explain(X, k)[1]
 
-    def score_and_explain(self, X: pd.DataFrame, k: int = 3) -> tuple[np.ndarray, list[list[dict]]]:
+    def score_and_explain(
+        self, X: pd.DataFrame | Columns, k: int = 3
+    ) -> tuple[np.ndarray, list[list[dict]]]:
         """Calibrated probabilities and the top ``k`` drivers of each row, from one matrix.
 
-        The margin is the sum of the SHAP contributions (Tree SHAP is exact), so one
-        ``pred_contrib`` call gives both the score and its explanation: what the service
-        and the batch job call, so their outputs are the same numbers.
+        What the service and the batch job call, so their outputs are the same numbers.
+        ``X`` is a frame or, for a few rows, the feature columns as arrays (:data:`Columns`):
+        the service skips building a frame it would only take apart again.
         """
         check_is_fitted(self, "booster_")
         matrix = self._matrix(X)
         if k <= 0:
-            return self.predict_proba(X)[:, 1], [[] for _ in range(len(X))]
+            return self._probability(self._margin(matrix))[:, 1], [[] for _ in matrix]
         contributions = self._contributions(matrix)
-        margin = self.booster_.predict(
-            matrix, raw_score=True, num_iteration=self.best_iteration_, **_THREADS(matrix)
-        )
+        margin = self._margin(matrix)
         values = contributions[:, :-1]
         order = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :k]
         names = self.feature_names_in_
         # the values as the caller gave them, read only for the columns that are drivers
-        inputs = {int(c): X[names[c]].to_numpy(dtype=object) for c in np.unique(order)}
+        inputs = {int(c): np.asarray(X[names[c]], dtype=object) for c in np.unique(order)}
         drivers = []
         for row, columns in enumerate(order):
             drivers.append(
@@ -305,7 +312,7 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
                 out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
         return out
 
-    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+    def _matrix(self, X: pd.DataFrame | Columns) -> np.ndarray:
         """The booster's input as one float matrix: categories as their frozen codes.
 
         Equal to what LightGBM derives from :meth:`_prepare`'s frame (a category's code is
@@ -317,6 +324,8 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
         layout = self.__dict__.get("_layout")
         if layout is None:
             layout = self.__dict__["_layout"] = _MatrixLayout.of(self)
+        if not isinstance(X, pd.DataFrame):
+            return layout.matrix_of_columns(X)
         matrix = np.empty((len(X), len(self.feature_names_in_)), dtype=np.float64)
         if layout.numeric:
             numbers = X[layout.numeric]
@@ -336,8 +345,8 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
                 ]
         return matrix
 
-    def _check_columns(self, X: pd.DataFrame) -> None:
-        present = set(X.columns)
+    def _check_columns(self, X: pd.DataFrame | Columns) -> None:
+        present = set(X.keys())
         missing = [c for c in self.feature_names_in_ if c not in present]
         if missing:
             raise TrainingError(
@@ -373,6 +382,24 @@ class _MatrixLayout:
             categorical_at=[names.index(c) for c in cats],
             codes=[{v: float(i) for i, v in enumerate(model.categories_[c])} for c in cats],
         )
+
+    def matrix_of_columns(self, columns: Columns) -> np.ndarray:
+        """The matrix from feature arrays, each converted as a frame's column would be:
+        numbers as float64 (text in a numeric column as missing), categories by code."""
+        n = len(next(iter(columns.values()))) if columns else 0
+        matrix = np.empty((n, len(self.numeric) + len(self.categorical)), dtype=np.float64)
+        for name, position in zip(self.numeric, self.numeric_at, strict=True):
+            values = np.asarray(columns[name])
+            if values.dtype.kind not in "fiub":
+                values = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+            matrix[:, position] = values
+        for name, position, lookup in zip(
+            self.categorical, self.categorical_at, self.codes, strict=True
+        ):
+            matrix[:, position] = [
+                lookup.get(v if isinstance(v, str) else _text(v), np.nan) for v in columns[name]
+            ]
+        return matrix
 
 
 def _THREADS(rows) -> dict:

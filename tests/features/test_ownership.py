@@ -69,7 +69,7 @@ def test_a_deal_counts_for_its_owner_at_close(handed_over):
     assert (
         track_record_features(handed_over, later, CONFIG, DealContext.build(handed_over, CONFIG))[
             "rep_closed_deals"
-        ].iat[0]
+        ][0]
         == 2
     )
     back = _moves(handed_over, [("D3", "2024-05-10", "R1", "R2")])
@@ -78,7 +78,7 @@ def test_a_deal_counts_for_its_owner_at_close(handed_over):
     assert (
         track_record_features(back, moved, CONFIG, DealContext.build(back, CONFIG))[
             "rep_closed_deals"
-        ].iat[0]
+        ][0]
         == 0
     )
 
@@ -151,17 +151,17 @@ def test_rep_features_match_a_brute_force_count_on_a_simulated_org(org):
     for i, (deal_id, as_of) in enumerate(zip(sample["deal_id"], sample["as_of"], strict=True)):
         owner = owner_of(deal_id, as_of)
         assert owners[i] == owner
-        assert static["rep_team"].iat[i] == team[owner]
+        assert static["rep_team"][i] == team[owner]
         held = sum(
             1
             for d, created, closed in deals
             if created < as_of and not closed < as_of and owner_of(d, as_of) == owner
         )
-        assert record["rep_open_deals"].iat[i] == held
+        assert record["rep_open_deals"][i] == held
         credited = sum(
             1 for d, _, closed in deals if closed < as_of and owner_of(d, closed) == owner
         )
-        assert record["rep_closed_deals"].iat[i] == credited
+        assert record["rep_closed_deals"][i] == credited
 
 
 def test_no_snapshot_has_an_owner_hired_after_it(org):
