@@ -181,13 +181,11 @@ class DealScorer:
         }
         if parts:
             tables = self.context.combine(parts)
-            snapshots = pd.DataFrame(
-                {
-                    "deal_id": pd.Series(keys, dtype=object),
-                    "as_of": np.array(as_of, dtype="datetime64[ns]"),
-                    "in_context": np.array(in_context, dtype=bool),
-                }
-            )
+            snapshots = {
+                "deal_id": pd.Series(keys, dtype=object),
+                "as_of": np.array(as_of, dtype="datetime64[ns]"),
+                "in_context": np.array(in_context, dtype=bool),
+            }
             # a few rows: scored from the feature arrays, no frame built (same numbers)
             features = deal_feature_columns(tables, snapshots, self.feature_config, self.context)
             top_k = max(r.top_k for r in requests)

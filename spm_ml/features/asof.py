@@ -237,8 +237,7 @@ class EventIndex:
             # Running sums restart for each entity, so a sum depends only on that entity's
             # own earlier events: bit-identical whatever happens later or to other entities
             # (a global cumsum would not be, floating-point addition not being associative).
-            groups = self.keys >> _SHIFT  # sorted: no need for groupby to sort them again
-            running = pd.Series(sorted_values).groupby(groups, sort=False).cumsum().to_numpy()
+            running = running_sums(sorted_values, self.keys >> _SHIFT)
         results = []
         for window_days in windows_days:
             lo, hi = self._bounds(query, window_days)
@@ -310,6 +309,36 @@ class EventIndex:
         clone.vocabulary = self.vocabulary
         clone._vocabulary_lookup = getattr(self, "_vocabulary_lookup", None)
         return clone
+
+
+SMALL_RUNNING = 512
+"""Up to this many events, running sums are added up in Python: pandas' grouped cumsum
+costs ~150 µs a call whatever the size, the loop ~0.1 µs an event."""
+
+
+def running_sums(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Running sum of ``values`` within each run of equal ``groups`` (sorted), restarting
+    at each group, exactly as pandas' grouped ``cumsum`` adds them up.
+
+    pandas adds with Kahan compensation; the small-input loop repeats its steps in the
+    same IEEE doubles, so both paths give the same bits (a test holds them to it): a
+    request's features are those training computed.
+    """
+    if len(values) > SMALL_RUNNING:
+        return pd.Series(values).groupby(groups, sort=False).cumsum().to_numpy()
+    out = np.empty(len(values), dtype=np.float64)
+    total = compensation = 0.0
+    previous = None
+    for i, (value, group) in enumerate(zip(values.tolist(), groups.tolist(), strict=True)):
+        if group != previous:
+            total = compensation = 0.0
+            previous = group
+        step = value - compensation
+        new_total = total + step
+        compensation = (new_total - total) - step
+        total = new_total
+        out[i] = total
+    return out
 
 
 def take(values: pd.Series | np.ndarray, positions: np.ndarray) -> np.ndarray:

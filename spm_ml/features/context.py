@@ -176,9 +176,11 @@ class DealContext:
             ids = frame["deal_id"].to_numpy(dtype=object, na_value=None)
             order = np.argsort(np.where(ids == None, "", ids).astype(str), kind="stable")  # noqa: E711
             ids = ids[order]
-            frames[name] = pd.DataFrame(
-                {c: _plain_column(frame[c])[order] for c in frame.columns}, copy=False
-            ).astype({c: object for c in frame.columns if _is_text(frame[c])})
+            frames[name] = (
+                pd.DataFrame({c: _plain_column(frame[c])[order] for c in frame.columns}, copy=False)
+                .astype({c: object for c in frame.columns if _is_text(frame[c])})
+                .copy()  # consolidated: a cut takes one block per dtype, not one per column
+            )
             starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else []
             ends = [*starts[1:], len(ids)]
             spans[name] = {ids[s]: (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}

@@ -69,8 +69,6 @@ def replay_field(
     caller falls back on the deals-table value.  ``index``: ``history`` already indexed by
     (deal, time) over a vocabulary holding ``deal_ids`` (built here if not given).
     """
-    deal_ids = pd.Series(deal_ids).reset_index(drop=True)
-    as_of = pd.Series(as_of).reset_index(drop=True)
     if index is None:
         index = EventIndex(history["deal_id"], history["changed_at"], vocabulary_of(deal_ids))
     index = index.subset((history["field"] == field).to_numpy(dtype=bool))

@@ -16,7 +16,9 @@ industry, region, size) are fixed facts in the contract; exit dates are never re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +28,7 @@ from spm_ml.data.tables import Tables
 from spm_ml.features.asof import (
     AsOfQuery,
     EventIndex,
+    as_datetime64,
     days_between,
     entity_codes,
     take,
@@ -105,7 +108,7 @@ def deal_features(
 
 def deal_feature_columns(
     tables: Tables,
-    snapshots: pd.DataFrame,
+    snapshots: pd.DataFrame | Mapping[str, Any],
     config: DealFeatureConfig | None = None,
     context: DealContext | None = None,
 ) -> Columns:
@@ -120,17 +123,18 @@ def deal_feature_columns(
     passes a request's own rows and a context built once, so a request never touches the
     whole organisation.  A snapshot may carry ``in_context`` (bool): False for a deal the
     context does not hold (a posted new deal), whose own ownership then adds to its rep's
-    open deals as it would have in the data.
+    open deals as it would have in the data.  ``snapshots`` may be a frame or its columns
+    (:func:`snapshot_columns`).
     """
     config = config or DealFeatureConfig()
-    snapshots = snapshots.reset_index(drop=True)
     if context is None:
         context = DealContext.build(tables, config)
     tables = tables.replace(deal_history=context.parsed_history(tables.deal_history))
+    given, snapshots = snapshots, snapshot_columns(snapshots)
     events = DealEvents.of(tables, snapshots)  # indexed once, read by every block
     # the owner at as_of is read by two blocks: resolve it once
-    snapshots = snapshots.assign(owner=owner_at(tables, snapshots, events.history))
-    columns: Columns = {"deal_id": snapshots["deal_id"], "as_of": snapshots["as_of"]}
+    snapshots["owner"] = owner_at(tables, snapshots, events.history)
+    columns: Columns = {"deal_id": snapshots["deal_id"], "as_of": _as_given(given["as_of"])}
     for block in (
         static_features(tables, snapshots, context),
         history_features(tables, snapshots, events),
@@ -147,41 +151,74 @@ def deal_feature_columns(
     return columns
 
 
-def _owners(tables: Tables, snapshots: pd.DataFrame) -> np.ndarray:
+Snapshots = pd.DataFrame | Mapping[str, Any]
+"""What a block reads snapshots from: a frame, or :func:`snapshot_columns`' dict."""
+
+
+def snapshot_columns(snapshots: Snapshots) -> dict[str, Any]:
+    """The snapshots as columns, read by every block: ``deal_id`` a Series in snapshot order
+    (as given: its dtype picks the fast id lookup), ``as_of`` as ``datetime64[ns]``, and any
+    other column (``in_context``, ``owner``) as a numpy array.
+
+    A request's few rows pay pandas' fixed cost on every column read and row-wise copy; a
+    dict of arrays costs nothing to read or to extend.
+    """
+    if isinstance(snapshots, pd.DataFrame):
+        snapshots = {c: snapshots[c] for c in snapshots.columns}
+    ids = snapshots["deal_id"]
+    out: dict[str, Any] = {
+        "deal_id": ids.reset_index(drop=True)
+        if isinstance(ids, pd.Series)
+        else pd.Series(ids, dtype=object),
+        "as_of": as_datetime64(snapshots["as_of"]),
+    }
+    for name, values in snapshots.items():
+        if name not in out:
+            out[name] = np.asarray(values)
+    return out
+
+
+def _as_given(as_of: Any) -> Any:
+    """The ``as_of`` column of the output as the caller gave it (its own time unit)."""
+    return as_of.reset_index(drop=True) if isinstance(as_of, pd.Series) else as_datetime64(as_of)
+
+
+def _owners(tables: Tables, snapshots: Snapshots) -> np.ndarray:
     """The owner at each snapshot's ``as_of``: the ``owner`` column when the caller resolved
     it already (:func:`deal_features` does, once), else :func:`owner_at`."""
-    if "owner" in snapshots.columns:
-        return snapshots["owner"].to_numpy(dtype=object)
+    if "owner" in snapshots:
+        return np.asarray(snapshots["owner"], dtype=object)
     return owner_at(tables, snapshots)
 
 
-def _deal_rows(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
-    deals = tables.deals
-    positions = entity_codes(snapshots["deal_id"], pd.Index(deals["deal_id"]))
+def _deal_positions(tables: Tables, snapshots: Snapshots) -> np.ndarray:
+    """Each snapshot's row in ``tables.deals``; every snapshot's deal must be there."""
+    ids = snapshots["deal_id"]
+    positions = entity_codes(ids, pd.Index(tables.deals["deal_id"]))
     missing = positions < 0
     if missing.any():
         from spm_ml.errors import SchemaError
 
-        first = snapshots["deal_id"].iloc[int(np.flatnonzero(missing)[0])]
+        first = np.asarray(ids, dtype=object)[int(np.flatnonzero(missing)[0])]
         raise SchemaError(f"snapshot deal_id {first!r} is not in the deals table")
-    return deals.take(positions).reset_index(drop=True)
+    return positions
 
 
 def static_features(tables: Tables, snapshots: pd.DataFrame, context: DealContext) -> Columns:
     """Product and account (fixed at creation) and the owning rep at ``as_of``."""
-    deals = _deal_rows(tables, snapshots)
+    deals, row = tables.deals, _deal_positions(tables, snapshots)
     accounts, reps = context.account_rows, context.rep_rows
-    account = accounts.positions(deals["account_id"].to_numpy())
+    account = accounts.positions(take(deals["account_id"], row))
     rep = reps.positions(_owners(tables, snapshots))
     return {
-        "product": deals["product"].to_numpy(),
+        "product": take(deals["product"], row),
         "account_industry": accounts.take("industry", account),
         "account_region": accounts.take("region", account),
         "account_log_employees": np.log1p(accounts.take("employees", account).astype("float64")),
         "account_log_revenue": np.log1p(accounts.take("annual_revenue", account).astype("float64")),
         "rep_team": reps.take("team", rep),
         "rep_tenure_days": days_between(snapshots["as_of"], reps.take("hire_date", rep)),
-        "deal_age_days": days_between(snapshots["as_of"], deals["created_at"]),
+        "deal_age_days": days_between(snapshots["as_of"], take(deals["created_at"], row)),
     }
 
 
@@ -351,7 +388,7 @@ def contact_features(
         if "contact_id" in frame.columns
     ]
     if not parts:
-        return {"contacts_engaged": np.full(len(snapshots), np.nan)}
+        return {"contacts_engaged": np.full(len(snapshots["deal_id"]), np.nan)}
     vocabulary = events.vocabulary
     deal_codes, contacts, seconds = [], [], []
     for frame, index in parts:  # the index holds each dated event of the snapshots' deals
@@ -379,13 +416,13 @@ def track_record_features(
     at ``as_of`` (each deal counted for its owner at close) and by its account; the owner's
     open deals at ``as_of``."""
     record = context.track_record
-    rows = _deal_rows(tables, snapshots)
+    accounts = take(tables.deals["account_id"], _deal_positions(tables, snapshots))
     as_of = snapshots["as_of"]
-    owner = pd.Series(_owners(tables, snapshots), dtype="object")
-    everyone = pd.Series("*", index=snapshots.index, dtype="object")
+    owner = _owners(tables, snapshots)
+    everyone = np.full(len(owner), "*", dtype=object)
     # one query per vocabulary: subsets of an index share its vocabulary
     by_owner = record.closed_by_rep.query(owner, as_of)
-    by_account = record.closed_by_account.query(rows["account_id"], as_of)
+    by_account = record.closed_by_account.query(accounts, as_of)
     overall = record.closed_overall.query(everyone, as_of)
     n_all = record.closed_overall.count(overall)
     won_all = record.won_overall.count(overall)
@@ -403,8 +440,8 @@ def track_record_features(
     # open deals the owner holds at as_of: gains (creation, transfer in) minus losses
     # (transfer out, close), each dated when it happened
     held = record.gained_by_rep.count(by_owner) - record.lost_by_rep.count(by_owner)
-    if "in_context" in snapshots.columns:  # a deal the context lacks is held by its owner too
-        held = held + (~snapshots["in_context"].to_numpy(dtype=bool)).astype(np.int64)
+    if "in_context" in snapshots:  # a deal the context lacks is held by its owner too
+        held = held + (~np.asarray(snapshots["in_context"], dtype=bool)).astype(np.int64)
     out["rep_open_deals"] = held.astype(np.int64)
     return out
 
