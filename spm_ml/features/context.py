@@ -246,13 +246,17 @@ class DealContext:
             found = [
                 (spans[d], k) for d, k in zip(deal_ids, keys or deal_ids, strict=True) if d in spans
             ]
-            take = (
-                np.concatenate([np.arange(s, e) for (s, e), _ in found])
-                if found
-                else np.zeros(0, dtype=np.int64)
-            )
-            rows = frames[name].take(take)
-            rows.index = pd.RangeIndex(len(rows))
+            if len(found) == 1:  # one deal: its rows are one slice, a view (no copy)
+                (start, end), _ = found[0]
+                rows = frames[name].iloc[start:end].reset_index(drop=True)
+            else:
+                take = (
+                    np.concatenate([np.arange(s, e) for (s, e), _ in found])
+                    if found
+                    else np.zeros(0, dtype=np.int64)
+                )
+                rows = frames[name].take(take)
+                rows.index = pd.RangeIndex(len(rows))
             if keys is not None:
                 rows["deal_id"] = np.repeat(
                     np.asarray([k for _, k in found], dtype=object), [e - s for (s, e), _ in found]
