@@ -126,7 +126,8 @@ def train_deal_win_command(
     from spm_ml.data.io import load_tables
     from spm_ml.features.deals import DealFeatureConfig
     from spm_ml.features.snapshots import LabelDefinition
-    from spm_ml.training.deal_win import DealWinTrainConfig, train_deal_win, write_metrics_json
+    from spm_ml.training.deal_win import DealWinTrainConfig, train_deal_win
+    from spm_ml.training.family import write_metrics_json
 
     source = data or settings.data_source(work)
     tables = load_tables(source)

@@ -17,7 +17,7 @@ def train_table(
 ) -> None:
     """Read and screen ``table``, print every column decision, train, print the metrics."""
     from spm_ml.cli.models import print_training_summary
-    from spm_ml.training.deal_win import write_metrics_json
+    from spm_ml.training.family import write_metrics_json
     from spm_ml.training.tabular import EXPERIMENT, load_tabular, train_tabular
 
     data = load_tabular(table, config)
