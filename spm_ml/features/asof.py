@@ -371,6 +371,25 @@ def running_sums(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return out
 
 
+def known_at_index(
+    frame: pd.DataFrame, table: str, column: str, entity: str, vocabulary: pd.Index
+) -> EventIndex:
+    """``table``'s rows by ``entity``, dated when ``column``'s value became known.
+
+    The contract says when (:meth:`~spm_ml.data.schema.TableSchema.known_at`): a row of
+    compensation is dated by its ``period_end``, but its base pay was known from its
+    ``period_start``; cutting every column at the table's own date would hide this quarter's
+    pay mid-quarter, and cutting every column at the period's start would show the incentive
+    paid for a quarter before it ended.  Every read of a dated column goes through here.
+    """
+    from spm_ml.data.schema import TABLES
+
+    time_column = TABLES[table].known_at(column)
+    if time_column is None:
+        raise ValueError(f"{table}.{column} is not dated: it has no known-at time to cut on")
+    return EventIndex(frame[entity], frame[time_column], vocabulary)
+
+
 def take(values: pd.Series | np.ndarray, positions: np.ndarray) -> np.ndarray:
     """``values[positions]``, missing (NaN/NaT/None) where the position is -1 (nothing found)."""
     found = positions >= 0
