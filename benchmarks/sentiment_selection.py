@@ -31,6 +31,10 @@ VARIANTS: dict[str, tuple[dict, bool]] = {
     "textcat alone (calibrated)": ({"components.spm_ml_sentiment_blend.use_lexicon": False}, False),
     "textcat + lexicon blend, random folds": ({}, False),
     "textcat + lexicon blend, group folds": ({}, True),
+    "textcat reading punctuation (v1) + lexicon blend, group folds": (
+        {"components.textcat.model.@architectures": "spm_ml.TextCatBOWNorm.v1"},
+        True,
+    ),
     "textcat unigrams + lexicon blend, group folds": (
         {"components.textcat.model.ngram_size": 1},
         True,

@@ -376,6 +376,16 @@ class SentimentBlend:
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
+        expected = self._state()["features"]
+        if state.get("coef") is not None and state.get("features", expected) != expected:
+            from spm_ml.errors import SchemaError
+
+            raise SchemaError(
+                "This sentiment model was trained with other lexicon features "
+                f"({len(state['features'])} blend inputs, this spm-ml computes "
+                f"{len(expected)}); retrain it with `spm-ml train sentiment`.",
+                problems=[],
+            )
         if state.get("coef") is not None:
             self.set_weights(np.asarray(state["coef"]), np.asarray(state["intercept"]))
         self.temperature = float(state.get("temperature", 1.0))

@@ -86,3 +86,18 @@ def test_lexicon_compound_agrees_with_vader_on_the_training_sentences(tokenizer)
     assert rated.sum() > 200
     assert (np.sign(ours[rated]) == np.sign(vader[rated])).mean() > 0.9
     assert np.corrcoef(ours, vader)[0, 1] > 0.85
+
+
+def test_a_blend_saved_with_other_lexicon_features_asks_for_retraining(default_model):
+    import json
+
+    from spm_ml.errors import SchemaError
+
+    state = json.loads(default_model.blend.to_bytes())
+    state["features"] = state["features"][:-1]
+    state["coef"] = [row[:-1] for row in state["coef"]]
+    with pytest.raises(SchemaError, match="retrain"):
+        default_model.blend.from_bytes(json.dumps(state).encode())
+    # The model's own state loads back unchanged.
+    default_model.blend.from_bytes(default_model.blend.to_bytes())
+    assert default_model.blend.is_fitted
