@@ -16,15 +16,16 @@ from spm_ml.models.record import TrainingRecord
 logger = logging.getLogger(__name__)
 
 
-def use_local_store(work: Path) -> str:
+def use_local_store(work: Path, uri: str | None = None) -> str:
     """Point MLflow at the store for ``work`` (SQLite + local artifacts) and return its URI.
 
     Idempotent; creates ``work`` if the store is there.  Honours ``$SPM_ML_TRACKING_URI``
-    and the user's ``$MLFLOW_TRACKING_URI`` (:func:`spm_ml.settings.tracking_uri`).
+    (:func:`spm_ml.settings.tracking_uri`); ``uri`` (a tracking server the user named)
+    overrides both.
     """
     import mlflow
 
-    uri = settings.tracking_uri(work)
+    uri = uri or settings.tracking_uri(work)
     if settings.is_local_store(uri, work):
         work.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)

@@ -22,32 +22,27 @@ def workdir(explicit: str | Path | None = None) -> Path:
     return Path(os.environ.get("SPM_ML_WORKDIR", DEFAULT_WORKDIR)).resolve()
 
 
-_OWN_URI = "SPM_ML_OWN_TRACKING_URI"
-"""The tracking URI spm-ml itself last chose (and MLflow copied into
-``MLFLOW_TRACKING_URI``); kept in the environment so child processes know it too."""
-
-
 def tracking_uri(work: Path) -> str:
-    """The MLflow tracking URI: ``$SPM_ML_TRACKING_URI``, else the user's
-    ``$MLFLOW_TRACKING_URI`` (a tracking server, or the launcher's store inside ``mlflow
-    run``), else a SQLite file inside ``work``.
+    """The MLflow tracking URI: ``$SPM_ML_TRACKING_URI``, the launcher's store inside
+    ``mlflow run``, else a SQLite file inside ``work``.
 
     MLflow 3.17's plain file store (``./mlruns``) raises, so the local default is SQLite.
-    ``mlflow.set_tracking_uri`` also writes ``MLFLOW_TRACKING_URI``; a value spm-ml wrote
-    itself (for an earlier work folder of this process) is not the user's choice and would
-    pin every later work folder (and a child process's) to the first one's store, so it is
-    ignored, except inside ``mlflow run``, whose launcher sets it on purpose.
     """
     env = os.environ.get("SPM_ML_TRACKING_URI")
-    if not env:
-        given = os.environ.get("MLFLOW_TRACKING_URI")
-        ours = given == os.environ.get(_OWN_URI)
-        env = given if given and (not ours or os.environ.get("MLFLOW_RUN_ID")) else None
+    if not env and os.environ.get("MLFLOW_RUN_ID"):
+        # inside `mlflow run`: log where the launcher keeps its run.  (Not otherwise:
+        # mlflow.set_tracking_uri also writes MLFLOW_TRACKING_URI, so it would pin every
+        # later work folder of this process to the first one's store.)
+        env = os.environ.get("MLFLOW_TRACKING_URI")
     if env:
         return env
-    uri = f"sqlite:///{(work / 'mlflow.db').resolve()}"
-    os.environ[_OWN_URI] = uri
-    return uri
+    return f"sqlite:///{(work / 'mlflow.db').resolve()}"
+
+
+def users_tracking_uri() -> str | None:
+    """``$MLFLOW_TRACKING_URI`` when the user set it (a tracking server): read by commands
+    that honour it at their start, before spm-ml points MLflow anywhere (which rewrites it)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or None
 
 
 def is_local_store(uri: str, work: Path) -> bool:

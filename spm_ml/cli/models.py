@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -125,6 +126,9 @@ def train_deal_win_command(
             learner=learner,
             seed=seed,
         )
+        # an explicit work folder wins; else the user's tracking server; else a per-user
+        # folder: never the current one
+        explicit = workdir is not None or bool(os.environ.get("SPM_ML_WORKDIR"))
         train_table(
             table,
             config,
@@ -132,6 +136,7 @@ def train_deal_win_command(
             workdir=settings.table_workdir(workdir),
             metrics_json=metrics_json,
             register=register,
+            tracking_uri=None if explicit else settings.users_tracking_uri(),
         )
         return
     given = [o for o, v in table_only.items() if v]

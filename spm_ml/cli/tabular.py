@@ -15,6 +15,7 @@ def train_table(
     workdir: Path,
     metrics_json: Path | None,
     register: str | None = None,
+    tracking_uri: str | None = None,
 ) -> None:
     """Read and screen ``table``, print every column decision, train, print the metrics."""
     from spm_ml.cli.models import print_training_summary
@@ -48,6 +49,7 @@ def train_table(
             workdir=workdir,
             progress=progress,
             register=register,
+            tracking_uri=tracking_uri,
         )
     model = run.model
     console.print(

@@ -336,12 +336,14 @@ def train_tabular(
     workdir: Path,
     progress=None,
     register: str | None = None,
+    tracking_uri: str | None = None,
 ) -> TabularRun:
     """Evaluate, fit on all rows, save the pyfunc to ``model_out`` and log an MLflow run.
 
     With ``register``, the logged model is also a version of registered model ``register``,
     with the alias the registry's rule gives a new version (``champion`` for the first,
     else ``challenger``): served, promoted and loaded like any other family's.
+    ``tracking_uri`` logs to that MLflow store instead of ``workdir``'s.
     """
     import mlflow
 
@@ -374,7 +376,7 @@ def train_tabular(
     }
     _save_model(model, model_out, data.frame, metadata)
 
-    registry.use_local_store(workdir)
+    registry.use_local_store(workdir, tracking_uri)
     if not os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run`, log into its run
         registry.ensure_experiment(EXPERIMENT, workdir)
     with mlflow.start_run() as run:

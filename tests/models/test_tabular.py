@@ -436,6 +436,7 @@ def test_table_mode_writes_nothing_to_the_current_folder(csv, tmp_path, monkeypa
     here.mkdir()
     monkeypatch.chdir(here)
     monkeypatch.delenv("SPM_ML_WORKDIR", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # earlier tests pointed MLflow
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "user-data"))
     args = ["train", "deal-win", "--table", str(csv), "--target", "outcome", "--positive", "Won"]
     args += ["--learner", "logistic", "--model-out", str(tmp_path / "model")]
