@@ -102,7 +102,10 @@ def field_at(
     values, recorded = replay_field(
         tables.deal_history, snapshots["deal_id"], snapshots["as_of"], field, index
     )
-    current = _deal_column(tables, snapshots["deal_id"], field)
+    if "deal_row" in snapshots:  # looked up once by deal_feature_columns
+        current = take(tables.deals[field], np.asarray(snapshots["deal_row"]))
+    else:
+        current = _deal_column(tables, snapshots["deal_id"], field)
     return np.where(recorded, values, current)
 
 

@@ -133,7 +133,8 @@ def deal_feature_columns(
     tables = tables.replace(deal_history=context.parsed_history(tables.deal_history))
     given, snapshots = snapshots, snapshot_columns(snapshots)
     events = DealEvents.of(tables, snapshots)  # indexed once, read by every block
-    # the owner at as_of is read by two blocks: resolve it once
+    # each snapshot's deal row and its owner at as_of are read by several blocks: once here
+    snapshots[DEAL_ROW] = _deal_positions(tables, snapshots)
     snapshots["owner"] = owner_at(tables, snapshots, events.history)
     columns: Columns = {"deal_id": snapshots["deal_id"], "as_of": _as_given(given["as_of"])}
     for block in (
@@ -151,6 +152,9 @@ def deal_feature_columns(
         columns.update(email_sentiment_features(tables, snapshots, events))
     return columns
 
+
+DEAL_ROW = "deal_row"
+"""Snapshot column: the position of the snapshot's deal in ``tables.deals``."""
 
 Snapshots = pd.DataFrame | Mapping[str, Any]
 """What a block reads snapshots from: a frame, or :func:`snapshot_columns`' dict."""
@@ -193,7 +197,11 @@ def _owners(tables: Tables, snapshots: Snapshots) -> np.ndarray:
 
 
 def _deal_positions(tables: Tables, snapshots: Snapshots) -> np.ndarray:
-    """Each snapshot's row in ``tables.deals``; every snapshot's deal must be there."""
+    """Each snapshot's row in ``tables.deals``; every snapshot's deal must be there.
+
+    :func:`deal_feature_columns` looks them up once (``deal_row``) for every block."""
+    if DEAL_ROW in snapshots:
+        return np.asarray(snapshots[DEAL_ROW])
     ids = snapshots["deal_id"]
     positions = entity_codes(ids, pd.Index(tables.deals["deal_id"]))
     missing = positions < 0
@@ -299,6 +307,7 @@ def activity_features(
     as_of = snapshots["as_of"]
     query = index.query(snapshots["deal_id"], as_of)
     types = entity_codes(activities["type"], _ACTIVITY_TYPES, _ACTIVITY_TYPE_CODES)
+    occurred_at = activities["occurred_at"].to_numpy()
     out: dict[str, np.ndarray] = {"activities_total": index.count(query)}
     for window in config.windows_days:
         out[f"activities_{window}d"] = index.count(query, window_days=window)
@@ -310,9 +319,9 @@ def activity_features(
             out[f"{kind}s_total"] = kind_index.count(query)
         if kind in ("call", "meeting", "demo"):
             last = kind_index.last(query)
-            out[f"days_since_{kind}"] = days_between(as_of, take(activities["occurred_at"], last))
+            out[f"days_since_{kind}"] = days_between(as_of, take(occurred_at, last))
     last_any = index.last(query)
-    out["days_since_activity"] = days_between(as_of, take(activities["occurred_at"], last_any))
+    out["days_since_activity"] = days_between(as_of, take(occurred_at, last_any))
     return out
 
 
