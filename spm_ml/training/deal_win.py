@@ -17,12 +17,27 @@ import numpy as np
 import pandas as pd
 
 from spm_ml.data.tables import Tables
+from spm_ml.errors import ModelNotFoundError
 from spm_ml.features.context import DealContext
 from spm_ml.features.deals import DealFeatureConfig, deal_features
 from spm_ml.features.snapshots import LabelDefinition, deal_snapshots, extraction_time
-from spm_ml.models.deal_win import DealWinModel, categorical_columns, model_inputs
+from spm_ml.models.deal_win import (
+    DealWinModel,
+    categorical_columns,
+    custom_fields_of,
+    feature_config_of,
+    model_inputs,
+)
+from spm_ml.models.record import TrainingRecord
 from spm_ml.models.slices import deal_slices
-from spm_ml.training.family import FamilySpec, LabelledRows, TrainingRun, train_family
+from spm_ml.registry import LoadedModel
+from spm_ml.training.family import (
+    EvaluationRows,
+    FamilySpec,
+    LabelledRows,
+    TrainingRun,
+    train_family,
+)
 from spm_ml.training.split import TimeSplit, time_split
 
 logger = logging.getLogger(__name__)
@@ -89,6 +104,50 @@ def _prepare(
     return prepare_tables(tables, config.features, workdir, progress)
 
 
+def _prepare_for(tables: Tables, records: list[TrainingRecord], workdir: Path) -> Tables:
+    """Email tone scored when any of the models reads it."""
+    uses_sentiment = any(r.feature_config.get("email_sentiment") for r in records)
+    return prepare_tables(tables, DealFeatureConfig(email_sentiment=uses_sentiment), workdir)[0]
+
+
+def deal_win_evaluation_rows(
+    tables: Tables, records: list[TrainingRecord], every_days: int = 7
+) -> EvaluationRows:
+    """Snapshots after every model's training cut-off whose outcome window has passed.
+
+    Judging a model on rows it trained on flatters it; so both models are scored only on
+    snapshots dated from the later of their cut-offs to the extraction time minus the
+    horizon, where every open deal has a known label.
+    """
+    horizons = {r.horizon_days for r in records}
+    if len(horizons) != 1:
+        raise ModelNotFoundError(
+            f"the models predict different things (label horizons {sorted(horizons)} days); "
+            "promotion compares models of the same label only"
+        )
+    label = LabelDefinition(horizon_days=horizons.pop())
+    start = max(r.training_cutoff for r in records)
+    end = extraction_time(tables) - pd.Timedelta(days=label.horizon_days)
+    snapshots = deal_snapshots(tables, every_days=every_days, label=label)
+    rows = snapshots[(snapshots["as_of"] >= start) & (snapshots["as_of"] <= end)]
+    if rows.empty:
+        raise ModelNotFoundError(
+            f"no evaluation data: promotion needs snapshots after both models' training "
+            f"cut-off ({start.date()}) whose {label.horizon_days}-day outcome window has passed "
+            f"by the data's extraction ({end.date()} at the latest); pass newer data with --data"
+        )
+    return EvaluationRows(rows.reset_index(drop=True), start, end)
+
+
+def deal_win_scores(loaded: LoadedModel, tables: Tables, rows: pd.DataFrame) -> np.ndarray:
+    """A version's probabilities on ``rows``, its features built with its own configuration."""
+    config = feature_config_of(loaded.record)
+    context = DealContext.build(tables, config, custom_fields=custom_fields_of(loaded.record))
+    return loaded.model.predict_proba(model_inputs(deal_features(tables, rows, config, context)))[
+        :, 1
+    ]
+
+
 DEAL_WIN = FamilySpec(
     name="deal-win",
     entity="deal_id",
@@ -99,6 +158,9 @@ DEAL_WIN = FamilySpec(
     rows=deal_win_rows,
     categorical=categorical_columns,
     slices=deal_win_slices,
+    evaluation_rows=deal_win_evaluation_rows,
+    score=deal_win_scores,
+    prepare_for=_prepare_for,
 )
 """The deal-win family: open deals on a weekly grid, "won within H days"."""
 

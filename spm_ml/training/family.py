@@ -89,6 +89,24 @@ class FamilySpec:
     """The input columns the estimator treats as categories."""
     slices: Callable[[Tables, LabelledRows], dict[str, np.ndarray]]
     """Held-out slices: ``{slice name: per-test-row group label}``."""
+    evaluation_rows: Callable[[Tables, list[TrainingRecord], int], EvaluationRows]
+    """``(tables, records, every_days)``: labelled rows on which models of this family
+    trained with ``records`` are compared (promotion): after every cut-off, labels known."""
+    score: Callable[[Any, Tables, pd.DataFrame], np.ndarray]
+    """``(loaded model, tables, rows) -> probabilities``, the features built the way that
+    model was trained (its record)."""
+    prepare_for: Callable[[Tables, list[TrainingRecord], Path], Tables]
+    """``(tables, records, workdir)``: :attr:`prepare` for models already trained (the
+    derived inputs any of them reads, e.g. email tone)."""
+
+
+@dataclass(frozen=True)
+class EvaluationRows:
+    """Rows two models of a family are compared on, and the dates they span."""
+
+    rows: pd.DataFrame
+    start: pd.Timestamp
+    end: pd.Timestamp
 
 
 @dataclass

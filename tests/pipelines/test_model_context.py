@@ -7,7 +7,7 @@ import pytest
 
 from spm_ml.errors import ModelNotFoundError
 from spm_ml.models.record import TrainingRecord
-from spm_ml.training.promotion import evaluation_rows
+from spm_ml.training.deal_win import deal_win_evaluation_rows as evaluation_rows
 
 
 def record(test_start: str, horizon_days: int = 180) -> TrainingRecord:
@@ -35,9 +35,10 @@ def test_promotion_refuses_models_of_different_labels(tiny):
 
 
 def test_promotion_rows_start_at_the_later_cutoff(tiny):
-    rows, start, end = evaluation_rows(
+    evaluation = evaluation_rows(
         tiny, [record("2024-01-01", 30), record("2024-02-01", 30)], every_days=1
     )
+    rows, start, end = evaluation.rows, evaluation.start, evaluation.end
     assert start == pd.Timestamp("2024-02-01")
     assert rows["as_of"].min() >= start and rows["as_of"].max() <= end
     assert rows["won"].notna().all()
@@ -56,3 +57,12 @@ def test_a_quickstart_rerun_on_identical_data_registers_no_new_version(trained_w
     registry.use_local_store(trained_workdir)
     versions = MlflowClient().search_model_versions("name = 'deal-win'")
     assert [str(v.version) for v in versions] == ["1"]
+
+
+def test_every_family_is_found_by_the_name_its_records_carry():
+    from spm_ml.training.deal_win import DEAL_WIN
+    from spm_ml.training.families import family_spec
+
+    assert family_spec("deal-win") is DEAL_WIN
+    with pytest.raises(ModelNotFoundError, match="unknown model family 'nope'; known: deal-win"):
+        family_spec("nope")
