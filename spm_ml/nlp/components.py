@@ -44,7 +44,12 @@ from thinc.api import (
 )
 
 from spm_ml.nlp.cleaning import MAX_CHARS, clean_email
-from spm_ml.nlp.lexicon import FEATURE_NAMES, lexicon_digest, lexicon_features
+from spm_ml.nlp.lexicon import (
+    FEATURE_NAMES,
+    lexicon_digest,
+    lexicon_features,
+    unit_attributes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -204,20 +209,8 @@ def _norm_ngrams(ngram_size: int, skip: tuple[str, ...] = ()) -> Model:
         # equal one copy with value k.
         ops = model.ops
         n_units = len(docs)
-        cache: dict[int, np.ndarray] = {}
-        pieces = []
-        for unit in docs:
-            if isinstance(unit, Span):
-                doc, start, end = unit.doc, unit.start, unit.end
-            else:
-                doc, start, end = unit, 0, len(unit)
-            arr = cache.get(id(doc))
-            if arr is None:
-                arr = np.ascontiguousarray(doc.to_array(NORM), dtype=np.uint64).reshape(-1)
-                cache[id(doc)] = arr
-            pieces.append(arr[start:end])
-        sizes = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=n_units)
-        flat = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.uint64)
+        norms, sizes = unit_attributes(docs, (NORM,))
+        flat = np.ascontiguousarray(norms[:, 0])
         owner = np.repeat(np.arange(n_units), sizes)
         if len(skip_keys):
             keep = ~is_member(flat, skip_keys)

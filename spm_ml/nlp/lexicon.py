@@ -222,9 +222,13 @@ def lexicon_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def _token_arrays(units: Sequence[Doc | Span]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Concatenated NORM hashes and IS_PUNCT flags of ``units``, plus each unit's length."""
-    from spacy.attrs import IS_PUNCT, NORM
+def unit_attributes(units: Sequence[Doc | Span], attrs: Sequence[int]) -> tuple[np.ndarray, ...]:
+    """Token attributes ``attrs`` of every unit (a document, or a sentence span of one),
+    concatenated as a (tokens, len(attrs)) uint64 array, and each unit's length.
+
+    Each document's array is read once however many of its sentences are units: the
+    vectorised featurisers (n-grams, lexicon) work on the concatenation.
+    """
     from spacy.tokens import Span
 
     cache: dict[int, np.ndarray] = {}
@@ -237,13 +241,24 @@ def _token_arrays(units: Sequence[Doc | Span]) -> tuple[np.ndarray, np.ndarray, 
             doc, start, end = unit, 0, len(unit)
         arr = cache.get(id(doc))
         if arr is None:
-            arr = cache[id(doc)] = doc.to_array([NORM, IS_PUNCT]).reshape(-1, 2)
+            arr = cache[id(doc)] = np.asarray(doc.to_array(list(attrs)), dtype=np.uint64).reshape(
+                -1, len(attrs)
+            )
         pieces.append(arr[start:end])
         lengths[i] = end - start
-    if not pieces or lengths.sum() == 0:
+    if not pieces:
+        return np.zeros((0, len(attrs)), dtype=np.uint64), lengths
+    return np.concatenate(pieces), lengths
+
+
+def _token_arrays(units: Sequence[Doc | Span]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenated NORM hashes and IS_PUNCT flags of ``units``, plus each unit's length."""
+    from spacy.attrs import IS_PUNCT, NORM
+
+    both, lengths = unit_attributes(units, (NORM, IS_PUNCT))
+    if lengths.sum() == 0:
         return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=bool), lengths
-    both = np.concatenate(pieces)
-    return both[:, 0].astype(np.uint64), both[:, 1].astype(bool), lengths
+    return both[:, 0], both[:, 1].astype(bool), lengths
 
 
 def _shift(values: np.ndarray, k: int, pos: np.ndarray) -> np.ndarray:
