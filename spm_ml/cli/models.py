@@ -18,6 +18,114 @@ WorkdirOption = Annotated[
 ]
 
 
+def _train_from_table(
+    table: Path,
+    config,
+    *,
+    model_out: Path,
+    workdir: Path | None,
+    metrics_json: Path | None,
+    register: str | None,
+) -> None:
+    """A flat export's run: an explicit work folder wins; else the user's tracking server;
+    else a per-user folder, never the current one."""
+    from spm_ml.cli.tabular import train_table
+
+    explicit = workdir is not None or bool(os.environ.get("SPM_ML_WORKDIR"))
+    train_table(
+        table,
+        config,
+        model_out=model_out,
+        workdir=settings.table_workdir(workdir),
+        metrics_json=metrics_json,
+        register=register,
+        tracking_uri=None if explicit else settings.users_tracking_uri(),
+    )
+
+
+@exits_on_error
+def train_attrition_command(
+    table: Annotated[
+        Path | None,
+        typer.Option(help="One flat export of employees (CSV/Parquet), one row each."),
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="The outcome column (e.g. Attrition).")] = None,
+    positive: Annotated[
+        str | None, typer.Option(help="The outcome value meaning left (e.g. Yes).")
+    ] = None,
+    negative: Annotated[
+        list[str] | None,
+        typer.Option(help="A staying value; rows with other values are left out."),
+    ] = None,
+    sep: Annotated[str, typer.Option(help="Column separator.")] = ",",
+    id_col: Annotated[
+        list[str] | None, typer.Option(help="An identifier column (never a feature).")
+    ] = None,
+    keep_col: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Use this column even if it looks like a leak or an id (never a "
+            "protected attribute)."
+        ),
+    ] = None,
+    drop_col: Annotated[list[str] | None, typer.Option(help="Never use this column.")] = None,
+    learner: Annotated[str, typer.Option(help="auto (pick by inner CV), gbm or logistic.")] = (
+        "auto"
+    ),
+    model_out: Annotated[
+        Path | None, typer.Option(help="Folder for the MLflow pyfunc model.")
+    ] = None,
+    register: Annotated[
+        str | None,
+        typer.Option(help="Also register the model under this name in the MLflow registry."),
+    ] = None,
+    workdir: WorkdirOption = None,
+    metrics_json: Annotated[
+        Path | None, typer.Option(help="Write held-out metrics of model and references here.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train a calibrated attrition model on a flat export of employees (--table): the
+    probability that an employee leaves, saved to --model-out as an MLflow pyfunc whose
+    predict returns a 'probability' column.  Protected attributes (age, gender, marital
+    status, race, religion...) are never features, even where the export has them."""
+    from spm_ml.errors import SpmMlError
+    from spm_ml.training.tabular import TabularTrainConfig
+
+    needed = [
+        o
+        for o, v in (("--table", table), ("--target", target), ("--positive", positive))
+        if v is None
+    ]
+    if model_out is None:
+        needed.append("--model-out")
+    if needed:
+        raise SpmMlError(
+            f"train attrition needs {', '.join(needed)} (the organisation mode comes with the "
+            "attrition family; today: a flat export with --table)"
+        )
+    _train_from_table(
+        table,
+        TabularTrainConfig(
+            target=target,
+            positive=positive,
+            negatives=tuple(negative or ()),
+            sep=sep,
+            id_cols=tuple(id_col or ()),
+            keep_cols=tuple(keep_col or ()),
+            drop_cols=tuple(drop_col or ()),
+            learner=learner,
+            seed=seed,
+            family="attrition",
+            exclude_protected=True,
+        ),
+        model_out=model_out,
+        workdir=workdir,
+        metrics_json=metrics_json,
+        register=register,
+    )
+
+
 @exits_on_error
 def train_deal_win_command(
     data: Annotated[
@@ -111,32 +219,26 @@ def train_deal_win_command(
         needed = [o for o in ("--target", "--positive", "--model-out") if table_only[o] is None]
         if needed:
             raise SpmMlError(f"--table needs {', '.join(needed)}")
-        from spm_ml.cli.tabular import train_table
         from spm_ml.training.tabular import TabularTrainConfig
 
-        config = TabularTrainConfig(
-            target=target,
-            positive=positive,
-            negatives=tuple(negative or ()),
-            sep=sep,
-            time_col=time_col,
-            id_cols=tuple(id_col or ()),
-            keep_cols=tuple(keep_col or ()),
-            drop_cols=tuple(drop_col or ()),
-            learner=learner,
-            seed=seed,
-        )
-        # an explicit work folder wins; else the user's tracking server; else a per-user
-        # folder: never the current one
-        explicit = workdir is not None or bool(os.environ.get("SPM_ML_WORKDIR"))
-        train_table(
+        _train_from_table(
             table,
-            config,
+            TabularTrainConfig(
+                target=target,
+                positive=positive,
+                negatives=tuple(negative or ()),
+                sep=sep,
+                time_col=time_col,
+                id_cols=tuple(id_col or ()),
+                keep_cols=tuple(keep_col or ()),
+                drop_cols=tuple(drop_col or ()),
+                learner=learner,
+                seed=seed,
+            ),
             model_out=model_out,
-            workdir=settings.table_workdir(workdir),
+            workdir=workdir,
             metrics_json=metrics_json,
             register=register,
-            tracking_uri=None if explicit else settings.users_tracking_uri(),
         )
         return
     given = [o for o, v in table_only.items() if v]

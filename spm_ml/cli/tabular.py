@@ -1,4 +1,5 @@
-"""``spm-ml train deal-win --table FILE``: the terminal side of training on a flat export."""
+"""``spm-ml train deal-win|attrition --table FILE``: the terminal side of training on a flat
+export."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def train_table(
     """Read and screen ``table``, print every column decision, train, print the metrics."""
     from spm_ml.cli.models import print_training_summary
     from spm_ml.training.family import write_metrics_json
-    from spm_ml.training.tabular import EXPERIMENT, load_tabular, train_tabular
+    from spm_ml.training.tabular import load_tabular, train_tabular
 
     data = load_tabular(table, config)
     n_pos = int(data.y.sum())
@@ -60,7 +61,7 @@ def train_table(
     if model.chosen_ == "prior":
         err_console.print(
             "[bold yellow]no usable signal:[/] no model beat the class rate on held-out rows, "
-            "so the saved model predicts the training win rate for every deal"
+            "so the saved model predicts the training rate of the outcome for every row"
         )
     print_training_summary(run.metrics)
     if metrics_json is not None:
@@ -70,7 +71,8 @@ def train_table(
     console.print(
         f"saved the MLflow pyfunc model to {run.model_dir} "
         f"(mlflow.pyfunc.load_model(...).predict(rows) -> 'probability'); "
-        f"MLflow run {run.run_id} in experiment {EXPERIMENT!r} of {mlflow.get_tracking_uri()} "
+        f"MLflow run {run.run_id} in experiment {config.experiment!r} of "
+        f"{mlflow.get_tracking_uri()} "
         f"({run.seconds:.1f} s)"
     )
     if run.model_version is not None:

@@ -288,19 +288,32 @@ def screen_columns(
     keep_cols: tuple[str, ...] = (),
     drop_cols: tuple[str, ...] = (),
     seed: int = 0,
+    exclude_protected: bool = False,
 ) -> list[ColumnDecision]:
     """One :class:`ColumnDecision` per column of ``frame``, in column order.
 
     ``y`` is the 0/1 outcome of each row (for the leak screen); ``labels`` name its classes
     in messages.  ``keep_cols`` overrides the leak and name-based id exclusions;
-    ``drop_cols`` excludes by hand.
+    ``drop_cols`` excludes by hand.  ``exclude_protected`` (models about people) drops every
+    column named like a protected attribute (:mod:`spm_ml.features.protected`), which
+    ``keep_cols`` cannot override.
     """
+    from spm_ml.features.protected import protected_ground
+
     named = set(id_cols) | set(keep_cols) | set(drop_cols)
     unknown = sorted(c for c in named if c not in frame.columns)
     if unknown:
         raise SchemaError(
             f"column(s) {', '.join(map(repr, unknown))} given to --id-col/--keep-col/--drop-col "
             f"are not in the file; available: {', '.join(map(str, frame.columns))}"
+        )
+    grounds = {c: protected_ground(c) for c in frame.columns} if exclude_protected else {}
+    kept_protected = [c for c in keep_cols if grounds.get(c)]
+    if kept_protected:
+        raise SchemaError(
+            f"--keep-col {', '.join(map(repr, kept_protected))}: a protected attribute "
+            f"({', '.join(str(grounds[c]) for c in kept_protected)}) is never a feature of a "
+            "model about people"
         )
     decisions = []
     for column in frame.columns:
@@ -311,6 +324,12 @@ def screen_columns(
         kind, detail, fmt = infer_kind(values)
         decision = ColumnDecision(column, kind, kind in USED_KINDS, detail, date_format=fmt)
         decisions.append(decision)
+        if grounds.get(column):
+            decision.used = False
+            decision.reason = (
+                f"protected attribute ({grounds[column]}): never a feature of a model about people"
+            )
+            continue
         if column in drop_cols:
             decision.used, decision.reason = False, "--drop-col"
             continue

@@ -1,8 +1,9 @@
-"""Training a win-probability model on any flat export of closed deals, end to end.
+"""Training a probability model on any flat export (closed deals, or employees), end to end.
 
 file -> read as text -> outcome column to 0/1 -> column screening (kinds, ids, constants,
-outcome leaks; :mod:`spm_ml.features.tabular`) -> evaluation -> final fit on every row ->
-MLflow pyfunc in ``--model-out`` + an MLflow run in experiment ``deal-win-tabular``.
+outcome leaks, protected attributes for models about people; :mod:`spm_ml.features.tabular`)
+-> evaluation -> final fit on every row -> MLflow pyfunc in ``--model-out`` + an MLflow run
+in experiment ``<family>-tabular`` (``deal-win-tabular``, ``attrition-tabular``).
 
 Evaluation repeats the whole :class:`~spm_ml.models.tabular.TabularClassifier` procedure
 (inner splits, model choice, calibration) on training rows only:
@@ -53,7 +54,6 @@ from spm_ml.models.tabular import LOGISTIC, PRIOR, TabularClassifier, save_tabul
 
 logger = logging.getLogger(__name__)
 
-EXPERIMENT = "deal-win-tabular"
 MIN_ROWS = 50
 MIN_PER_CLASS = 10
 FEW_ROWS = 400
@@ -88,6 +88,14 @@ class TabularTrainConfig:
     inner_folds: int = 3
     bootstrap_samples: int = 200
     seed: int = 0
+    family: str = "deal-win"
+    """What the model predicts: its MLflow experiment is ``<family>-tabular``."""
+    exclude_protected: bool = False
+    """A model about people (attrition): protected attributes are never features."""
+
+    @property
+    def experiment(self) -> str:
+        return f"{self.family}-tabular"
 
 
 @dataclass
@@ -283,6 +291,7 @@ def load_tabular(source: str | Path | pd.DataFrame, config: TabularTrainConfig) 
         keep_cols=config.keep_cols,
         drop_cols=config.drop_cols,
         seed=config.seed,
+        exclude_protected=config.exclude_protected,
     )
     for decision in decisions:
         if decision.column in none_as_value and decision.kind in ("category", "text"):
@@ -378,7 +387,7 @@ def train_tabular(
 
     registry.use_local_store(workdir, tracking_uri)
     if not os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run`, log into its run
-        registry.ensure_experiment(EXPERIMENT, workdir)
+        registry.ensure_experiment(config.experiment, workdir)
     with mlflow.start_run() as run:
         _log_run(data, config, model, evaluation, split_params, choices)
         _log_plots(model, data, plotted, config.seed)
@@ -616,7 +625,7 @@ def _log_run(data, config, model, evaluation, split_params, choices) -> None:
         mlflow.log_metric(f"selection_log_loss_{name}", loss)
         mlflow.log_metric(f"selection_log_loss_se_{name}", model.selection_own_se_[name])
         mlflow.log_metric(f"selection_log_loss_paired_se_{name}", model.selection_se_[name])
-    tags = {"model_family": EXPERIMENT, "data": Path(data.source).name}
+    tags = {"model_family": config.experiment, "data": Path(data.source).name}
     commit = registry.git_commit()
     if commit:
         tags["git_commit"] = commit
