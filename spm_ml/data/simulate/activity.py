@@ -4,10 +4,11 @@ A deal's activities are drawn when the deal is created (:mod:`~spm_ml.data.simul
 but whether a rep actually makes a call or sends the follow-up depends on how engaged they
 are *then*.  Once the monthly loop has run, every rep-driven activity is kept with
 probability ``exp(a * min(engagement - pivot, 0))``, with the engagement of the deal's owner
-at the activity's month (``a`` = ``PeopleKnobs.activity_from_engagement``; meetings and demos,
-which the buyer also has to want, at half strength; inbound email untouched).  Engaged reps
-keep everything; disengaged ones, and above all reps who have decided to leave and checked
-out, visibly slow down in their last months.
+in the activity's month, checked out from the very day they decided to leave
+(``a`` = ``PeopleKnobs.activity_from_engagement``; meetings and demos, which the buyer also
+has to want, at half strength; inbound email untouched).  Engaged reps keep everything;
+disengaged ones, and above all reps who have decided to leave, visibly slow down in their
+last months.
 
 The draw is a hash of the event itself (deal or rep, and minute), not a random stream, so an
 outbound email and the ``email`` activity that logs it are kept or dropped together.
@@ -34,6 +35,22 @@ def engagement_grid(rep_months: dict[str, np.ndarray], n_people: int, n_months: 
     return grid
 
 
+def engagement_at(
+    owner: np.ndarray,
+    time: np.ndarray,
+    grid: np.ndarray,
+    decided: np.ndarray,
+    clock: Clock,
+    knobs: PeopleKnobs,
+) -> np.ndarray:
+    """The owner's engagement at ``time``: the month's, checked out from a decision to leave
+    taken earlier that month (later months already carry the drop)."""
+    month = np.clip(clock.month_of(time), 0, grid.shape[1] - 1)
+    when = decided[owner]
+    same_month = (time >= when) & (clock.month_of(np.minimum(when, clock.end - 1)) == month)
+    return grid[owner, month] + knobs.engagement_when_leaving * same_month
+
+
 def keep_probability(
     engagement: np.ndarray, strength: np.ndarray | float, knobs: PeopleKnobs
 ) -> np.ndarray:
@@ -48,14 +65,14 @@ def kept(
     key: np.ndarray,
     act_type: np.ndarray | None,
     grid: np.ndarray,
+    decided: np.ndarray,
     clock: Clock,
     knobs: PeopleKnobs,
     salt: int,
 ) -> np.ndarray:
     """Which events survive: ``owner`` did it at ``time``; ``key`` (deal or rep) and ``time``
     seed the draw.  ``act_type`` gives meetings and demos half strength (``None``: full)."""
-    month = np.clip(clock.month_of(time), 0, grid.shape[1] - 1)
-    engagement = grid[owner, month]
+    engagement = engagement_at(owner, time, grid, decided, clock, knobs)
     strength = 1.0
     if act_type is not None:
         strength = np.where((act_type == ACT_MEETING) | (act_type == ACT_DEMO), 0.5, 1.0)

@@ -754,8 +754,20 @@ def _truth(
             "dead": ev["step_dead"][s_ok],
         }
     )
+    quits = np.flatnonzero(
+        (people.decided < end) & (people.decided >= origin) & (people.hire < end)
+    )
+    resignations = pd.DataFrame(
+        {
+            "rep_id": pd.array(rep_ids[quits], dtype=STR),
+            "decided_at": clock.to_datetime(people.decided[quits]),
+            "exit_at": clock.to_datetime(people.exit[quits]),
+            "left_by_extraction": people.exit[quits] < end,
+        }
+    )
     return {
         "rep_months": rep_months,
+        "resignations": resignations,
         "rep_quarters": rep_quarters,
         "raises": raises,
         "manager_exits": manager_exits,

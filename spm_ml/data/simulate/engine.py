@@ -277,7 +277,7 @@ def run(config: SimulationConfig, progress: Progress | None = None) -> RawOrg:
     rep_months = months.concat()
     ledger.set_original(deals["rep"])
     grid = activity.engagement_grid(rep_months, people.n, n_months)
-    _slow_down(events, ledger, deals, grid, clock, config, seeds[5])
+    _slow_down(events, ledger, grid, people.decided, clock, config, seeds[5])
     return RawOrg(
         config=config,
         clock=clock,
@@ -514,8 +514,8 @@ def _handle_exits(
 def _slow_down(
     events: _Events,
     ledger: OwnerLedger,
-    deals: ColumnStore,
     grid: np.ndarray,
+    decided: np.ndarray,
     clock: Clock,
     config: SimulationConfig,
     seed: np.random.SeedSequence,
@@ -529,19 +529,19 @@ def _slow_down(
     act_deal, act_time = np.concatenate(parts["act_deal"]), np.concatenate(parts["act_time"])
     act_type = np.concatenate(parts["act_type"])
     owner = ledger.owner_at(act_deal, act_time)
-    keep = activity.kept(owner, act_time, act_deal, act_type, grid, clock, knobs, salt)
+    keep = activity.kept(owner, act_time, act_deal, act_type, grid, decided, clock, knobs, salt)
     for name in ("act_deal", "act_time", "act_type", "act_contact"):
         parts[name] = [np.concatenate(parts[name])[keep]]
     mail = {name: np.concatenate(v) for name, v in parts.items() if name.startswith("mail_")}
     outbound = ~mail["mail_inbound"]
     owner = ledger.owner_at(mail["mail_deal"], mail["mail_time"])
     keep = ~outbound | activity.kept(
-        owner, mail["mail_time"], mail["mail_deal"], None, grid, clock, knobs, salt
+        owner, mail["mail_time"], mail["mail_deal"], None, grid, decided, clock, knobs, salt
     )
     for name, values in mail.items():
         parts[name] = [values[keep]]
     if "acc_rep" in parts:
         rep, time = np.concatenate(parts["acc_rep"]), np.concatenate(parts["acc_time"])
-        keep = activity.kept(rep, time, -1 - rep, None, grid, clock, knobs, salt)
+        keep = activity.kept(rep, time, -1 - rep, None, grid, decided, clock, knobs, salt)
         for name in [n for n in parts if n.startswith("acc_")]:
             parts[name] = [np.concatenate(parts[name])[keep]]

@@ -93,6 +93,7 @@ class People:
         "last_review": np.int64,
         "mgr_since": np.int64,
         "resigning": np.bool_,
+        "decided": np.int64,
     }
 
     def __post_init__(self) -> None:
@@ -125,6 +126,7 @@ class People:
             "hike_mult": 1.0,
             "hike_until": -NEVER,
             "mgr_since": -NEVER,
+            "decided": NEVER,
             "last_att": np.nan,
             "prev_att": np.nan,
             "att_ema": 1.0,
@@ -376,10 +378,11 @@ def drift_and_attrition(
     people.cols["exit_reason"][idx[leaves]] = 1
     people.cols["exit_reason"][idx[fired]] = 2
     people.cols["resigning"][idx[leaves]] = True
+    people.cols["decided"][idx[leaves]] = decided[leaves]
     people.cols["on_plan"][idx] = False
-    # who has decided to go checks out at once, not only from next month
-    eng = eng + k.engagement_when_leaving * leaves
-    people.cols["engagement"][idx] = eng
+    # the month's engagement is the one before any decision; who decides checks out from the
+    # decision (activity.py reads ``decided``) and carries the drop into the next months
+    people.cols["engagement"][idx] = eng + k.engagement_when_leaving * leaves
     return {
         "skill": people.skill[idx].copy(),
         "engagement": eng.copy(),
@@ -390,6 +393,6 @@ def drift_and_attrition(
         "pay_level": people.pay_level[idx].copy(),
         "recent_hike": hiked,
         "attrition_hazard": hazard,
-        "resigning": people.resigning[idx].copy(),
+        "resigning": resigning.copy(),
         "tenure_months": tenure_months,
     }
