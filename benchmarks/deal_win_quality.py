@@ -52,14 +52,14 @@ from spm_ml.data.simulate.truth import latent_deal_state, truth_population
 from spm_ml.features.deals import DealFeatureConfig, deal_features
 from spm_ml.features.snapshots import deal_snapshots
 from spm_ml.models.deal_win import (
-    DealWinModel,
     categorical_columns,
     feature_config_of,
     model_inputs,
 )
 from spm_ml.models.metrics import binary_metrics, paired_difference_interval
 from spm_ml.models.references import DefaultLGBM, OdooNaiveBayes, closed_deal_rows
-from spm_ml.training.deal_win import DealWinRun, DealWinTrainConfig, train_deal_win
+from spm_ml.training.deal_win import DEAL_WIN, DealWinRun, DealWinTrainConfig, train_deal_win
+from spm_ml.training.family import fit_on_split
 
 NAMES = ("model", "prior", "logistic_regression", "lgbm_default", "odoo_naive_bayes", "ceiling")
 COMPARED = ("logistic_regression", "lgbm_default", "odoo_naive_bayes", "ceiling")
@@ -97,18 +97,8 @@ def ceiling(run: DealWinRun, truth: dict, config: DealWinTrainConfig) -> np.ndar
     X = pd.concat([model_inputs(run.features), latent_deal_state(truth, run.snapshots)], axis=1)
     y = run.snapshots["won"].to_numpy().astype(int)
     deals = run.snapshots["deal_id"].to_numpy()
-    split = run.split
-    model = DealWinModel(
-        categorical_features=categorical_columns(X), random_state=config.seed, **config.model
-    )
-    model.fit(
-        X.iloc[split.fit],
-        y[split.fit],
-        eval_set=(X.iloc[split.valid], y[split.valid]),
-        groups=deals[split.fit],
-        eval_groups=deals[split.valid],
-    )
-    return model.predict_proba(X.iloc[split.test])[:, 1]
+    model = fit_on_split(DEAL_WIN, X, y, deals, run.split, config)
+    return model.predict_proba(X.iloc[run.split.test])[:, 1]
 
 
 def truth_check(org, tables, run: DealWinRun, config: DealWinTrainConfig) -> dict:

@@ -19,12 +19,14 @@ logger = logging.getLogger(__name__)
 def use_local_store(work: Path) -> str:
     """Point MLflow at the store for ``work`` (SQLite + local artifacts) and return its URI.
 
-    Idempotent; creates ``work`` if needed.  Honours ``$SPM_ML_TRACKING_URI``.
+    Idempotent; creates ``work`` if the store is there.  Honours ``$SPM_ML_TRACKING_URI``
+    and the user's ``$MLFLOW_TRACKING_URI`` (:func:`spm_ml.settings.tracking_uri`).
     """
     import mlflow
 
-    work.mkdir(parents=True, exist_ok=True)
     uri = settings.tracking_uri(work)
+    if settings.is_local_store(uri, work):
+        work.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
@@ -35,7 +37,10 @@ def ensure_experiment(name: str, work: Path) -> str:
     import mlflow
 
     experiment = mlflow.get_experiment_by_name(name)
-    if experiment is None:
+    if experiment is None and not settings.is_local_store(mlflow.get_tracking_uri(), work):
+        # the user's tracking server keeps artifacts where it is configured to
+        experiment_id = mlflow.create_experiment(name)
+    elif experiment is None:
         location = settings.artifact_root(work) / name
         location.mkdir(parents=True, exist_ok=True)
         experiment_id = mlflow.create_experiment(name, artifact_location=location.as_uri())
@@ -47,6 +52,15 @@ def ensure_experiment(name: str, work: Path) -> str:
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+
+
+def register_logged_model(run_id: str, artifact_path: str, name: str) -> tuple[str, str]:
+    """Register the MLflow model saved under ``artifact_path`` of run ``run_id`` as a new
+    version of ``name`` and give it the new-version alias; returns (version, alias)."""
+    import mlflow
+
+    version = str(mlflow.register_model(f"runs:/{run_id}/{artifact_path}", name).version)
+    return version, assign_new_version_alias(name, version)
 
 
 def git_commit() -> str | None:

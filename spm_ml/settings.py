@@ -22,21 +22,57 @@ def workdir(explicit: str | Path | None = None) -> Path:
     return Path(os.environ.get("SPM_ML_WORKDIR", DEFAULT_WORKDIR)).resolve()
 
 
+_OWN_URI = "SPM_ML_OWN_TRACKING_URI"
+"""The tracking URI spm-ml itself last chose (and MLflow copied into
+``MLFLOW_TRACKING_URI``); kept in the environment so child processes know it too."""
+
+
 def tracking_uri(work: Path) -> str:
-    """The MLflow tracking URI: ``$SPM_ML_TRACKING_URI``, the launcher's store inside
-    ``mlflow run``, else a SQLite file inside ``work``.
+    """The MLflow tracking URI: ``$SPM_ML_TRACKING_URI``, else the user's
+    ``$MLFLOW_TRACKING_URI`` (a tracking server, or the launcher's store inside ``mlflow
+    run``), else a SQLite file inside ``work``.
 
     MLflow 3.17's plain file store (``./mlruns``) raises, so the local default is SQLite.
+    ``mlflow.set_tracking_uri`` also writes ``MLFLOW_TRACKING_URI``; a value spm-ml wrote
+    itself (for an earlier work folder of this process) is not the user's choice and would
+    pin every later work folder (and a child process's) to the first one's store, so it is
+    ignored, except inside ``mlflow run``, whose launcher sets it on purpose.
     """
     env = os.environ.get("SPM_ML_TRACKING_URI")
-    if not env and os.environ.get("MLFLOW_RUN_ID"):
-        # inside `mlflow run`: log where the launcher keeps its run.  (Not otherwise:
-        # mlflow.set_tracking_uri also writes MLFLOW_TRACKING_URI, so it would pin every
-        # later work folder of this process to the first one's store.)
-        env = os.environ.get("MLFLOW_TRACKING_URI")
+    if not env:
+        given = os.environ.get("MLFLOW_TRACKING_URI")
+        ours = given == os.environ.get(_OWN_URI)
+        env = given if given and (not ours or os.environ.get("MLFLOW_RUN_ID")) else None
     if env:
         return env
-    return f"sqlite:///{(work / 'mlflow.db').resolve()}"
+    uri = f"sqlite:///{(work / 'mlflow.db').resolve()}"
+    os.environ[_OWN_URI] = uri
+    return uri
+
+
+def is_local_store(uri: str, work: Path) -> bool:
+    """Whether ``uri`` is the SQLite store inside ``work`` (its artifacts go there too)."""
+    return uri == f"sqlite:///{(work / 'mlflow.db').resolve()}"
+
+
+def table_workdir(explicit: str | Path | None = None) -> Path:
+    """The work folder of a flat-export run (``train --table``): ``explicit``, else
+    ``$SPM_ML_WORKDIR``, else a per-user folder (:func:`user_data_dir`).
+
+    Unlike an organisation's run, a flat export is trained from any directory: nothing is
+    written to the current one unless asked (``--workdir``, ``--model-out``)."""
+    if explicit is not None or os.environ.get("SPM_ML_WORKDIR"):
+        return workdir(explicit)
+    return user_data_dir() / "flat-exports"
+
+
+def user_data_dir() -> Path:
+    """``$SPM_ML_DATA_HOME``, else ``$XDG_DATA_HOME/spm-ml``, else ``~/.local/share/spm-ml``."""
+    env = os.environ.get("SPM_ML_DATA_HOME")
+    if env:
+        return Path(env).resolve()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return (Path(base) / "spm-ml").resolve()
 
 
 def artifact_root(work: Path) -> Path:

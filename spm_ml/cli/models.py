@@ -75,12 +75,19 @@ def train_deal_win_command(
     model_out: Annotated[
         Path | None, typer.Option(help="--table: folder for the MLflow pyfunc model.")
     ] = None,
+    register: Annotated[
+        str | None,
+        typer.Option(
+            help="--table: also register the model under this name in the MLflow registry "
+            "(the first version becomes champion, later ones challenger)."
+        ),
+    ] = None,
 ) -> None:
     """Train a calibrated deal-win model on an organisation (it becomes the challenger), or,
-    with --table, on any flat export of closed deals (saved to --model-out)."""
+    with --table, on any flat export of closed deals (saved to --model-out; the MLflow store
+    is --workdir's, $MLFLOW_TRACKING_URI, or a per-user folder: never the current one)."""
     from spm_ml.errors import SpmMlError
 
-    work = settings.workdir(workdir)
     table_only = {
         "--target": target,
         "--positive": positive,
@@ -90,6 +97,7 @@ def train_deal_win_command(
         "--keep-col": keep_col,
         "--drop-col": drop_col,
         "--model-out": model_out,
+        "--register": register,
     }
     if table is not None:
         if data is not None:
@@ -117,16 +125,25 @@ def train_deal_win_command(
             learner=learner,
             seed=seed,
         )
-        train_table(table, config, model_out=model_out, workdir=work, metrics_json=metrics_json)
+        train_table(
+            table,
+            config,
+            model_out=model_out,
+            workdir=settings.table_workdir(workdir),
+            metrics_json=metrics_json,
+            register=register,
+        )
         return
     given = [o for o, v in table_only.items() if v]
     if given:
         raise SpmMlError(f"{', '.join(given)} only apply with --table FILE")
+    work = settings.workdir(workdir)
 
     from spm_ml.data.io import load_tables
     from spm_ml.features.deals import DealFeatureConfig
     from spm_ml.features.snapshots import LabelDefinition
-    from spm_ml.training.deal_win import DealWinTrainConfig, train_deal_win, write_metrics_json
+    from spm_ml.training.deal_win import DealWinTrainConfig, train_deal_win
+    from spm_ml.training.family import write_metrics_json
 
     source = data or settings.data_source(work)
     tables = load_tables(source)

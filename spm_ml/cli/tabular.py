@@ -14,10 +14,11 @@ def train_table(
     model_out: Path,
     workdir: Path,
     metrics_json: Path | None,
+    register: str | None = None,
 ) -> None:
     """Read and screen ``table``, print every column decision, train, print the metrics."""
     from spm_ml.cli.models import print_training_summary
-    from spm_ml.training.deal_win import write_metrics_json
+    from spm_ml.training.family import write_metrics_json
     from spm_ml.training.tabular import EXPERIMENT, load_tabular, train_tabular
 
     data = load_tabular(table, config)
@@ -40,7 +41,14 @@ def train_table(
     )
     console.print(f"evaluating by {split}, then fitting the final model on all rows")
     with progress_bar() as progress:
-        run = train_tabular(data, config, model_out=model_out, workdir=workdir, progress=progress)
+        run = train_tabular(
+            data,
+            config,
+            model_out=model_out,
+            workdir=workdir,
+            progress=progress,
+            register=register,
+        )
     model = run.model
     console.print(
         f"model: [bold]{model.chosen_}[/], the simplest within one paired standard error of "
@@ -55,11 +63,19 @@ def train_table(
     print_training_summary(run.metrics)
     if metrics_json is not None:
         write_metrics_json(run.metrics, metrics_json)
+    import mlflow
+
     console.print(
         f"saved the MLflow pyfunc model to {run.model_dir} "
         f"(mlflow.pyfunc.load_model(...).predict(rows) -> 'probability'); "
-        f"MLflow run {run.run_id} in experiment {EXPERIMENT!r} ({run.seconds:.1f} s)"
+        f"MLflow run {run.run_id} in experiment {EXPERIMENT!r} of {mlflow.get_tracking_uri()} "
+        f"({run.seconds:.1f} s)"
     )
+    if run.model_version is not None:
+        console.print(
+            f"registered as {register!r} version {run.model_version} ({run.alias}): "
+            f"mlflow.pyfunc.load_model('models:/{register}@{run.alias}')"
+        )
 
 
 def choice_text(model) -> str:

@@ -97,7 +97,8 @@ def _table_section(schema: TableSchema) -> str:
     ]
     references = {fk.column: f"-> {fk.ref_table}.{fk.ref_column}" for fk in schema.foreign_keys}
     for column in schema.columns:
-        notes = "; ".join(n for n in (column.doc, references.get(column.name, "")) if n)
+        known = f"known from `{column.known_at}`" if column.known_at else ""
+        notes = "; ".join(n for n in (column.doc, references.get(column.name, ""), known) if n)
         nullable = "yes" if column.nullable else "no"
         lines.append(f"| `{column.name}` | {_type_text(column)} | {nullable} | {notes} |")
     if schema.date_order:

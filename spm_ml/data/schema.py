@@ -33,6 +33,11 @@ class Column:
     values: tuple[str, ...] = ()
     non_negative: bool = False
     doc: str = ""
+    known_at: str | None = None
+    """Column of the same table dating when this column's value becomes known, where that
+    differs from the table's ``event_time`` (a quarter's base pay is known at its start,
+    the incentive paid for it only after its end).  Features as of ``t`` read the value
+    only where that time is before ``t`` (:func:`spm_ml.features.asof.known_at_index`)."""
     extra_columns_of: str | None = None
     """For an ``enum``: also accept the name of any extra (non-contract) column of the table
     named here.
@@ -74,6 +79,11 @@ class TableSchema:
             if c.name == name:
                 return c
         raise KeyError(name)
+
+    def known_at(self, name: str) -> str | None:
+        """The column dating when column ``name``'s value is known (``event_time`` unless
+        the column says otherwise); ``None`` for an undated table."""
+        return self.column(name).known_at or self.event_time
 
 
 DEAL_STAGES = (
@@ -286,8 +296,8 @@ COMPENSATION = TableSchema(
         Column("rep_id", "id"),
         Column("period_start", "datetime"),
         Column("period_end", "datetime"),
-        Column("base_pay", "float", non_negative=True),
-        Column("target_incentive", "float", non_negative=True),
+        Column("base_pay", "float", non_negative=True, known_at="period_start"),
+        Column("target_incentive", "float", non_negative=True, known_at="period_start"),
         Column("paid_incentive", "float", nullable=True, non_negative=True),
     ),
     primary_key=("rep_id", "period_start"),

@@ -13,6 +13,7 @@ event stamped exactly at ``as_of`` is *not* seen.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -101,6 +102,23 @@ class AsOfQuery:
     seconds: np.ndarray
     """Each pair's ``as_of`` in whole seconds since 1970."""
 
+    # The index keys every count, sum and last of this query searches for, computed on
+    # first use and kept: a request's query is searched dozens of times.
+    @functools.cached_property
+    def start_keys(self) -> np.ndarray:
+        """Key of each pair's entity at second 0: where its events start."""
+        return self.codes << _SHIFT
+
+    @functools.cached_property
+    def end_keys(self) -> np.ndarray:
+        """Key of each pair's (entity, as_of): its events before as_of end there."""
+        return self.start_keys | self.seconds
+
+    @functools.cached_property
+    def unknown(self) -> np.ndarray:
+        """Pairs whose entity is not in the vocabulary: every count is 0."""
+        return self.codes < 0
+
     @classmethod
     def of(
         cls, entities: pd.Series, as_of: pd.Series, vocabulary: pd.Index, lookup: dict | None = None
@@ -183,14 +201,21 @@ class EventIndex:
         """Index of the first event of ``codes`` at or after ``seconds`` (so: count before)."""
         return np.searchsorted(self.keys, (codes << _SHIFT) | seconds, side="left")
 
+    def _start(self, query: AsOfQuery) -> np.ndarray:
+        """Index of each pair's entity's first event (the position of (code, second 0))."""
+        return np.searchsorted(self.keys, query.start_keys, side="left")
+
+    def _end(self, query: AsOfQuery) -> np.ndarray:
+        """Index just past each pair's last event before ``as_of``."""
+        return np.searchsorted(self.keys, query.end_keys, side="left")
+
     def _bounds(self, query: AsOfQuery, window_days: float | None) -> tuple[np.ndarray, ...]:
-        end_s = query.seconds
-        hi = self._position(query.codes, end_s)
+        hi = self._end(query)
         if window_days is None:
-            # the entity's first event: the position of (code, second 0)
-            lo = self._position(query.codes, np.zeros_like(end_s))
+            lo = self._start(query)
         else:
-            lo = self._position(query.codes, np.maximum(end_s - int(window_days * 86_400), 0))
+            since = np.maximum(query.seconds - int(window_days * 86_400), 0)
+            lo = self._position(query.codes, since)
         return lo, hi
 
     def count(
@@ -213,7 +238,7 @@ class EventIndex:
             cumulative = np.zeros(len(self.rows) + 1, dtype=np.int64)
             np.cumsum(np.asarray(mask, dtype=bool)[self.rows], out=cumulative[1:])
             out = cumulative[hi] - cumulative[lo]
-        out[query.codes < 0] = 0
+        out[query.unknown] = 0
         return out.astype(np.int64, copy=False)
 
     def sum(
@@ -246,17 +271,13 @@ class EventIndex:
             elif running is None:
                 out = np.zeros(len(query.codes))
             else:
-                first = (
-                    lo
-                    if window_days is None
-                    else self._position(query.codes, np.zeros_like(query.seconds))
-                )
+                first = lo if window_days is None else self._start(query)
 
                 def prefix(position: np.ndarray, first=first) -> np.ndarray:
                     return np.where(position > first, running[np.maximum(position - 1, 0)], 0.0)
 
                 out = prefix(hi) - prefix(lo)
-            out[query.codes < 0] = 0.0
+            out[query.unknown] = 0.0
             results.append(out)
         return results
 
@@ -274,7 +295,7 @@ class EventIndex:
         if mask is not None:
             return self.subset(mask).last(query)
         codes = query.codes
-        hi = self._position(codes, query.seconds) - 1
+        hi = self._end(query) - 1
         valid = (hi >= 0) & (codes >= 0)
         found = np.full(len(codes), -1, dtype=np.int64)
         candidate = hi[valid]
@@ -291,7 +312,7 @@ class EventIndex:
         """
         index = self if mask is None else self.subset(mask)
         codes = query.codes
-        lo = index._position(codes, np.zeros_like(query.seconds))
+        lo = index._start(query)
         valid = (codes >= 0) & (lo < len(index.keys))
         valid[valid] = (index.keys[lo[valid]] >> _SHIFT) == codes[valid]
         rows = np.full(len(codes), -1, dtype=np.int64)
@@ -309,6 +330,15 @@ class EventIndex:
         clone.vocabulary = self.vocabulary
         clone._vocabulary_lookup = getattr(self, "_vocabulary_lookup", None)
         return clone
+
+
+def equal_to(values: pd.Series, value: object) -> np.ndarray:
+    """``values == value`` as a bool array (missing never equal), at the cost that suits the
+    size: a numpy comparison for a request's few rows (pandas' costs ~60 µs whatever the
+    size), pandas' (Arrow's, for text) for many."""
+    if len(values) <= SMALL:
+        return np.asarray(values, dtype=object) == value
+    return (values == value).to_numpy(dtype=bool, na_value=False)
 
 
 SMALL_RUNNING = 512
@@ -339,6 +369,25 @@ def running_sums(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
         total = new_total
         out[i] = total
     return out
+
+
+def known_at_index(
+    frame: pd.DataFrame, table: str, column: str, entity: str, vocabulary: pd.Index
+) -> EventIndex:
+    """``table``'s rows by ``entity``, dated when ``column``'s value became known.
+
+    The contract says when (:meth:`~spm_ml.data.schema.TableSchema.known_at`): a row of
+    compensation is dated by its ``period_end``, but its base pay was known from its
+    ``period_start``; cutting every column at the table's own date would hide this quarter's
+    pay mid-quarter, and cutting every column at the period's start would show the incentive
+    paid for a quarter before it ended.  Every read of a dated column goes through here.
+    """
+    from spm_ml.data.schema import TABLES
+
+    time_column = TABLES[table].known_at(column)
+    if time_column is None:
+        raise ValueError(f"{table}.{column} is not dated: it has no known-at time to cut on")
+    return EventIndex(frame[entity], frame[time_column], vocabulary)
 
 
 def take(values: pd.Series | np.ndarray, positions: np.ndarray) -> np.ndarray:

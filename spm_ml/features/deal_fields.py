@@ -20,7 +20,14 @@ import pandas as pd
 
 from spm_ml.data.schema import OWNER_FIELD
 from spm_ml.data.tables import Tables
-from spm_ml.features.asof import EventIndex, entity_codes, take, to_seconds, vocabulary_of
+from spm_ml.features.asof import (
+    EventIndex,
+    entity_codes,
+    equal_to,
+    take,
+    to_seconds,
+    vocabulary_of,
+)
 
 NEW_NUMBER, OLD_NUMBER = "new_value_number", "old_value_number"
 NEW_TIME, OLD_TIME = "new_value_time", "old_value_time"
@@ -71,7 +78,7 @@ def replay_field(
     """
     if index is None:
         index = EventIndex(history["deal_id"], history["changed_at"], vocabulary_of(deal_ids))
-    index = index.subset((history["field"] == field).to_numpy(dtype=bool))
+    index = index.subset(equal_to(history["field"], field))
     query = index.query(deal_ids, as_of)
     last = index.last(query)
     values = take(history["new_value"], last)

@@ -31,6 +31,7 @@ from spm_ml.features.asof import (
     as_datetime64,
     days_between,
     entity_codes,
+    equal_to,
     take,
     to_seconds,
     vocabulary_lookup,
@@ -327,7 +328,7 @@ def email_features(
     mine = np.flatnonzero(codes >= 0)
     order = mine[np.lexsort((sent_all[mine].view(np.int64), codes[mine]))]
     codes, sent_at = codes[order], sent_all[order]
-    inbound = (emails["direction"] == "inbound").to_numpy()[order]
+    inbound = equal_to(emails["direction"], "inbound")[order]
     outbound = ~inbound
     latency = days_between(sent_at, _last_outbound(codes, sent_at, outbound))
     latency_known = inbound & ~np.isnan(latency)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from spm_ml.data.tables import Tables
-from spm_ml.features.asof import days_between, take
+from spm_ml.features.asof import days_between, equal_to, take
 from spm_ml.features.deal_events import DealEvents
 
 SENTIMENT_COLUMNS = ("p_negative", "p_neutral", "p_positive")
@@ -42,7 +42,7 @@ def email_sentiment_features(
     - ``latest_inbound_tone``: tone of the most recent inbound email.
     """
     emails = tables.emails
-    inbound = (emails["direction"] == "inbound").to_numpy()
+    inbound = equal_to(emails["direction"], "inbound")
     # emails without score columns (a request that posted none) count as unscored
     probabilities = _probabilities(emails)
     scored = inbound & ~np.isnan(probabilities).any(axis=1)

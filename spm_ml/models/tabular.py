@@ -43,7 +43,12 @@ from spm_ml.features.tabular import TabularPreprocessor
 from spm_ml.models.calibration import fit_calibrator
 from spm_ml.models.gbm import CalibratedGBM
 from spm_ml.models.pyfunc import ProbabilityModel
-from spm_ml.models.references import PriorModel, logistic_reference, split_columns
+from spm_ml.models.references import (
+    LOGISTIC_CS,
+    PriorModel,
+    logistic_reference,
+    split_columns,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ LEARNERS = ("auto", "gbm", "logistic")
 GBM_CANDIDATES = ("gbm", "gbm_additive")
 LOGISTIC = "logistic_regression"
 PRIOR = "prior"
-DEFAULT_CS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+DEFAULT_CS = LOGISTIC_CS
 
 
 def gbm_params(n_rows: int, shape: str) -> dict:

@@ -48,6 +48,14 @@ _VALEDICTION = re.compile(
     re.I | re.M,
 )
 _SIG_MAX_LINES = 8
+# Closings that say nothing about the deal; a text that *starts* with one is only a signature
+# (unlike "Thanks!", which is a message in itself).
+_CLOSING_ONLY = re.compile(
+    r"^[ \t]*(best( regards| wishes)?|kind regards|warm regards|regards|cheers|sincerely"
+    r"|yours( truly| sincerely)?|all the best|talk soon|br|rgds|sent from my \w+)"
+    r"[ \t]*[,.!]?[ \t]*$",
+    re.I,
+)
 
 _FOOTER = re.compile(
     r"(^|\n)[^\n]*("
@@ -111,9 +119,13 @@ def _cut_signature(text: str) -> str:
         text = text[: delimiter.start()]
     lines = text.split("\n")
     # Only a valediction near the end starts a signature: "Thanks" mid-email is content.
+    # A text that opens with a bare closing ("Best regards," then a name and a title) is a
+    # signature alone: nothing is left to judge, and the scorer abstains.
     for index in range(max(0, len(lines) - _SIG_MAX_LINES), len(lines)):
         if index > 0 and _VALEDICTION.match(lines[index]):
             return "\n".join(lines[:index])
+        if index == 0 and _CLOSING_ONLY.match(lines[0]):
+            return ""
     return text
 
 

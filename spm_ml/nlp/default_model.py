@@ -1,7 +1,7 @@
 """The default sentiment model: built from the shipped sentences on first use, then cached.
 
 No model binary lives in git.  The first call trains the pipeline on the labelled sentences
-in ``spm_ml/nlp/data`` with the packaged config (deterministic, ~6 s on 2 cores) and writes
+in ``spm_ml/nlp/data`` with the packaged config (deterministic, ~20 s on 2 cores) and writes
 an MLflow pyfunc folder under :func:`spm_ml.settings.cache_dir`.  The folder name carries a
 fingerprint of the sentences, the config and the model version, so editing either builds a
 new model instead of serving a stale one.  A file lock serialises concurrent first uses
@@ -19,6 +19,7 @@ from pathlib import Path
 from spm_ml import settings
 from spm_ml.nlp.corpus import corpus_files
 from spm_ml.nlp.files import file_lock
+from spm_ml.nlp.lexicon import FEATURE_NAMES, lexicon_digest
 from spm_ml.nlp.pipeline import DEFAULT_CONFIG
 from spm_ml.nlp.scoring import SentimentModel, pipeline_dir
 
@@ -26,9 +27,10 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["MODEL_VERSION", "default_model_dir", "ensure_default_model", "load_default_model"]
 
-MODEL_VERSION = "sentiment-default.v1"
+MODEL_VERSION = "sentiment-default.v2"
 """Bump when code changes (cleaning, features, training) alter what the default model learns;
-the shipped sentences, slot values and the config are fingerprinted automatically."""
+the shipped sentences, slot values, word lists and the config are fingerprinted
+automatically."""
 
 _loaded: dict[Path, SentimentModel] = {}
 _lock = threading.Lock()
@@ -44,9 +46,11 @@ def _inputs_digest() -> str:
 
     digest = hashlib.sha256(MODEL_VERSION.encode())
     digest.update(repr((POLITE_LINES, sorted(SLOT_VALUES.items()))).encode())
-    for label, text in sorted(corpus_files().items()):
-        digest.update(label.encode())
+    for name, text in sorted(corpus_files().items()):
+        digest.update(name.encode())
         digest.update(text.encode("utf-8"))
+    digest.update(lexicon_digest().encode())
+    digest.update(repr(FEATURE_NAMES).encode())
     digest.update(DEFAULT_CONFIG.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -64,13 +68,15 @@ def ensure_default_model() -> Path:
     with file_lock(target.parent / ".build.lock"):
         if (target / "MLmodel").is_file():  # another process built it while we waited
             return target
-        from spm_ml.nlp.corpus import training_sentences
+        from spm_ml.nlp.corpus import labelled_sentences
         from spm_ml.nlp.pyfunc import save_pyfunc
         from spm_ml.nlp.training import fit_pipeline
 
         logger.info("Building the default sentiment model in %s (first use).", target)
-        texts, labels = training_sentences()
-        model = fit_pipeline(texts, labels)
+        texts, labels, groups = labelled_sentences()
+        # Group folds: the blend learns how far to trust the classifier on text unlike its
+        # training text (chosen by benchmarks/sentiment_selection.py).
+        model = fit_pipeline(texts, labels, groups=groups)
         save_pyfunc(model, target)
         os.utime(target)
     return target

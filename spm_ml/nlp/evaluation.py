@@ -1,4 +1,5 @@
-"""Held-out metrics for a sentiment model: accuracy, macro-F1, per class, confusion matrix."""
+"""Held-out metrics for a sentiment model: accuracy, macro-F1, per class, confusion matrix,
+polarity AUC and calibration error (the figures the benchmarks and the model card report)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ import pandas as pd
 
 from spm_ml.nlp.components import LABELS
 
-__all__ = ["classification_metrics"]
+__all__ = [
+    "classification_metrics",
+    "expected_calibration_error",
+    "polarity_auc",
+    "polarity_macro_f1",
+]
 
 
 def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, Any]:
@@ -45,3 +51,54 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str]) -> dict
             "matrix": confusion_matrix(true, pred, labels=list(LABELS)).tolist(),
         },
     }
+
+
+def polarity_macro_f1(y_true: Sequence[str], y_pred: Sequence[object]) -> float:
+    """Macro-F1 over the classes present in ``y_true``; a missing answer counts as neutral.
+
+    On a two-class set (reviews: negative and positive only) a ``neutral`` answer is a miss
+    for the true class, never a free pass: that is how the benchmark compares a three-class
+    model with a lexicon's sign.
+    """
+    from sklearn.metrics import f1_score
+
+    pred = ["neutral" if pd.isna(p) else str(p) for p in y_pred]
+    true = [str(t) for t in y_true]
+    present = [label for label in LABELS if label in set(true)]
+    return float(f1_score(true, pred, labels=present, average="macro", zero_division=0))
+
+
+def polarity_auc(y_true: Sequence[str], polarity: Sequence[float]) -> float:
+    """ROC AUC of a polarity score (e.g. ``p_positive - p_negative``) for positive vs negative.
+
+    Rows whose truth is neutral are left out; a missing score (a flagged text) ranks in the
+    middle (0), as an abstention should.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    true = np.asarray([str(t) for t in y_true])
+    score = np.nan_to_num(np.asarray(polarity, dtype=np.float64), nan=0.0)
+    keep = np.isin(true, ["negative", "positive"])
+    return float(roc_auc_score(true[keep] == "positive", score[keep]))
+
+
+def expected_calibration_error(y_true: Sequence[str], probs: np.ndarray, n_bins: int = 10) -> float:
+    """Top-label ECE: mean |accuracy - confidence| over equal-width confidence bins.
+
+    ``probs`` is ``(n, 3)`` in :data:`LABELS` order; rows with a missing score are skipped.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    keep = ~np.isnan(probs).any(axis=1)
+    probs = probs[keep]
+    true = np.asarray([LABELS.index(str(t)) for t in y_true])[keep]
+    if len(true) == 0:
+        return float("nan")
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == true
+    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    error = 0.0
+    for b in range(n_bins):
+        mask = bins == b
+        if mask.any():
+            error += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
+    return float(error)

@@ -149,14 +149,13 @@ class SentimentModel:
         ]
         return np.vstack([np.asarray(c) for c in chunks])[:, order]
 
-    def classify(self, units: Sequence[Doc | Span], texts: Sequence[str]) -> np.ndarray:
-        """``(n, 3)`` blended probabilities for docs or sentence spans with their texts."""
-        return self.blend.combine(self.textcat_probs(units), texts)
+    def classify(self, units: Sequence[Doc | Span]) -> np.ndarray:
+        """``(n, 3)`` blended probabilities for docs or sentence spans."""
+        return self.blend.combine(self.textcat_probs(units), units)
 
     def score(self, texts: Sequence[object]) -> pd.DataFrame:
         """Score ``texts``; returns one row per text with :data:`OUTPUT_COLUMNS`."""
         unit_docs: list[Doc | Span] = []
-        unit_texts: list[str] = []
         english: list[bool] = []
         n_sentences: list[int] = []
         n_units: list[int] = []
@@ -175,8 +174,7 @@ class SentimentModel:
                 units.append((doc, clean))  # short text: its whole reading is one more vote
             n_units.append(len(units))
             unit_docs.extend(u for u, _ in units)
-            unit_texts.extend(t for _, t in units)
-        probs = self.classify(unit_docs, unit_texts)
+        probs = self.classify(unit_docs)
         result = np.full((len(n_units), len(LABELS)), np.nan)
         start = 0
         for index, count in enumerate(n_units):

@@ -116,6 +116,9 @@ class TabularRun:
     fold_choices: dict[str, int]
     split_params: dict
     seconds: float
+    model_version: str | None = None
+    """Registry version, when the run was asked to register the model (``register``)."""
+    alias: str | None = None
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -332,8 +335,14 @@ def train_tabular(
     model_out: Path,
     workdir: Path,
     progress=None,
+    register: str | None = None,
 ) -> TabularRun:
-    """Evaluate, fit on all rows, save the pyfunc to ``model_out`` and log an MLflow run."""
+    """Evaluate, fit on all rows, save the pyfunc to ``model_out`` and log an MLflow run.
+
+    With ``register``, the logged model is also a version of registered model ``register``,
+    with the alias the registry's rule gives a new version (``champion`` for the first,
+    else ``challenger``): served, promoted and loaded like any other family's.
+    """
     import mlflow
 
     started = time.perf_counter()
@@ -386,6 +395,9 @@ def train_tabular(
             }
         mlflow.log_dict(document, "metrics.json")
         mlflow.log_artifacts(str(model_out), "model")
+    version = alias = None
+    if register:
+        version, alias = registry.register_logged_model(run.info.run_id, "model", register)
     return TabularRun(
         model=model,
         metrics=document,
@@ -394,6 +406,8 @@ def train_tabular(
         fold_choices=choices,
         split_params=split_params,
         seconds=time.perf_counter() - started,
+        model_version=version,
+        alias=alias,
     )
 
 

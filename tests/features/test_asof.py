@@ -10,7 +10,14 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spm_ml.features.asof import SMALL_RUNNING, entity_codes, running_sums
+from spm_ml.data.schema import TABLES
+from spm_ml.features.asof import (
+    SMALL_RUNNING,
+    entity_codes,
+    known_at_index,
+    running_sums,
+    take,
+)
 
 finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e15, max_value=1e15)
 
@@ -43,3 +50,33 @@ def test_entity_codes_match_pandas_get_indexer(entities, vocabulary):
     expected = index.get_indexer(pd.Index(entities, dtype=object))
     got = entity_codes(pd.Series(entities, dtype=object), index)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_known_at_cuts_each_column_when_its_value_is_known():
+    """Mid-quarter, this quarter's base pay is known but the incentive paid for it is not."""
+    pay = pd.DataFrame(
+        {
+            "rep_id": ["R1", "R1"],
+            "period_start": pd.to_datetime(["2024-01-01", "2024-04-01"]),
+            "period_end": pd.to_datetime(["2024-03-31", "2024-06-30"]),
+            "base_pay": [100.0, 110.0],
+            "paid_incentive": [20.0, 35.0],
+        }
+    )
+    reps = pd.Index(["R1"], dtype=object)
+    ask = pd.Series(["R1", "R1"], dtype=object)
+    when = pd.Series(pd.to_datetime(["2024-05-15", "2024-07-02"]))
+
+    def latest(column: str) -> list[float]:
+        index = known_at_index(pay, "compensation", column, "rep_id", reps)
+        return take(pay[column], index.last(ask, when)).tolist()
+
+    assert latest("base_pay") == [110.0, 110.0]
+    assert latest("paid_incentive") == [20.0, 35.0]
+
+
+def test_every_known_at_names_a_time_column_of_its_table():
+    for table in TABLES.values():
+        for column in table.columns:
+            if column.known_at is not None:
+                assert table.column(column.known_at).kind == "datetime", (table.name, column.name)

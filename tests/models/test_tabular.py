@@ -407,3 +407,48 @@ def test_one_standard_error_rule_prefers_the_simplest_candidate():
     assert set(model.selection_) == {"prior", "logistic_regression", "gbm", "gbm_additive"}
     if model.chosen_ == "prior":
         np.testing.assert_allclose(model.predict_proba(noise.head(3))[:, 1], y.mean())
+
+
+def test_register_puts_the_flat_export_model_in_the_registry(csv, tmp_path, workdir):
+    import mlflow
+
+    cfg = config(learner="logistic")
+    data = load_tabular(csv, cfg)
+    run = train_tabular(data, cfg, model_out=tmp_path / "m", workdir=workdir, register="churn")
+    assert (run.model_version, run.alias) == ("1", "champion")
+    loaded = mlflow.pyfunc.load_model("models:/churn@champion")
+    rows = export(5, seed=9).drop(columns="outcome")
+    rows["amount"] = pd.to_numeric(rows["amount"])
+    assert loaded.predict(rows)["probability"].between(0, 1).all()
+    again = train_tabular(data, cfg, model_out=tmp_path / "m2", workdir=workdir, register="churn")
+    assert (again.model_version, again.alias) == ("2", "challenger")
+
+
+def test_table_mode_writes_nothing_to_the_current_folder(csv, tmp_path, monkeypatch):
+    """No --workdir: the MLflow store goes to the per-user folder, never ./spm-ml-quickstart;
+    with $MLFLOW_TRACKING_URI it goes there."""
+    from mlflow import MlflowClient
+    from typer.testing import CliRunner
+
+    from spm_ml.cli import app
+
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.delenv("SPM_ML_WORKDIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "user-data"))
+    args = ["train", "deal-win", "--table", str(csv), "--target", "outcome", "--positive", "Won"]
+    args += ["--learner", "logistic", "--model-out", str(tmp_path / "model")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert list(here.iterdir()) == []
+    assert (tmp_path / "user-data" / "spm-ml" / "flat-exports" / "mlflow.db").exists()
+
+    server = f"sqlite:///{tmp_path / 'server.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    args += ["--register", "won-deals"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "registered as 'won-deals' version 1 (champion)" in result.output
+    versions = MlflowClient(tracking_uri=server).search_model_versions("name='won-deals'")
+    assert [str(v.version) for v in versions] == ["1"]

@@ -134,3 +134,91 @@ def test_batch_equals_single_row(default_model):
     batch = score_texts(texts, model=default_model)
     single = pd.concat([score_texts([t], model=default_model) for t in texts], ignore_index=True)
     pd.testing.assert_frame_equal(batch, single)
+
+
+# Business phrases, both directions; none of them is a training sentence (checked below).
+BUSINESS = {
+    "positive": [
+        "Revenue grew 12% this quarter.",
+        "Our costs fell by a fifth compared with last year.",
+        "The board signed off on a bigger budget for next year.",
+        "Bookings rose sharply in the second half.",
+        "We closed the quarter well ahead of target.",
+        "Thanks a lot, we will have the signed order back to you by Friday.",
+    ],
+    "negative": [
+        "They cut the budget for next year.",
+        "Revenue fell 12% this quarter.",
+        "Operating costs rose sharply and squeezed our margins.",
+        "The rollout slipped again and is now two months late.",
+        "The client escalated the outage to their CEO.",
+        "We lost the renewal to a cheaper competitor.",
+    ],
+}
+
+
+def test_business_phrases_are_not_training_sentences():
+    from spm_ml.nlp.corpus import training_sentences
+
+    texts = {t.strip().lower() for t in training_sentences()[0]}
+    for phrases in [*BUSINESS.values(), *DIRECTION_PAIRS]:
+        assert not [p for p in phrases if p.lower() in texts]
+
+
+@pytest.mark.parametrize("label", sorted(BUSINESS))
+def test_business_phrases_both_directions(default_model, label):
+    scores = score_texts(BUSINESS[label], model=default_model)
+    assert (scores["label"] == label).mean() >= 0.8, scores
+
+
+DIRECTION_PAIRS = [
+    ("Revenue grew 9% in the spring.", "Revenue fell 9% in the spring."),
+    ("Our costs fell by 9 percent in the spring.", "Our costs rose by 9 percent in the spring."),
+    ("They raised the budget for next year.", "They cut the budget for next year."),
+    ("The launch is on schedule.", "The launch is behind schedule."),
+]
+
+
+@pytest.mark.parametrize(("better", "worse"), DIRECTION_PAIRS)
+def test_direction_of_change_moves_the_polarity(default_model, better, worse):
+    scores = score_texts([better, worse], model=default_model)
+    polarity = (scores["p_positive"] - scores["p_negative"]).to_numpy()
+    assert polarity[0] > polarity[1] + 0.2, scores
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "  \n\t ",
+        "Best regards,\nJo Smith\nAccount Executive\nAcme Inc | +1 555 0100",
+        "Kind regards,\n\nPriya",
+        "Sent from my iPhone",
+        "-- \nJo Smith\nVP Sales",
+        "On Mon, Jun 3, 2024 at 9:14 AM Sam <sam@example.com> wrote:\n> We love it, thanks!",
+        "https://example.com/pricing",
+        "12 345 678",
+    ],
+)
+def test_nothing_to_judge_abstains(default_model, text):
+    scores = score_texts([text], model=default_model)
+    assert scores["label"].isna()[0], scores
+    assert np.isnan(scores[["p_negative", "p_neutral", "p_positive"]].to_numpy()).all()
+    assert scores["n_sentences"][0] == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Wir haben beschlossen, den Vertrag nicht zu verlängern. Vielen Dank für Ihr Verständnis.",
+        "Hemos decidido no renovar el contrato, muchas gracias por todo el apoyo.",
+        "Nous sommes très contents du service et nous allons signer le contrat la semaine "
+        "prochaine.",
+        "我们决定不续约，谢谢。",
+        "Мы решили не продлевать договор, спасибо.",
+    ],
+)
+def test_non_english_is_flagged_not_guessed(default_model, text):
+    scores = score_texts([text], model=default_model)
+    assert not scores["is_english"][0]
+    assert scores["label"].isna()[0] and np.isnan(scores["p_positive"][0])

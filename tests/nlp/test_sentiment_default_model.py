@@ -29,11 +29,11 @@ def test_concurrent_first_use_builds_once(default_model):
 
 def test_rebuild_is_deterministic(default_model, tmp_path, monkeypatch):
     from spm_ml.nlp import score_texts
-    from spm_ml.nlp.corpus import training_sentences
+    from spm_ml.nlp.corpus import labelled_sentences
     from spm_ml.nlp.training import fit_pipeline
 
-    texts, labels = training_sentences()
-    again = fit_pipeline(texts, labels)
+    texts, labels, groups = labelled_sentences()
+    again = fit_pipeline(texts, labels, groups=groups)
     probe = ["We will not renew.", "Great demo!", "Send me the invoice please."]
     a = score_texts(probe, model=default_model)
     b = score_texts(probe, model=again)
