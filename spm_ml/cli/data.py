@@ -18,7 +18,7 @@ SHOWN_PER_CHECK = 100
 
 @exits_on_error
 def generate(
-    out: Annotated[Path, typer.Option(help="Folder to write the eight tables into.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the nine tables into.")],
     reps: Annotated[int, typer.Option(min=2, help="Number of sales reps (managers extra).")] = 50,
     months: Annotated[int, typer.Option(min=1, help="Months of history.")] = 24,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same data.")] = 0,
@@ -27,7 +27,7 @@ def generate(
         bool, typer.Option(help="Also write the latent ground truth to OUT/_truth/.")
     ] = False,
 ) -> None:
-    """Write a simulated sales organisation (all eight contract tables) to OUT."""
+    """Write a simulated sales organisation (all nine contract tables) to OUT."""
     from spm_ml.data.io import write_tables
     from spm_ml.data.simulate import SimulationConfig, simulate
 

@@ -39,7 +39,7 @@ def quickstart(
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
     console.print(
         f"\n[bold]Done[/] ({timing}).\n"
-        f"  data (8 tables, validated):   {result.data_dir}\n"
+        f"  data (9 tables, validated):   {result.data_dir}\n"
         f"  MLflow store:                 {result.tracking_uri}\n"
         f"  model:                        deal-win version {result.run.model_version} "
         f"@{result.run.alias} (run {result.run.run_id})"

@@ -12,7 +12,7 @@ from spm_ml.data.schema import TABLES, Column, TableSchema
 INTRO = """\
 # The data contract
 
-Every spm-ml pipeline reads these eight tables. This page is generated from
+Every spm-ml pipeline reads these nine tables (`rep_history` optional). This page is generated from
 `spm_ml/data/schema.py` (`python -m spm_ml.data.contract_doc > docs/data-contract.md`; a
 test fails when it is stale); the code is the authority.
 """
@@ -51,15 +51,27 @@ RULES = """\
 - **Custom fields without history** are taken as set when the deal was created: the
   deals-table value is used for every moment of the deal's life. A field your CRM changes
   later must have its changes in `deal_history`, or be left out.
-- **Fixed attributes**: the contract has no history for reps (`team`, `region`, `role`,
-  `manager_id`, `hire_date`) or accounts (`industry`, `region`, `employees`,
-  `annual_revenue`); features read them as facts true at every moment (the simulator never
-  changes them). Future-dated facts are never read by features: `reps.exit_date` and
+- **Rep history**: `rep_history` records changes of a rep's `manager_id` (a reassignment,
+  the manager leaving, the backfill arriving) and `team`, one row per change: `old_value`
+  the value before, `new_value` the value from `changed_at` on; manager values must be
+  `reps.rep_id`. `reps.manager_id` and `reps.team` hold the values at extraction (for a
+  leaver, at the exit), so a rep's last row's `new_value` is the reps-table value; the value
+  at a moment `t` is the `new_value` of the rep's latest row of the field strictly before
+  `t`, before the first row that row's `old_value`, and for a rep without rows the
+  reps-table value. The table is optional: a source without it (both adapters, older
+  exports) has recorded no change, and gets an empty table. Changes must fall between the
+  rep's `hire_date` and `exit_date` (error); a chain whose `old_value` differs from the
+  previous row's `new_value`, or whose last value differs from `reps`, is a warning.
+- **Fixed attributes**: the contract has no history for a rep's `region`, `role` and
+  `hire_date`, nor for accounts (`industry`, `region`, `employees`, `annual_revenue`);
+  features read them as facts true at every moment (the simulator never changes them).
+  Future-dated facts are never read by features: `reps.exit_date` and
   `exit_reason`, and a deal's `closed_at` and `outcome` before the deal has closed (after
   the close they count in its owner's and account's track record).
 - **Validation** (`spm-ml validate SOURCE`) reports every problem with table, row (CSV line or
   row number, plus the id) and column, and exits with status 2; rows are never dropped or
-  coerced. `reps`, `accounts` and `deals` must have rows; other tables may be empty (warning).
+  coerced. `reps`, `accounts` and `deals` must have rows; other tables may be empty (warning;
+  an empty or absent `rep_history` is silent).
 """
 
 

@@ -22,7 +22,7 @@ from typing import Literal
 import pandas as pd
 
 from spm_ml.data.problems import Problem, errors_only
-from spm_ml.data.schema import TABLE_NAMES
+from spm_ml.data.schema import OPTIONAL_TABLES, TABLE_NAMES
 from spm_ml.data.tables import Tables
 from spm_ml.errors import SchemaError, SourceError
 
@@ -30,7 +30,8 @@ logger = logging.getLogger(__name__)
 
 Origin = Literal["csv", "parquet", "sql", "frame"]
 REQUIRED_TABLES = ("reps", "accounts", "deals")
-"""Tables a source must have; the others may be absent (reported as a warning)."""
+"""Tables a source must have; the others may be absent (reported as a warning, except the
+:data:`~spm_ml.data.schema.OPTIONAL_TABLES`, whose absence means "no changes recorded")."""
 METADATA_FILE = "_metadata.json"
 """Written beside the tables; holds ``extracted_at`` so as-of checks know the data's date."""
 
@@ -192,6 +193,8 @@ def _read_folder(folder: Path) -> RawSource:
             )
             continue
         if not present:
+            if name in OPTIONAL_TABLES:
+                continue  # parsing gives it an empty frame: nothing recorded
             others = sorted(p.name for p in folder.glob(f"{name}.*"))
             hint = (
                 f" (found {', '.join(others)}: only .csv and .parquet are read)" if others else ""
@@ -277,6 +280,8 @@ def _read_sql(url: str) -> RawSource:
             present = set(sa.inspect(conn).get_table_names())
             for name in TABLE_NAMES:
                 if name not in present:
+                    if name in OPTIONAL_TABLES:
+                        continue
                     severity = "error" if name in REQUIRED_TABLES else "warning"
                     problems.append(
                         Problem(

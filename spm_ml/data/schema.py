@@ -1,4 +1,4 @@
-"""The data contract: the eight tables every spm-ml pipeline reads.
+"""The data contract: the nine tables every spm-ml pipeline reads.
 
 The contract is data, not code: each table is a :class:`TableSchema` listing its required
 columns, their kinds, enums, the primary key and the foreign keys.  Loading, validation,
@@ -107,6 +107,12 @@ OWNER_FIELD = "rep_id"
 HISTORY_FIELDS = ("stage", "amount", "expected_close_at", OWNER_FIELD)
 """Contract fields whose changes ``deal_history`` records; custom fields may be added."""
 
+MANAGER_FIELD = "manager_id"
+"""``rep_history.field`` of a change of manager: old and new value are reps' ids."""
+
+REP_HISTORY_FIELDS = (MANAGER_FIELD, "team")
+"""Rep attributes whose changes ``rep_history`` records."""
+
 REPS = TableSchema(
     name="reps",
     doc="Sales reps and their managers; managers are reps too (role='manager').",
@@ -203,6 +209,30 @@ DEAL_HISTORY = TableSchema(
     event_time="changed_at",
 )
 
+REP_HISTORY = TableSchema(
+    name="rep_history",
+    doc=(
+        "Changes of a rep's manager or team, with their time.  reps holds the values at "
+        "extraction; a rep without rows never changed them.  Optional: a source without the "
+        "table has recorded no changes."
+    ),
+    columns=(
+        Column("rep_id", "id"),
+        Column("changed_at", "datetime"),
+        Column(
+            "field",
+            "enum",
+            values=REP_HISTORY_FIELDS,
+            doc="manager_id rows name reps (old and new value are reps.rep_id)",
+        ),
+        Column("old_value", "string", nullable=True, doc="empty when there was none"),
+        Column("new_value", "string", nullable=True, doc="empty when there is none (top)"),
+    ),
+    primary_key=(),
+    foreign_keys=(ForeignKey("rep_id", "reps", "rep_id"),),
+    event_time="changed_at",
+)
+
 ACTIVITIES = TableSchema(
     name="activities",
     doc="Logged sales activities; deal_id is null for account-level work.",
@@ -278,8 +308,21 @@ COMPENSATION = TableSchema(
 
 TABLES: dict[str, TableSchema] = {
     t.name: t
-    for t in (REPS, ACCOUNTS, DEALS, DEAL_HISTORY, ACTIVITIES, EMAILS, QUOTAS, COMPENSATION)
+    for t in (
+        REPS,
+        ACCOUNTS,
+        DEALS,
+        DEAL_HISTORY,
+        ACTIVITIES,
+        EMAILS,
+        QUOTAS,
+        COMPENSATION,
+        REP_HISTORY,
+    )
 }
 """All contract tables by name, in load order (referenced tables first)."""
 
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
+
+OPTIONAL_TABLES: tuple[str, ...] = ("rep_history",)
+"""Tables a source may leave out without a warning: absent means "no changes recorded"."""

@@ -1,6 +1,6 @@
 """``Tables``: the one typed container every pipeline passes around.
 
-A validated sales organisation's history: the eight contract tables as pandas DataFrames
+A validated sales organisation's history: the nine contract tables as pandas DataFrames
 with parsed dtypes (ids as ``string``, times as naive UTC ``datetime64[ns]``, amounts as
 ``float64``), plus the time the data was extracted (``as_of``).  Features take a ``Tables``
 and an ``as_of`` and never mutate it.
@@ -8,17 +8,21 @@ and an ``as_of`` and never mutate it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 
 import pandas as pd
 
-from spm_ml.data.schema import TABLE_NAMES
+from spm_ml.data.schema import TABLE_NAMES, TABLES
 
 
 @dataclass(frozen=True)
 class Tables:
-    """The eight contract tables of one organisation.
+    """The nine contract tables of one organisation.
+
+    ``rep_history`` is optional: left out, it is an empty frame with the contract's columns
+    (no manager or team change recorded), so code written for eight tables keeps working.
 
     ``extracted_at`` is when the data was pulled from the CRM: nothing in it may be dated
     later, and "open" deals are open as of that moment.  It is ``None`` when unknown.
@@ -37,6 +41,7 @@ class Tables:
     emails: pd.DataFrame
     quotas: pd.DataFrame
     compensation: pd.DataFrame
+    rep_history: pd.DataFrame = field(default_factory=lambda: _empty("rep_history"))
     extracted_at: pd.Timestamp | None = None
     non_feature_columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -65,6 +70,19 @@ class Tables:
     def __repr__(self) -> str:
         sizes = ", ".join(f"{n}={len(df):,}" for n, df in self.items())
         return f"Tables({sizes}, extracted_at={self.extracted_at})"
+
+
+def _empty(name: str) -> pd.DataFrame:
+    """A fresh (shallow) copy of the contract's empty frame, built once: request paths build
+    ``Tables`` per call and must not pay for typing an empty frame each time."""
+    return _empty_template(name).copy(deep=False)
+
+
+@functools.cache
+def _empty_template(name: str) -> pd.DataFrame:
+    from spm_ml.data.parse import empty_frame  # parse imports this module
+
+    return empty_frame(TABLES[name])
 
 
 def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:

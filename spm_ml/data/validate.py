@@ -2,8 +2,10 @@
 
 Per-value checks (types, enums, negatives, required cells) happen while parsing
 (:mod:`spm_ml.data.parse`); this module checks what needs whole tables: unique ids, foreign
-keys, date order, events after the data's as-of, deal stage/outcome consistency, and the
-fields of deal_history (owner changes name known reps, custom fields name deals columns).
+keys, date order, events after the data's as-of, deal stage/outcome consistency, the
+fields of deal_history (owner changes name known reps, custom fields name deals columns) and
+rep_history (managers are known reps, changes fall inside the rep's employment and chain up
+to the reps table).
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ import pandas as pd
 
 from spm_ml.data.parse import MAX_PROBLEMS_PER_CHECK, values_like
 from spm_ml.data.problems import Problem
-from spm_ml.data.schema import OPEN_STAGES, OWNER_FIELD, TABLES, TableSchema
+from spm_ml.data.schema import (
+    MANAGER_FIELD,
+    OPEN_STAGES,
+    OPTIONAL_TABLES,
+    OWNER_FIELD,
+    TABLES,
+    TableSchema,
+)
 from spm_ml.data.tables import Tables
 
 NON_EMPTY_TABLES = ("reps", "accounts", "deals")
@@ -25,6 +34,7 @@ EVENT_COLUMNS = {
     "reps": ("hire_date", "exit_date"),
     "deals": ("created_at", "closed_at"),
     "deal_history": ("changed_at",),
+    "rep_history": ("changed_at",),
     "activities": ("occurred_at",),
     "emails": ("sent_at",),
 }
@@ -53,6 +63,7 @@ def validate_tables(
             problems += _check_not_after(schema, frame, tables.extracted_at, label)
     problems += _check_deal_states(tables.deals, _labeller(TABLES["deals"], tables.deals))
     problems += _check_history_fields(tables)
+    problems += _check_rep_history(tables)
     return problems
 
 
@@ -91,7 +102,7 @@ def _rows(
 
 
 def _check_not_empty(schema: TableSchema, frame: pd.DataFrame, required: bool) -> list[Problem]:
-    if len(frame):
+    if len(frame) or schema.name in OPTIONAL_TABLES:
         return []
     if required:
         return [Problem(schema.name, "-", "-", "empty_table", "table has no rows")]
@@ -311,3 +322,124 @@ def _check_custom_values(
             ),
         )
     return problems
+
+
+def _check_rep_history(tables: Tables) -> list[Problem]:
+    """rep_history rows: managers are reps, each change inside the rep's employment, and
+    each rep's changes of a field chain up (old value = the previous row's new value, the
+    last new value = the reps table's value at extraction).
+
+    A change before the hire or after the exit cannot have happened (error); a broken chain
+    is a gap in the export, reported as a warning because replaying it is still defined.
+    """
+    schema = TABLES["rep_history"]
+    history = tables.rep_history
+    if not len(history):
+        return []
+    label = _labeller(schema, history)
+    reps = tables.reps
+    field = history["field"]
+    is_manager = (field == MANAGER_FIELD).to_numpy()
+    known_reps = reps["rep_id"]
+    problems: list[Problem] = []
+    for column in ("old_value", "new_value"):
+        values = history[column]
+        dangling = is_manager & (values.notna() & ~values.isin(known_reps)).to_numpy()
+        problems += _rows(
+            schema,
+            column,
+            "dangling_reference",
+            dangling,
+            label,
+            lambda i, values=values: (
+                f"{values.iat[i]!r} is not a rep_id in reps (a manager_id row names the "
+                "rep's previous and new manager)"
+            ),
+        )
+    by_rep = reps.drop_duplicates("rep_id").set_index("rep_id")
+    hired = history["rep_id"].map(by_rep["hire_date"])
+    left = history["rep_id"].map(by_rep["exit_date"])
+    when = history["changed_at"]
+    before = (hired.notna() & when.notna() & (when < hired)).to_numpy()
+    problems += _rows(
+        schema,
+        "changed_at",
+        "date_order",
+        before,
+        label,
+        lambda i: f"{when.iat[i]} is before the rep's hire_date {hired.iat[i]}",
+    )
+    after = (left.notna() & when.notna() & (when > left)).to_numpy()
+    problems += _rows(
+        schema,
+        "changed_at",
+        "date_order",
+        after,
+        label,
+        lambda i: f"{when.iat[i]} is after the rep's exit_date {left.iat[i]}",
+    )
+    problems += _check_rep_history_chain(schema, history, by_rep, label)
+    return problems
+
+
+def _check_rep_history_chain(
+    schema: TableSchema, history: pd.DataFrame, by_rep: pd.DataFrame, label
+) -> list[Problem]:
+    rep = history["rep_id"].astype("object").to_numpy()
+    field = history["field"].astype("object").to_numpy()
+    old = _texts(history["old_value"])
+    new = _texts(history["new_value"])
+    order = np.lexsort((history["changed_at"].to_numpy(), field.astype(str), rep.astype(str)))
+    same_run = np.zeros(len(order), dtype=bool)
+    same_run[1:] = (rep[order][1:] == rep[order][:-1]) & (field[order][1:] == field[order][:-1])
+    # position i (in frame order) -> the new_value of the row before it in its run
+    previous = np.full(len(history), None, dtype=object)
+    previous[order[1:]] = np.where(same_run[1:], new[order][:-1], None)
+    follows = np.zeros(len(history), dtype=bool)
+    follows[order] = same_run
+    broken = follows & (old != previous)
+    problems = _rows(
+        schema,
+        "old_value",
+        "inconsistent_history",
+        broken,
+        label,
+        lambda i: (
+            f"{_text(old[i])} differs from the new_value {_text(previous[i])} of the rep's "
+            f"previous {field[i]} change"
+        ),
+    )
+    is_last = np.zeros(len(history), dtype=bool)
+    is_last[order] = np.r_[~same_run[1:], True]
+    current = np.full(len(history), None, dtype=object)
+    known = np.zeros(len(history), dtype=bool)
+    for name in pd.unique(field):
+        if isinstance(name, str) and name in by_rep.columns:
+            rows = field == name
+            values = pd.Series(rep[rows]).map(by_rep[name])
+            found = pd.Series(rep[rows]).isin(by_rep.index).to_numpy()
+            current[rows] = _texts(values)
+            known[rows] = found
+    mismatch = is_last & known & (new != current)
+    problems += _rows(
+        schema,
+        "new_value",
+        "inconsistent_history",
+        mismatch,
+        label,
+        lambda i: (
+            f"the rep's last {field[i]} change sets {_text(new[i])}, but reps holds "
+            f"{_text(current[i])} (reps holds the value at extraction)"
+        ),
+    )
+    # replaying a broken chain is still defined: a gap in the export, not unusable data
+    return [Problem(p.table, p.row, p.column, p.kind, p.message, "warning") for p in problems]
+
+
+def _texts(values: pd.Series) -> np.ndarray:
+    """Values as Python strings, missing as ``None`` (so ``==`` compares them exactly)."""
+    out = values.astype("object").to_numpy(copy=True)
+    missing = pd.isna(out)
+    out[missing] = None
+    out[~missing] = [str(v) for v in out[~missing]]
+    return out

@@ -348,3 +348,161 @@ def test_validator_finds_no_problems(small, default_org):
     for org in (small, default_org):
         problems = validate.validate_tables(org.tables)
         assert problems == [], [str(p) for p in problems[:10]]
+
+
+# ---- careers: manager changes, pay reviews, the slowdown before a voluntary exit
+
+
+def _replay_manager(history: pd.DataFrame, reps: pd.DataFrame, at: pd.Timestamp) -> pd.Series:
+    """Each rep's manager at ``at`` replayed from rep_history (reps' value where no rows)."""
+    rows = history[history["field"] == "manager_id"].sort_values("changed_at", kind="stable")
+    current = reps.set_index("rep_id")["manager_id"].astype("object")
+    before = rows[rows["changed_at"] < at].groupby("rep_id")["new_value"].last()
+    first = rows.groupby("rep_id")["old_value"].first()
+    out = current.copy()
+    out.loc[first.index] = first
+    out.loc[before.index] = before
+    return out
+
+
+def test_rep_history_records_manager_and_team_changes(default_org):
+    t = default_org.tables
+    h = t.rep_history
+    assert len(h) > 0 and set(h["field"]) == {"manager_id", "team"}
+    managers = h[h["field"] == "manager_id"]
+    reps = t.reps.set_index("rep_id")
+    assert set(managers["old_value"]) | set(managers["new_value"]) <= set(reps.index)
+    assert set(h.loc[h["field"] == "team", "new_value"]) <= set(t.reps["team"])
+    # every change falls inside the rep's employment and before extraction
+    joined = h.join(reps[["hire_date", "exit_date"]], on="rep_id")
+    assert (joined["changed_at"] > joined["hire_date"]).all()
+    assert (joined["exit_date"].isna() | (joined["changed_at"] < joined["exit_date"])).all()
+    assert (h["changed_at"] < t.extracted_at).all()
+    # replaying to extraction gives the reps table
+    replayed = _replay_manager(h, t.reps, t.extracted_at)
+    assert replayed.equals(reps["manager_id"].astype("object"))
+
+
+def test_managers_leave_and_their_reps_get_a_new_manager(default_org):
+    t, truth = default_org.tables, default_org.truth
+    exits = truth["manager_exits"]
+    assert len(exits) >= 1
+    reps = t.reps.set_index("rep_id")
+    h = t.rep_history[t.rep_history["field"] == "manager_id"]
+    for e in exits.itertuples():
+        assert reps.loc[e.manager_id, "exit_date"] == e.exit_at
+        moved = h[(h["old_value"] == e.manager_id) & (h["changed_at"] == e.exit_at)]
+        assert len(moved) > 0
+        # the regional director covers until the replacement arrives
+        director = reps.loc[e.manager_id, "manager_id"]
+        assert (moved["new_value"] == director).all()
+        if e.replacement_arrives_at < t.extracted_at:
+            arrived = h[
+                (h["new_value"] == e.replacement_id) & (h["changed_at"] == e.replacement_arrives_at)
+            ]
+            stayed = reps.loc[moved["rep_id"]]
+            still_there = stayed["exit_date"].isna() | (
+                stayed["exit_date"] > e.replacement_arrives_at
+            )
+            history = t.rep_history
+            moved_on = history[
+                (history["field"] == "team")
+                & history["changed_at"].between(e.exit_at, e.replacement_arrives_at)
+            ]["rep_id"]
+            waited = set(moved.loc[still_there.to_numpy(), "rep_id"]) - set(moved_on)
+            assert waited and waited <= set(arrived["rep_id"])
+    # engagement follows whoever manages the rep that month
+    rm = truth["rep_months"]
+    assert rm.groupby("rep_id")["manager_id"].nunique().max() > 1
+    assert rm.groupby("rep_id")["manager_quality"].nunique().max() > 1
+
+
+def test_recent_manager_change_and_underpay_raise_the_exit_hazard(large_org):
+    rm = large_org.truth["rep_months"]
+    calm = ~rm["resigning"]
+    changed = rm["manager_changed_recently"] & calm
+    assert changed.sum() > 50
+    assert (
+        rm.loc[changed, "attrition_hazard"].mean()
+        > rm.loc[~changed & calm, "attrition_hazard"].mean()
+    )
+
+
+def test_raises_follow_attainment_and_show_in_base_pay(default_org):
+    raises = default_org.truth["raises"]
+    assert len(raises) > 30
+    att = raises["trailing_attainment"]
+    top, bottom = att >= att.quantile(0.75), att <= att.quantile(0.25)
+    assert raises.loc[top, "raise_pct"].mean() > raises.loc[bottom, "raise_pct"].mean() + 0.02
+    assert (raises.loc[(att < 0.7) & ~raises["market_correction"], "raise_pct"] == 0).all()
+    # the quarter a raise takes effect pays the new base (full quarters on both sides)
+    comp = default_org.tables.compensation.set_index(["rep_id", "period_start"])["base_pay"]
+    truth_q = default_org.truth["rep_quarters"].set_index(["rep_id", "period_start"])
+    checked = 0
+    for r in raises[raises["raise_pct"] > 0.01].itertuples():
+        before = (r.rep_id, r.effective_at - pd.DateOffset(months=3))
+        after = (r.rep_id, r.effective_at)
+        known = before in comp.index and after in comp.index
+        if known and truth_q.loc[[before, after], "full_quarter"].all():
+            assert comp[after] / comp[before] == pytest.approx(1 + r.raise_pct, abs=0.002)
+            checked += 1
+    assert checked > 10
+
+
+def test_market_corrections_shrink_underpay(large_org):
+    raises = large_org.truth["raises"]
+    rm = large_org.truth["rep_months"].set_index(["rep_id", "month_start"])["underpay_gap"]
+    fixed = raises[raises["market_correction"] & (raises["underpay_gap_before"] > 0.05)]
+    after = [rm.get((r.rep_id, r.effective_at)) for r in fixed.itertuples()]
+    pairs = [
+        (b, a) for b, a in zip(fixed["underpay_gap_before"], after, strict=True) if a is not None
+    ]
+    assert len(pairs) > 5
+    assert np.mean([a for _, a in pairs]) < 0.6 * np.mean([b for b, _ in pairs])
+
+
+def _activity_ratio(activities: pd.DataFrame, refs: pd.Series) -> pd.Series:
+    """Per rep: activity per day in the 60 days before ``refs[rep]`` over the 180 before that."""
+    a = activities[activities["rep_id"].isin(refs.index)]
+    days = (a["rep_id"].map(refs) - a["occurred_at"]) / pd.Timedelta(days=1)
+    recent = a[(days > 0) & (days <= 60)].groupby("rep_id").size() / 60
+    base = a[(days > 60) & (days <= 240)].groupby("rep_id").size() / 180
+    recent = recent.reindex(refs.index, fill_value=0)
+    base = base.reindex(refs.index)
+    return (recent / base)[base > 0]
+
+
+def test_voluntary_leavers_slow_down_before_they_go(default_org):
+    t = default_org.tables
+    aes = t.reps[t.reps["role"] == "AE"]
+    window = pd.Timedelta(days=240)
+    start, end = default_org.config.start, t.extracted_at
+    long_enough = aes["exit_date"].fillna(end) - aes["hire_date"] >= window
+    leavers = aes[
+        (aes["exit_reason"] == "voluntary") & (aes["exit_date"] >= start + window) & long_enough
+    ]
+    stayers = aes[aes["exit_date"].isna() & long_enough]
+    leaving = _activity_ratio(t.activities, leavers.set_index("rep_id")["exit_date"])
+    staying = _activity_ratio(t.activities, pd.Series(end, index=stayers["rep_id"]))
+    assert len(leaving) >= 5 and len(staying) >= 20
+    assert leaving.mean() < 0.8 * staying.mean()
+    assert leaving.mean() < 0.8
+
+
+def test_deciding_to_leave_comes_before_the_exit(default_org):
+    rm = default_org.truth["rep_months"]
+    reps = default_org.tables.reps.set_index("rep_id")
+    resigning = rm[rm["resigning"]]
+    assert len(resigning) > 0
+    exit_reason = reps.loc[resigning["rep_id"], "exit_reason"]
+    # a rep serving notice leaves voluntarily, unless the notice runs past extraction
+    assert set(exit_reason.dropna()) == {"voluntary"}
+    # the latent engagement falls at the decision
+    by_rep = rm.sort_values("month_start").groupby("rep_id")
+    drop = []
+    for _rep, months in by_rep:
+        flag = months["resigning"].to_numpy()
+        if flag.any() and not flag[0]:
+            first = int(np.argmax(flag))
+            drop.append(months["engagement"].iloc[first] - months["engagement"].iloc[first - 1])
+    assert np.mean(drop) < -0.7

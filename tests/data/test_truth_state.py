@@ -9,6 +9,7 @@ import pytest
 from spm_ml.data.simulate.truth import (
     OUTCOME_TRUTH,
     latent_deal_state,
+    latent_rep_state,
     truth_population,
 )
 
@@ -160,3 +161,75 @@ def test_truth_population_is_every_deal_open_on_each_date():
         ("D1", t("2024-02-01"), 1),
         ("D2", t("2024-02-01"), 0),  # open at extraction in the tables; lost in truth
     ]
+
+
+def hand_rep_truth() -> dict[str, pd.DataFrame]:
+    """R1: months Jan-Mar 2024, a raise on Jan 1, decides on Feb 20 to leave on Mar 15."""
+    months = pd.DataFrame(
+        {
+            "rep_id": ["R1", "R1", "R1"],
+            "month_start": [t("2024-01-01"), t("2024-02-01"), t("2024-03-01")],
+            "skill": [0.2, 0.25, 0.3],
+            "engagement": [0.1, -0.3, -1.5],
+            "manager_quality": [1.0, 1.0, -0.5],
+            "underpay_gap": [0.0, 0.05, 0.05],
+            "attrition_hazard": [0.01, 0.02, 0.0],
+        }
+    )
+    resignations = pd.DataFrame(
+        {
+            "rep_id": ["R1"],
+            "decided_at": [t("2024-02-20")],
+            "exit_at": [t("2024-03-15")],
+            "left_by_extraction": [True],
+        }
+    )
+    raises = pd.DataFrame(
+        {"rep_id": ["R1"], "effective_at": [t("2024-01-01")], "raise_pct": [0.04]}
+    )
+    return {"rep_months": months, "resignations": resignations, "raises": raises}
+
+
+def test_rep_state_reads_only_what_was_decided_before_as_of():
+    snapshots = pd.DataFrame(
+        {
+            "rep_id": ["R1", "R1", "R1", "R1", "R2"],
+            "as_of": [
+                t("2024-01-01"),  # exactly at the first month and the raise: nothing seen
+                t("2024-02-20"),  # the day of the decision: not yet seen
+                t("2024-02-21"),
+                t("2024-03-16"),  # after the exit: no longer resigning
+                t("2024-02-21"),  # a rep the truth does not know
+            ],
+        }
+    )
+    out = latent_rep_state(hand_rep_truth(), snapshots)
+    np.testing.assert_allclose(out["latent_rep_engagement"], [np.nan, -0.3, -0.3, -1.5, np.nan])
+    np.testing.assert_allclose(out["latent_rep_resigning"], [0, 0, 1, 0, 0])
+    np.testing.assert_allclose(out["latent_rep_last_raise"], [np.nan, 0.04, 0.04, 0.04, np.nan])
+    np.testing.assert_allclose(out["latent_rep_days_since_raise"], [np.nan, 50, 51, 75, np.nan])
+
+
+@pytest.mark.slow
+def test_rep_state_ignores_truth_dated_at_or_after_as_of():
+    from spm_ml.data.simulate import SimulationConfig, simulate
+
+    org = simulate(SimulationConfig(n_reps=20, months=12, seed=2))
+    truth = org.truth
+    as_of = t("2024-09-10")
+    aes = org.tables.reps.loc[org.tables.reps["role"] == "AE", "rep_id"]
+    snapshots = pd.DataFrame({"rep_id": aes.to_numpy(), "as_of": as_of})
+    before = latent_rep_state(truth, snapshots)
+    later = {
+        "rep_months": truth["rep_months"]["month_start"] >= as_of,
+        "raises": truth["raises"]["effective_at"] >= as_of,
+        "resignations": truth["resignations"]["decided_at"] >= as_of,
+    }
+    perturbed = dict(truth)
+    for name, rows in later.items():
+        frame = truth[name].copy()
+        numbers = frame.select_dtypes("number").columns
+        frame.loc[rows, numbers] = frame.loc[rows, numbers] * -3 + 1
+        perturbed[name] = frame.loc[~rows] if name == "resignations" else frame
+    pd.testing.assert_frame_equal(before, latent_rep_state(perturbed, snapshots))
+    assert before["latent_rep_engagement"].notna().mean() > 0.5

@@ -251,3 +251,121 @@ def test_history_fields_and_owners_are_checked(tiny_csv_dir):
         in found[("deal_history", "new_value", "missing_value")].message
     )
     assert _validate(tiny_csv_dir)[0] == 2
+
+
+def _rep_history(folder: Path, rows: list[dict]) -> None:
+    """R1 moved from M1's team east to a new manager M2's team west on 2024-02-01."""
+
+    def edit(reps):
+        reps.loc[len(reps)] = {
+            **reps.iloc[0].to_dict(),
+            "rep_id": "M2",
+            "team": "west",
+            "hire_date": "2023-06-01",
+        }
+        reps.loc[reps["rep_id"] == "R1", ["manager_id", "team"]] = ["M2", "west"]
+
+    _edit_csv(folder, "reps", edit)
+    path = folder / "rep_history.csv"
+    pd.DataFrame(rows, columns=["rep_id", "changed_at", "field", "old_value", "new_value"]).to_csv(
+        path, index=False
+    )
+
+
+MOVE = [
+    {"rep_id": "R1", "changed_at": "2024-02-01", "field": "manager_id"}
+    | {"old_value": "M1", "new_value": "M2"},
+    {"rep_id": "R1", "changed_at": "2024-02-01", "field": "team"}
+    | {"old_value": "east", "new_value": "west"},
+]
+
+
+def test_rep_history_is_optional_and_silent(tiny_csv_dir, tmp_path):
+    (tiny_csv_dir / "rep_history.csv").unlink()
+    tables, problems = check_source(tiny_csv_dir)
+    assert not [p for p in problems if p.table == "rep_history"]
+    assert list(tables.rep_history.columns) == [
+        "rep_id",
+        "changed_at",
+        "field",
+        "old_value",
+        "new_value",
+    ]
+    assert len(tables.rep_history) == 0 and tables.rep_history["changed_at"].dtype.kind == "M"
+    # a database without the table reads the same way
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    write_tables_sql(tables, url)
+    con = sqlite3.connect(tmp_path / "crm.db")
+    con.execute("DROP TABLE rep_history")
+    con.commit()
+    con.close()
+    tables, problems = check_source(url, as_of=tables.extracted_at)
+    assert len(tables.rep_history) == 0
+    assert not [p for p in problems if p.table == "rep_history"]
+
+
+def test_rep_history_passes_and_round_trips(tiny_csv_dir, tmp_path):
+    _rep_history(tiny_csv_dir, MOVE)
+    code, out = _validate(tiny_csv_dir)
+    assert code == 0, out
+    tables = load_tables(tiny_csv_dir)
+    assert tables.rep_history["field"].tolist() == ["manager_id", "team"]
+    write_tables(tables, tmp_path / "p", format="parquet")
+    pd.testing.assert_frame_equal(load_tables(tmp_path / "p").rep_history, tables.rep_history)
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    write_tables_sql(tables, url)
+    pd.testing.assert_frame_equal(
+        load_tables(url, as_of=tables.extracted_at).rep_history, tables.rep_history
+    )
+
+
+def test_rep_history_references_dates_and_chain_are_checked(tiny_csv_dir):
+    _rep_history(
+        tiny_csv_dir,
+        [
+            *MOVE,
+            {"rep_id": "R2", "changed_at": "2023-01-15", "field": "manager_id"}
+            | {"old_value": "M1", "new_value": "GHOST"},  # before the hire, unknown manager
+            {"rep_id": "R2", "changed_at": "2024-05-20", "field": "team"}
+            | {"old_value": "north", "new_value": "east"},  # after the exit; chain broken
+            {"rep_id": "NOPE", "changed_at": "2024-03-01", "field": "manager_id"}
+            | {"old_value": "M1", "new_value": "M2"},
+            {"rep_id": "R1", "changed_at": "2030-01-01", "field": "title"}
+            | {"old_value": "", "new_value": "x"},
+        ],
+    )
+    _, problems = check_source(tiny_csv_dir)
+    found = {}
+    for p in problems:
+        if p.table == "rep_history":
+            found.setdefault((p.column, p.kind), []).append(p)
+    assert (
+        "'GHOST' is not a rep_id in reps" in found[("new_value", "dangling_reference")][0].message
+    )
+    assert "'NOPE' is not a rep_id" in found[("rep_id", "dangling_reference")][0].message
+    dates = [p.message for p in found[("changed_at", "date_order")]]
+    assert any("before the rep's hire_date" in m for m in dates)
+    assert any("after the rep's exit_date" in m for m in dates)
+    assert "after the data's as-of" in found[("changed_at", "after_as_of")][0].message
+    assert "is not one of manager_id, team" in found[("field", "bad_enum")][0].message
+    chain = found[("new_value", "inconsistent_history")]
+    assert all(p.severity == "warning" for p in chain)
+    # R2's last manager change says GHOST while reps says M1
+    assert any("reps holds 'M1'" in p.message for p in chain)
+    assert _validate(tiny_csv_dir)[0] == 2
+
+
+def test_rep_history_broken_chain_is_a_warning(tiny_csv_dir):
+    _rep_history(
+        tiny_csv_dir,
+        [
+            {"rep_id": "R1", "changed_at": "2023-06-01", "field": "manager_id"}
+            | {"old_value": "M1", "new_value": "M1"},
+            MOVE[0] | {"old_value": "M2"},  # the earlier row left R1 with M1, not M2
+        ],
+    )
+    _, problems = check_source(tiny_csv_dir)
+    (p,) = [p for p in problems if p.table == "rep_history"]
+    assert (p.column, p.kind, p.severity) == ("old_value", "inconsistent_history", "warning")
+    assert "differs from the new_value 'M1'" in p.message and "row 2" in p.row
+    assert _validate(tiny_csv_dir)[0] == 0

@@ -45,6 +45,7 @@ def test_generate_then_validate(tmp_path):
                 "emails",
                 "quotas",
                 "compensation",
+                "rep_history",
             ]
         )
     )

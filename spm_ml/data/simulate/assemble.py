@@ -1,4 +1,4 @@
-"""Turn the raw simulation arrays into the eight contract tables and the latent truth.
+"""Turn the raw simulation arrays into the nine contract tables and the latent truth.
 
 This is where the extraction cut happens: nothing dated at or after ``extracted_at`` is kept,
 events of a deal are cut at its (possibly quarter-end adjusted) close, and the deals table is
@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spm_ml.data import schema
-from spm_ml.data.simulate import catalog, text
+from spm_ml.data.simulate import careers, catalog, text
 from spm_ml.data.simulate.clock import MINUTES_PER_DAY, day_strings
 from spm_ml.data.simulate.engine import RawOrg
 from spm_ml.data.simulate.lifecycle import (
@@ -324,12 +324,41 @@ def build(raw: RawOrg, progress: Progress | None = None) -> tuple[Tables, dict[s
         emails=emails,
         quotas=quotas,
         compensation=compensation,
+        rep_history=_rep_history(raw, rep_ids, team_names, in_org),
         extracted_at=raw.config.extracted_at,
     )
     truth = _truth(raw, rep_ids, deal_ids, email_ids, label, inbound, rendered, m_deal, m_time)
     tick(7)
     tick(8)
     return tables, truth
+
+
+def _rep_history(
+    raw: RawOrg, rep_ids: np.ndarray, team_names: np.ndarray, in_org: np.ndarray
+) -> pd.DataFrame:
+    """Every change of manager or team before ``extracted_at``, in time order."""
+    ch = raw.rep_changes
+    if not ch:
+        return _frame("rep_history", {c: [] for c in schema.TABLES["rep_history"].column_names})
+    ok = (ch["time"] < raw.clock.end) & in_org[ch["person"]]
+    is_team = ch["field"][ok] == careers.FIELD_TEAM
+
+    def values(column: str) -> np.ndarray:
+        v = ch[column][ok]
+        out = rep_ids[v]
+        out[is_team] = team_names[v[is_team]]
+        return out
+
+    return _frame(
+        "rep_history",
+        {
+            "rep_id": rep_ids[ch["person"][ok]],
+            "changed_at": raw.clock.to_datetime(ch["time"][ok]),
+            "field": np.where(is_team, "team", schema.MANAGER_FIELD).astype(object),
+            "old_value": values("old"),
+            "new_value": values("new"),
+        },
+    )
 
 
 def _history(raw: RawOrg, end: int, keep: np.ndarray) -> dict[str, np.ndarray]:
@@ -619,10 +648,14 @@ def _truth(
             "month_start": month_start[rm["month"]],
             "skill": rm["skill"],
             "engagement": rm["engagement"],
+            "manager_id": pd.array(rep_ids[rm["manager"]], dtype=STR),
             "manager_quality": rm["manager_quality"],
+            "manager_changed_recently": rm["manager_changed"],
+            "pay_level": rm["pay_level"],
             "underpay_gap": rm["underpay_gap"],
             "recent_hike": rm["recent_hike"],
             "attrition_hazard": rm["attrition_hazard"],
+            "resigning": rm["resigning"],
             "tenure_months": rm["tenure_months"],
             "territory_potential": rm["potential"],
             "segment_focus": pd.array(SEGMENT_NAMES[rm["focus"]], dtype=STR),
@@ -643,7 +676,33 @@ def _truth(
             "full_quarter": qt["employed_share"] >= 0.999,
             "finalized": qt["finalized"],
             "hiked_after": qt["hiked_after"],
-            "pay_level": people.pay_level[qt["rep"]],
+            "pay_level": qt["pay_level"],
+        }
+    )
+    rs = raw.raises
+    r_ok = (rs["time"] >= origin) & (rs["time"] < end)
+    raises = pd.DataFrame(
+        {
+            "rep_id": pd.array(rep_ids[rs["rep"][r_ok]], dtype=STR),
+            "effective_at": clock.to_datetime(rs["time"][r_ok]),
+            "raise_pct": rs["raise_pct"][r_ok],
+            "pay_level_before": rs["pay_level_before"][r_ok],
+            "pay_level_after": rs["pay_level_after"][r_ok],
+            "trailing_attainment": rs["trailing_attainment"][r_ok],
+            "underpay_gap_before": rs["underpay_gap_before"][r_ok],
+            "market_correction": rs["market_correction"][r_ok],
+        }
+    )
+    exits = np.array(raw.manager_exits, dtype=np.int64).reshape(-1, 3)
+    exits = exits[exits[:, 1] < end]
+    manager_exits = pd.DataFrame(
+        {
+            "manager_id": pd.array(rep_ids[exits[:, 0]], dtype=STR),
+            "exit_at": clock.to_datetime(exits[:, 1]),
+            "quality": people.quality[exits[:, 0]],
+            "replacement_id": pd.array(rep_ids[exits[:, 2]], dtype=STR),
+            "replacement_arrives_at": clock.to_datetime(people.hire[exits[:, 2]]),
+            "replacement_quality": people.quality[exits[:, 2]],
         }
     )
     keep_deal = (deals["created"] < end) & (deals["close"] >= origin)
@@ -695,9 +754,23 @@ def _truth(
             "dead": ev["step_dead"][s_ok],
         }
     )
+    quits = np.flatnonzero(
+        (people.decided < end) & (people.decided >= origin) & (people.hire < end)
+    )
+    resignations = pd.DataFrame(
+        {
+            "rep_id": pd.array(rep_ids[quits], dtype=STR),
+            "decided_at": clock.to_datetime(people.decided[quits]),
+            "exit_at": clock.to_datetime(people.exit[quits]),
+            "left_by_extraction": people.exit[quits] < end,
+        }
+    )
     return {
         "rep_months": rep_months,
+        "resignations": resignations,
         "rep_quarters": rep_quarters,
+        "raises": raises,
+        "manager_exits": manager_exits,
         "deals": deal_truth,
         "emails": email_truth,
         "deal_steps": deal_steps,

@@ -94,7 +94,7 @@ class PeopleKnobs:
     engagement_from_hike: float = -0.9
     engagement_from_underpay: float = -4.0
     engagement_from_attainment: float = 0.5
-    attrition_base_logit: float = -5.4
+    attrition_base_logit: float = -5.55
     attrition_from_engagement: float = -0.6
     attrition_from_manager: float = -0.25
     attrition_from_underpay: float = 5.0
@@ -105,6 +105,26 @@ class PeopleKnobs:
     involuntary_threshold: float = 0.5
     """Two full quarters in a row below this attainment puts a rep on a performance plan."""
     involuntary_probability: float = 0.4
+    attrition_from_manager_change: float = 0.3
+    """Extra log-odds for ``manager_change_months`` after a change of manager (disruption)."""
+    manager_change_months: float = 6.0
+    notice_days: tuple[int, int] = (21, 75)
+    """A voluntary leaver decides, then searches and serves notice: the exit comes this many
+    days after the decision."""
+    engagement_when_leaving: float = -1.2
+    """Engagement shift of a rep who has decided to leave, at once and until they go (the
+    engagement target moves by the same amount, so it does not wear off)."""
+    activity_from_engagement: float = 0.7
+    """Rep-driven activity (calls, emails, tasks; meetings and demos at half strength) is
+    thinned by ``exp(this * min(engagement - activity_pivot, 0))`` at its time: disengaged reps,
+    and reps on their way out, touch their deals less."""
+    activity_pivot: float = -1.0
+    manager_exit_per_year: float = 0.2
+    """Yearly chance that a team manager leaves; their reps report to the regional director
+    until the backfill arrives (``manager_backfill_days`` later)."""
+    manager_backfill_days: tuple[int, int] = (35, 100)
+    reassignment_per_year: float = 0.1
+    """Yearly chance that an AE (and their seat) is moved to another team of their region."""
     backfill_days: tuple[int, int] = (21, 75)
     initial_tenure_mean_years: float = 1.8
     pay_level_sd: float = 0.10
@@ -203,7 +223,7 @@ class DealKnobs:
 class PayKnobs:
     """Quotas and compensation."""
 
-    quota_scale: float = 1.0
+    quota_scale: float = 0.98
     """Quota / expected bookings of an average ramped rep (calibrates mean attainment)."""
     territory_sd: float = 0.18
     territory_estimate_sd: float = 0.12
@@ -216,6 +236,24 @@ class PayKnobs:
     ramp_months: float = 5.0
     """Months to a full quota for an SMB seat; bigger-deal seats take longer."""
     annual_base: tuple[float, float, float] = (60_000.0, 75_000.0, 95_000.0)
+    """Base pay at pay level 1.0 at the start of the (warm-up) history; market pay grows by
+    ``market_growth_per_year`` from there."""
+    market_growth_per_year: float = 0.03
+    """Market pay rises each year: a rep without raises drifts into underpay."""
+    review_months: float = 12.0
+    """Each AE's pay is reviewed about this often (at the quarter start after the anniversary
+    of their hire or last review); the raise applies from that quarter's compensation row."""
+    merit_raise: float = 0.025
+    """Raise of a rep at 100% trailing attainment ..."""
+    merit_per_attainment: float = 0.1
+    """... plus this much per unit of trailing attainment above 100% (less below)."""
+    raise_sd: float = 0.01
+    no_raise_below: float = 0.7
+    """Trailing attainment under which the review gives no raise."""
+    raise_cap: float = 0.12
+    market_correction_probability: float = 0.2
+    market_correction_share: float = 0.6
+    """With this probability a review also closes this share of the rep's underpay gap."""
     payout_threshold: float = 0.5
     accelerator: float = 2.0
     payout_cap: float = 3.0

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from spm_ml.data.simulate import catalog, lifecycle, pay, workforce
+from spm_ml.data.simulate import activity, careers, catalog, lifecycle, pay, workforce
 from spm_ml.data.simulate.accounts import AccountPool, make_accounts
 from spm_ml.data.simulate.clock import MINUTES_PER_DAY, Clock, make_clock
 from spm_ml.data.simulate.config import SimulationConfig
@@ -70,6 +70,7 @@ QUARTER_SPEC: dict[str, type] = {
     "paid_incentive": np.float64,
     "finalized": np.bool_,
     "hiked_after": np.bool_,
+    "pay_level": np.float64,
 }
 
 
@@ -88,6 +89,12 @@ class RawOrg:
     events: dict[str, np.ndarray]
     rep_months: dict[str, np.ndarray]
     text_seed: np.random.SeedSequence
+    rep_changes: dict[str, np.ndarray] = field(default_factory=dict)
+    """Changes of manager and team: ``person``, ``time``, ``field`` (0 manager, 1 team),
+    ``old``, ``new`` (people or team numbers), in time order."""
+    raises: dict[str, np.ndarray] = field(default_factory=dict)
+    """Every pay review (see :func:`~spm_ml.data.simulate.careers.pay_reviews`)."""
+    manager_exits: list[tuple[int, int, int]] = field(default_factory=list)
     flags: dict[str, int] = field(default_factory=dict)
 
 
@@ -107,8 +114,8 @@ class _Events:
 
 def run(config: SimulationConfig, progress: Progress | None = None) -> RawOrg:
     """Simulate the organisation month by month and return the raw arrays."""
-    seeds = np.random.SeedSequence(config.seed).spawn(5)
-    rng_org, rng_acc, rng_deal, rng_q, _ = (np.random.default_rng(s) for s in seeds)
+    seeds = np.random.SeedSequence(config.seed).spawn(6)
+    rng_org, rng_acc, rng_deal, rng_q, _, rng_career = (np.random.default_rng(s) for s in seeds)
     warmup = config.warmup_months
     clock = make_clock(config.start - pd.DateOffset(months=warmup), warmup + config.months)
     people, seats, n_regions = workforce.build_org(config, rng_org)
@@ -119,6 +126,8 @@ def run(config: SimulationConfig, progress: Progress | None = None) -> RawOrg:
     quarters = ColumnStore(QUARTER_SPEC)
     events = _Events()
     months = _Events()
+    raises = _Events()
+    manager_changes = careers.ManagerChanges(config, rng_career)
     quota_quarter = np.full(len(seats.team) * 8 + 64, -1, dtype=np.int64)
     in_rate = np.asarray(config.email.inbound_per_week)
     out_rate = np.asarray(config.email.outbound_per_week)
@@ -160,6 +169,7 @@ def run(config: SimulationConfig, progress: Progress | None = None) -> RawOrg:
             paid_incentive=np.full(len(idx), np.nan),
             finalized=np.zeros(len(idx), bool),
             hiked_after=np.zeros(len(idx), bool),
+            pay_level=people.pay_level[idx],
         )
         quota_quarter[idx] = q
 
@@ -177,6 +187,7 @@ def run(config: SimulationConfig, progress: Progress | None = None) -> RawOrg:
         base, target = pay.quarterly_pay(focus, people.pay_level[rep], share, config.pay)
         quarters["base_pay"][rows] = base
         quarters["target_incentive"][rows] = target
+        quarters["pay_level"][rows] = people.pay_level[rep]
         if not final:
             booked = bookings(deals, ledger, qs, qe, people.n)
             quarters["bookings"][rows] = booked[rep]
@@ -234,11 +245,15 @@ def run(config: SimulationConfig, progress: Progress | None = None) -> RawOrg:
             employed = np.flatnonzero(
                 (people.role == AE) & (people.hire <= t0) & (people.exit > t0)
             )
+            # pay reviews take effect with the new quarter (its compensation row)
+            raises.add(**careers.pay_reviews(people, employed, t0, config, rng_career))
             open_rows(employed, q)
         active = np.flatnonzero((people.role == AE) & (people.hire < t1) & (people.exit > t0))
         starters = active[quota_quarter[active] != q]
         open_rows(starters, q)
-        state = workforce.drift_and_attrition(people, active, t0, t1, config, rng_org)
+        state = workforce.drift_and_attrition(
+            people, active, t0, t1, config, rng_org, clock.month_starts
+        )
         months.add(
             rep=active,
             month=np.full(len(active), m),
@@ -252,12 +267,17 @@ def run(config: SimulationConfig, progress: Progress | None = None) -> RawOrg:
         )  # fmt: skip
         ledger.set_original(deals["rep"])
         _handle_exits(active, t0, t1, clock.end, people, seats, deals, ledger, config, rng_org)
+        manager_changes.month(people, seats, t0, t1)
         if progress is not None:
             progress("simulate", m + 1, n_months)
 
     last_q = int(clock.quarter_of(np.array([clock.end - 1]))[0])
     settle(last_q, final=clock.quarter_starts[last_q + 1] <= clock.end)
     logger.debug("simulated %d people, %d deals", people.n, len(deals))
+    rep_months = months.concat()
+    ledger.set_original(deals["rep"])
+    grid = activity.engagement_grid(rep_months, people.n, n_months)
+    _slow_down(events, ledger, grid, people.decided, clock, config, seeds[5])
     return RawOrg(
         config=config,
         clock=clock,
@@ -268,8 +288,11 @@ def run(config: SimulationConfig, progress: Progress | None = None) -> RawOrg:
         ledger=ledger,
         quarters=quarters,
         events=events.concat(),
-        rep_months=months.concat(),
+        rep_months=rep_months,
         text_seed=seeds[4],
+        rep_changes=manager_changes.changes(),
+        raises=raises.concat(),
+        manager_exits=manager_changes.manager_exits,
         flags={"regions": n_regions, "origin": int(clock.month_starts[warmup])},
     )
 
@@ -486,3 +509,39 @@ def _handle_exits(
             workforce.hire(
                 people, seats, np.array([people.seat[r]]), np.array([start]), config, rng
             )
+
+
+def _slow_down(
+    events: _Events,
+    ledger: OwnerLedger,
+    grid: np.ndarray,
+    decided: np.ndarray,
+    clock: Clock,
+    config: SimulationConfig,
+    seed: np.random.SeedSequence,
+) -> None:
+    """Drop the rep-driven activity a disengaged owner did not do (:mod:`.activity`)."""
+    salt = int(seed.generate_state(1, np.uint64)[0])
+    knobs = config.people
+    parts = events.parts
+    if "act_deal" not in parts:
+        return
+    act_deal, act_time = np.concatenate(parts["act_deal"]), np.concatenate(parts["act_time"])
+    act_type = np.concatenate(parts["act_type"])
+    owner = ledger.owner_at(act_deal, act_time)
+    keep = activity.kept(owner, act_time, act_deal, act_type, grid, decided, clock, knobs, salt)
+    for name in ("act_deal", "act_time", "act_type", "act_contact"):
+        parts[name] = [np.concatenate(parts[name])[keep]]
+    mail = {name: np.concatenate(v) for name, v in parts.items() if name.startswith("mail_")}
+    outbound = ~mail["mail_inbound"]
+    owner = ledger.owner_at(mail["mail_deal"], mail["mail_time"])
+    keep = ~outbound | activity.kept(
+        owner, mail["mail_time"], mail["mail_deal"], None, grid, decided, clock, knobs, salt
+    )
+    for name, values in mail.items():
+        parts[name] = [values[keep]]
+    if "acc_rep" in parts:
+        rep, time = np.concatenate(parts["acc_rep"]), np.concatenate(parts["acc_time"])
+        keep = activity.kept(rep, time, -1 - rep, None, grid, decided, clock, knobs, salt)
+        for name in [n for n in parts if n.startswith("acc_")]:
+            parts[name] = [np.concatenate(parts[name])[keep]]

@@ -7,8 +7,9 @@
 * After a quarter at or above ``hike_after`` the rep's quota is usually hiked for the
   following quarters (the "recent hike" that lowers engagement and raises attrition).
 * Pay: a base salary and a target incentive by segment focus, scaled by the rep's pay level
-  (some reps are paid ~15% below market); the incentive pays out linearly from the threshold
-  to 100% of attainment, then with an accelerator, up to a cap.
+  (some reps are paid ~15% below market; market pay grows every year and reviews raise the
+  level, see :mod:`~spm_ml.data.simulate.careers`); the incentive pays out linearly from the
+  threshold to 100% of attainment, then with an accelerator, up to a cap.
 """
 
 from __future__ import annotations
@@ -56,3 +57,12 @@ def quarterly_pay(
     """Base pay and target incentive for a quarter (a 50/50 pay mix), rounded to dollars."""
     base = np.asarray(pay.annual_base)[focus] / 4.0 * pay_level * proration
     return np.round(base), np.round(base)
+
+
+MINUTES_PER_YEAR = 365.25 * 24 * 60
+
+
+def market_index(minutes: np.ndarray | int, pay: PayKnobs) -> np.ndarray:
+    """Market pay at simulation time ``minutes`` relative to the start of the history."""
+    years = np.asarray(minutes, dtype=float) / MINUTES_PER_YEAR
+    return (1.0 + pay.market_growth_per_year) ** years

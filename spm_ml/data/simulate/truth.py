@@ -1,11 +1,14 @@
 """What the simulator knew about each deal at a moment, for ceilings and truth-based checks.
 
-Two uses of ``org.truth`` that must stay honest about time:
+Three uses of ``org.truth`` that must stay honest about time:
 
 - :func:`latent_deal_state` is the **ceiling's** extra input: the deal's hidden state as it
   stood strictly before ``as_of`` (its health and whether it was already dead at the last
   step of its own clock, the rep's current skill and engagement...).  A model given it on
   top of the observed features shows how much of the outcome was knowable at all.
+- :func:`latent_rep_state` is the same for a rep: latent engagement, manager quality,
+  underpay and exit hazard of the current month, whether they have already decided to leave,
+  and their last raise.
 - :func:`truth_population` is the **evaluation's** reference: every deal open on each test
   date, labelled "won within the horizon" from the simulator's eventual outcome, whatever
   the extraction cut-off hid.
@@ -121,6 +124,58 @@ def latent_deal_state(truth: Mapping[str, pd.DataFrame], snapshots: pd.DataFrame
     month = np.where(current, month, -1)
     for old, new in REP_MONTH_TRUTH.items():
         out[new] = take(months[old].to_numpy(dtype="float64"), month)
+    return out
+
+
+REP_STATE_TRUTH = {
+    "skill": "latent_rep_skill",
+    "engagement": "latent_rep_engagement",
+    "manager_quality": "latent_rep_manager_quality",
+    "underpay_gap": "latent_rep_underpay_gap",
+    "attrition_hazard": "latent_rep_attrition_hazard",
+}
+"""A rep's state in the latest month that began before ``as_of``, renamed."""
+
+
+def latent_rep_state(truth: Mapping[str, pd.DataFrame], snapshots: pd.DataFrame) -> pd.DataFrame:
+    """The simulator's latent state of each snapshot's rep, from truths dated before ``as_of``.
+
+    The ceiling's extra input for rep-level models (quota risk, attrition): one row per row
+    of ``snapshots`` (columns ``rep_id``, ``as_of``), in the same order, with
+
+    - from ``truth["rep_months"]`` in the latest month that began strictly before ``as_of``
+      (at most ``CURRENT_MONTH_DAYS`` earlier, else missing): skill, engagement, manager
+      quality, underpay gap and the month's voluntary-exit hazard;
+    - ``latent_rep_resigning``: 1 when the rep decided to leave strictly before ``as_of``
+      (``truth["resignations"]``, exact to the day) and had not left by then, else 0;
+    - ``latent_rep_last_raise`` and ``latent_rep_days_since_raise``: the latest pay review
+      effective strictly before ``as_of`` (``truth["raises"]``; missing when none).
+
+    A month's hazard is a probability set at the month's start, not its outcome; the
+    decision to leave is read only once taken.
+    """
+    snapshots = snapshots.reset_index(drop=True)
+    reps, as_of = snapshots["rep_id"], snapshots["as_of"]
+    out = pd.DataFrame(index=snapshots.index)
+    months = truth["rep_months"]
+    index = EventIndex(months["rep_id"], months["month_start"], pd.Index(reps.dropna().unique()))
+    month = index.last(reps, as_of)
+    current = days_between(as_of, take(months["month_start"], month)) <= CURRENT_MONTH_DAYS
+    month = np.where(current, month, -1)
+    for old, new in REP_STATE_TRUTH.items():
+        out[new] = take(months[old].to_numpy(dtype="float64"), month)
+
+    quits = truth["resignations"]
+    decided = reps.map(quits.set_index("rep_id")["decided_at"]).to_numpy(dtype="datetime64[ns]")
+    gone = reps.map(quits.set_index("rep_id")["exit_at"]).to_numpy(dtype="datetime64[ns]")
+    at = as_of.to_numpy(dtype="datetime64[ns]")
+    out["latent_rep_resigning"] = ((decided < at) & ~(gone <= at)).astype("float64")
+
+    raises = truth["raises"]
+    index = EventIndex(raises["rep_id"], raises["effective_at"], pd.Index(reps.dropna().unique()))
+    last = index.last(reps, as_of)
+    out["latent_rep_last_raise"] = take(raises["raise_pct"].to_numpy(dtype="float64"), last)
+    out["latent_rep_days_since_raise"] = days_between(as_of, take(raises["effective_at"], last))
     return out
 
 

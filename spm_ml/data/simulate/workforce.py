@@ -10,10 +10,14 @@ Causal story (people side)
   trailing attainment minus their pay level).  People leave managers: bad managers lower
   engagement, and also raise the hazard directly.
 * The monthly **voluntary attrition** hazard is a logistic function of low engagement, bad
-  manager, underpay, a recent hike, low attainment and tenure past 18 months (poaching).
+  manager, underpay, a recent hike, low attainment, tenure past 18 months (poaching) and a
+  recent change of manager.  A rep who decides to leave goes ``notice_days`` later and checks
+  out meanwhile (engagement drops; activity follows engagement, so they slow down).
   **Involuntary** exits follow two full quarters in a row below the performance threshold.
 * Leavers are **backfilled** into the same seat (team, territory) 3-10 weeks later, so
-  headcount stays about ``n_reps``.  Managers, directors and the VP do not leave.
+  headcount stays about ``n_reps``.  Team managers leave and are replaced, and reps are
+  sometimes moved between teams (:mod:`~spm_ml.data.simulate.careers`); directors and the
+  VP do not leave.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spm_ml.data.simulate import catalog
+from spm_ml.data.simulate import catalog, pay
 from spm_ml.data.simulate.clock import MINUTES_PER_DAY
 from spm_ml.data.simulate.config import SimulationConfig
 
@@ -51,7 +55,9 @@ class Seats:
     potential_estimate: np.ndarray
     """What the quota-setter believes the potential is."""
     team_names: list[str]
+    team_region: np.ndarray
     team_manager: np.ndarray
+    """Current manager of each team (the regional director while a manager is being replaced)."""
     occupant: np.ndarray
     """Person currently (or last) in the seat."""
 
@@ -84,6 +90,10 @@ class People:
         "prev_att": np.float64,
         "att_ema": np.float64,
         "on_plan": np.bool_,
+        "last_review": np.int64,
+        "mgr_since": np.int64,
+        "resigning": np.bool_,
+        "decided": np.int64,
     }
 
     def __post_init__(self) -> None:
@@ -115,6 +125,8 @@ class People:
             "exit": NEVER,
             "hike_mult": 1.0,
             "hike_until": -NEVER,
+            "mgr_since": -NEVER,
+            "decided": NEVER,
             "last_att": np.nan,
             "prev_att": np.nan,
             "att_ema": 1.0,
@@ -193,6 +205,7 @@ def build_org(config: SimulationConfig, rng: np.random.Generator) -> tuple[Peopl
         potential=potential,
         potential_estimate=estimate,
         team_names=team_names,
+        team_region=team_region,
         team_manager=managers,
         occupant=np.full(config.n_reps, -1, dtype=np.int64),
     )
@@ -203,6 +216,8 @@ def build_org(config: SimulationConfig, rng: np.random.Generator) -> tuple[Peopl
     skill = rng.normal(-0.25, 0.35, k) + np.minimum(tenure_months, 12) * (
         config.people.skill_ramp_per_month
     )
+    hired = -(np.ceil(tenure_years * 365.25) + 1).astype(np.int64) * MINUTES_PER_DAY
+    review = int(config.pay.review_months * 30.44 * MINUTES_PER_DAY)
     ids = people.add(
         k,
         role=AE,
@@ -210,7 +225,8 @@ def build_org(config: SimulationConfig, rng: np.random.Generator) -> tuple[Peopl
         team=seat_team,
         region=seats.region,
         seat=np.arange(k),
-        hire=-(np.ceil(tenure_years * 365.25) + 1).astype(np.int64) * MINUTES_PER_DAY,
+        hire=hired,
+        last_review=hired + (-hired // review) * review,
         skill=skill,
         engagement=rng.normal(0.0, 0.6, k),
         pay_level=_pay_levels(k, config, rng),
@@ -257,7 +273,8 @@ def hire(
         hire=minute,
         skill=rng.normal(-0.25, 0.35, k),
         engagement=rng.normal(0.3, 0.45, k),
-        pay_level=_pay_levels(k, config, rng),
+        pay_level=_pay_levels(k, config, rng) * pay.market_index(minute, config.pay),
+        last_review=minute,
         first=rng.integers(len(catalog.FIRST_NAMES), size=k),
         last=rng.integers(len(catalog.LAST_NAMES), size=k),
     )
@@ -265,14 +282,16 @@ def hire(
     return ids
 
 
-def underpay_gap(people: People, idx: np.ndarray) -> np.ndarray:
+def underpay_gap(people: People, idx: np.ndarray, market_index: float = 1.0) -> np.ndarray:
     """How far below market a rep is paid, as a share of market pay for their attainment.
 
     Market pay rises with trailing attainment: a strong rep paid at an average level is
-    underpaid; a weak rep paid at an average level is not.
+    underpaid; a weak rep paid at an average level is not.  It also rises with time
+    (``market_index``, see :func:`~spm_ml.data.simulate.pay.market_index`): without raises a
+    rep drifts into underpay.
     """
     att = np.clip(people.att_ema[idx], 0.5, 1.6)
-    market = 1.0 + 0.35 * (att - 1.0)
+    market = (1.0 + 0.35 * (att - 1.0)) * market_index
     return np.maximum(0.0, market - people.pay_level[idx]) / market
 
 
@@ -283,11 +302,15 @@ def drift_and_attrition(
     month_end: int,
     config: SimulationConfig,
     rng: np.random.Generator,
+    month_starts: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """One month of latent drift for AEs ``idx`` and their exit draws.
 
-    Updates skill and engagement in place and sets ``exit``/``exit_reason`` for those who
-    leave during the month.  Returns the month's latent state (for ``truth['rep_months']``).
+    Updates skill and engagement in place.  A rep who decides to leave this month gets an
+    ``exit`` (voluntary) ``notice_days`` later and checks out (engagement drops by
+    ``engagement_when_leaving`` and stays down until the exit); a rep let go leaves within
+    the month.  Returns the month's latent state (for ``truth['rep_months']``).
+    ``month_starts`` keeps a notice period from ending exactly at a month start.
     """
     k = config.people
     n = len(idx)
@@ -298,13 +321,19 @@ def drift_and_attrition(
     )
     mgr_quality = people.quality[people.manager[idx]]
     hiked = people.hike_until[idx] > month_start
-    gap = underpay_gap(people, idx)
+    market = float(pay.market_index(month_start, config.pay))
+    gap = underpay_gap(people, idx, market)
     last_att = np.nan_to_num(people.last_att[idx], nan=1.0)
+    changed = (month_start - people.mgr_since[idx]) < k.manager_change_months * 30.44 * (
+        MINUTES_PER_DAY
+    )
+    resigning = people.resigning[idx]
     target = (
         k.engagement_from_manager * mgr_quality
         + k.engagement_from_hike * hiked
         + k.engagement_from_underpay * gap
         + k.engagement_from_attainment * np.clip(last_att - 1.0, -0.6, 0.6)
+        + k.engagement_when_leaving * resigning
     )
     eng = people.engagement[idx]
     eng = (
@@ -312,7 +341,6 @@ def drift_and_attrition(
         + (1 - k.engagement_persistence) * target
         + rng.normal(0.0, k.engagement_noise_sd, n)
     )
-    people.cols["engagement"][idx] = eng
     logit = (
         k.attrition_base_logit
         + k.attrition_from_engagement * eng
@@ -321,19 +349,27 @@ def drift_and_attrition(
         + k.attrition_from_hike * hiked
         + k.attrition_from_low_attainment * (last_att < 0.7)
         + k.attrition_from_tenure * (tenure_months > 18)
+        + k.attrition_from_manager_change * changed
     )
-    hazard = _sigmoid(logit)
+    hazard = np.where(resigning, 0.0, _sigmoid(logit))
     # people hired during this month cannot leave before they start
     start = np.maximum(people.hire[idx], month_start)
-    leaves = (rng.random(n) < hazard) & (start < month_end)
-    fired = people.on_plan[idx] & (start < month_end) & ~leaves
+    free = (start < month_end) & ~resigning
+    leaves = (rng.random(n) < hazard) & free
+    fired = people.on_plan[idx] & free & ~leaves
     fired &= rng.random(n) < k.involuntary_probability
     # exits (like hires) happen at midnight, so "employed on day d" is unambiguous
-    exit_time = start + (rng.random(n) * (month_end - start)).astype(np.int64)
-    exit_time = (exit_time // MINUTES_PER_DAY) * MINUTES_PER_DAY
+    decided = start + (rng.random(n) * (month_end - start)).astype(np.int64)
+    decided = (decided // MINUTES_PER_DAY) * MINUTES_PER_DAY
     # never at the very start of the month: the rep's quota row for a quarter that starts then
     # has already been opened, and an exit at that instant would leave it empty
-    exit_time = np.maximum(exit_time, start + MINUTES_PER_DAY)
+    decided = np.maximum(decided, start + MINUTES_PER_DAY)
+    lo, hi = k.notice_days
+    notice = rng.integers(lo, hi + 1, n) * MINUTES_PER_DAY
+    exit_time = np.where(leaves, decided + notice, decided)
+    if month_starts is not None:
+        # an exit exactly at a month start would fall between two months' exit handling
+        exit_time += np.isin(exit_time, month_starts) * MINUTES_PER_DAY
     valid = exit_time > people.hire[idx]
     leaves &= valid
     fired &= valid
@@ -341,13 +377,22 @@ def drift_and_attrition(
     people.cols["exit"][idx[gone]] = exit_time[gone]
     people.cols["exit_reason"][idx[leaves]] = 1
     people.cols["exit_reason"][idx[fired]] = 2
+    people.cols["resigning"][idx[leaves]] = True
+    people.cols["decided"][idx[leaves]] = decided[leaves]
     people.cols["on_plan"][idx] = False
+    # the month's engagement is the one before any decision; who decides checks out from the
+    # decision (activity.py reads ``decided``) and carries the drop into the next months
+    people.cols["engagement"][idx] = eng + k.engagement_when_leaving * leaves
     return {
         "skill": people.skill[idx].copy(),
         "engagement": eng.copy(),
+        "manager": people.manager[idx].copy(),
         "manager_quality": mgr_quality,
+        "manager_changed": changed,
         "underpay_gap": gap,
+        "pay_level": people.pay_level[idx].copy(),
         "recent_hike": hiked,
         "attrition_hazard": hazard,
+        "resigning": resigning.copy(),
         "tenure_months": tenure_months,
     }
