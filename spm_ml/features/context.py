@@ -27,9 +27,21 @@ import numpy as np
 import pandas as pd
 
 from spm_ml.data.tables import Tables, concat_rows
-from spm_ml.features.asof import SMALL, EventIndex, entity_codes, take, vocabulary_lookup
+from spm_ml.features.asof import (
+    SMALL,
+    EventIndex,
+    entity_codes,
+    equal_to,
+    take,
+    vocabulary_lookup,
+)
 from spm_ml.features.custom_fields import CustomField, screen_custom_fields
-from spm_ml.features.deal_fields import owner_at_close, owner_events, with_parsed_values
+from spm_ml.features.deal_fields import (
+    owner_at_close,
+    owner_events,
+    replay_field,
+    with_parsed_values,
+)
 from spm_ml.features.email_signals import SENTIMENT_COLUMNS
 
 PER_DEAL_TABLES = ("deal_history", "activities", "emails")
@@ -196,10 +208,28 @@ class DealContext:
         """:attr:`accounts` as numpy columns, for fast lookups of a few accounts."""
         return Keyed(self.accounts)
 
+    @functools.cached_property
+    def _rep_team_history(self) -> tuple[pd.DataFrame, EventIndex]:
+        """``rep_history``'s team moves, indexed by rep and time once."""
+        history = self.tables.rep_history
+        moves = history[equal_to(history["field"], "team")].reset_index(drop=True)
+        index = EventIndex(moves["rep_id"], moves["changed_at"], self.reps.index)
+        return moves, index.prepare_lookup()
+
+    def rep_team_at(self, reps: np.ndarray, as_of: np.ndarray) -> np.ndarray:
+        """Each rep's team at ``as_of``: replayed from ``rep_history`` (reps move between
+        teams), else the reps table's team, which is the team at extraction."""
+        current = self.rep_rows.take("team", self.rep_rows.positions(reps))
+        moves, index = self._rep_team_history
+        if not len(moves):
+            return current
+        values, recorded = replay_field(moves, reps, as_of, "team", index)
+        return np.where(recorded, values, current)
+
     def index_rows(self) -> DealContext:
         """Build the per-deal row index and the id lookups now (a service does, before its
         first request)."""
-        _ = self._rows, self._deal_times
+        _ = self._rows, self._deal_times, self._rep_team_history
         for keyed in (self.rep_rows, self.account_rows):
             keyed.positions(keyed.index[:1])
         for field in dataclasses.fields(self.track_record):

@@ -10,8 +10,9 @@ What is deliberately *not* used: the deals table's ``stage``, ``amount``,
 extraction time, i.e. possibly after ``as_of``.  The state at ``as_of`` is replayed from
 ``deal_history``, the owner included (:func:`~spm_ml.features.deal_fields.owner_at`); custom
 fields are used only when the config names them, after a leak screen
-(:mod:`spm_ml.features.custom_fields`).  Rep and account attributes (team, hire date,
-industry, region, size) are fixed facts in the contract; exit dates are never read.
+(:mod:`spm_ml.features.custom_fields`).  The owner's team is replayed at ``as_of`` from
+``rep_history``; hire dates and account attributes (industry, region, size) are fixed facts
+in the contract; exit dates are never read.
 """
 
 from __future__ import annotations
@@ -214,18 +215,20 @@ def _deal_positions(tables: Tables, snapshots: Snapshots) -> np.ndarray:
 
 
 def static_features(tables: Tables, snapshots: pd.DataFrame, context: DealContext) -> Columns:
-    """Product and account (fixed at creation) and the owning rep at ``as_of``."""
+    """Product and account (fixed at creation) and the owning rep at ``as_of``: its tenure,
+    and its team then (reps move between teams: ``rep_history``)."""
     deals, row = tables.deals, _deal_positions(tables, snapshots)
     accounts, reps = context.account_rows, context.rep_rows
     account = accounts.positions(take(deals["account_id"], row))
-    rep = reps.positions(_owners(tables, snapshots))
+    owners = _owners(tables, snapshots)
+    rep = reps.positions(owners)
     return {
         "product": take(deals["product"], row),
         "account_industry": accounts.take("industry", account),
         "account_region": accounts.take("region", account),
         "account_log_employees": np.log1p(accounts.take("employees", account).astype("float64")),
         "account_log_revenue": np.log1p(accounts.take("annual_revenue", account).astype("float64")),
-        "rep_team": reps.take("team", rep),
+        "rep_team": context.rep_team_at(owners, snapshots["as_of"]),
         "rep_tenure_days": days_between(snapshots["as_of"], reps.take("hire_date", rep)),
         "deal_age_days": days_between(snapshots["as_of"], take(deals["created_at"], row)),
     }

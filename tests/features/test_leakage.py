@@ -50,6 +50,8 @@ def _rewrite_tracked_field(
     cutoff: pd.Timestamp,
     choices: np.ndarray,
     rng: np.random.Generator,
+    entity: str = "deal_id",
+    ended: str = "closed_at",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Another future for a field deal_history records (the owner, a custom field).
 
@@ -62,20 +64,20 @@ def _rewrite_tracked_field(
     mine = history[rows].sort_values("changed_at", kind="stable")
     past = mine[mine["changed_at"] < cutoff]
     # the value each deal held at the cut-off: a fact of the past, kept
-    held = deals.set_index("deal_id")[field].astype("object").copy()
-    firsts = mine.drop_duplicates("deal_id")
-    held[firsts["deal_id"].to_numpy()] = firsts["old_value"].to_numpy()
-    lasts = past.drop_duplicates("deal_id", keep="last")
-    held[lasts["deal_id"].to_numpy()] = lasts["new_value"].to_numpy()
+    held = deals.set_index(entity)[field].astype("object").copy()
+    firsts = mine.drop_duplicates(entity)
+    held[firsts[entity].to_numpy()] = firsts["old_value"].to_numpy()
+    lasts = past.drop_duplicates(entity, keep="last")
+    held[lasts[entity].to_numpy()] = lasts["new_value"].to_numpy()
 
     future = mine[(mine["changed_at"] >= cutoff).to_numpy()]
     future = future[rng.random(len(future)) < 0.5].copy()
     future["new_value"] = rng.choice(choices, len(future))
-    ends_later = ~(deals["closed_at"] < cutoff).to_numpy()
+    ends_later = ~(deals[ended] < cutoff).to_numpy()
     edited = ends_later | (rng.random(len(deals)) < 0.2)
     added = pd.DataFrame(
         {
-            "deal_id": deals.loc[edited, "deal_id"].to_numpy(),
+            entity: deals.loc[edited, entity].to_numpy(),
             "changed_at": cutoff + pd.to_timedelta(rng.integers(0, 30 * 86400, edited.sum()), "s"),
             "field": field,
             "old_value": None,
@@ -83,15 +85,15 @@ def _rewrite_tracked_field(
         }
     ).astype(history.dtypes.to_dict())
     future = pd.concat([future, added], ignore_index=True)
-    future = future.sort_values(["deal_id", "changed_at"], kind="stable")
-    previous = future.groupby("deal_id", sort=False)["new_value"].shift()
+    future = future.sort_values([entity, "changed_at"], kind="stable")
+    previous = future.groupby(entity, sort=False)["new_value"].shift()
     first = previous.isna()
-    future["old_value"] = previous.where(~first, held.reindex(future["deal_id"]).to_numpy())
+    future["old_value"] = previous.where(~first, held.reindex(future[entity]).to_numpy())
     history = pd.concat([history[~rows], past, future], ignore_index=True)
-    final = future.drop_duplicates("deal_id", keep="last").set_index("deal_id")["new_value"]
+    final = future.drop_duplicates(entity, keep="last").set_index(entity)["new_value"]
     deals = deals.copy()
-    moved = deals["deal_id"].isin(final.index).to_numpy()
-    deals.loc[moved, field] = final.reindex(deals.loc[moved, "deal_id"]).to_numpy()
+    moved = deals[entity].isin(final.index).to_numpy()
+    deals.loc[moved, field] = final.reindex(deals.loc[moved, entity]).to_numpy()
     return deals, history
 
 
@@ -165,8 +167,18 @@ def vandalise_future(tables: Tables, cutoff: pd.Timestamp, seed: int) -> Tables:
     reps.loc[hired_later, "hire_date"] += pd.to_timedelta(
         rng.integers(0, 30 * 86400, hired_later.sum()), "s"
     )
+    # reps' later team moves (rep_history), and so the reps table's final team
+    teams = tables.reps["team"].dropna().unique()
+    reps, rep_history = _rewrite_tracked_field(
+        reps, tables.rep_history.copy(), "team", cutoff, teams, rng, "rep_id", "exit_date"
+    )
     return tables.replace(
-        reps=reps, deal_history=history, activities=activities, emails=emails, deals=deals
+        reps=reps,
+        rep_history=rep_history,
+        deal_history=history,
+        activities=activities,
+        emails=emails,
+        deals=deals,
     )
 
 
