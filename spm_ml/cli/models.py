@@ -18,6 +18,26 @@ WorkdirOption = Annotated[
 ]
 
 
+def _table_config(
+    target, positive, negative, sep, time_col, id_col, keep_col, drop_col, learner, seed
+):
+    """A flat export's training configuration from the command's options."""
+    from spm_ml.training.tabular import TabularTrainConfig
+
+    return TabularTrainConfig(
+        target=target,
+        positive=positive,
+        negatives=tuple(negative or ()),
+        sep=sep,
+        time_col=time_col,
+        id_cols=tuple(id_col or ()),
+        keep_cols=tuple(keep_col or ()),
+        drop_cols=tuple(drop_col or ()),
+        learner=learner,
+        seed=seed,
+    )
+
+
 def _train_from_table(
     table: Path,
     config,
@@ -89,8 +109,9 @@ def train_attrition_command(
     probability that an employee leaves, saved to --model-out as an MLflow pyfunc whose
     predict returns a 'probability' column.  Protected attributes (age, gender, marital
     status, race, religion...) are never features, even where the export has them."""
+    from dataclasses import replace
+
     from spm_ml.errors import SpmMlError
-    from spm_ml.training.tabular import TabularTrainConfig
 
     needed = [
         o
@@ -106,16 +127,10 @@ def train_attrition_command(
         )
     _train_from_table(
         table,
-        TabularTrainConfig(
-            target=target,
-            positive=positive,
-            negatives=tuple(negative or ()),
-            sep=sep,
-            id_cols=tuple(id_col or ()),
-            keep_cols=tuple(keep_col or ()),
-            drop_cols=tuple(drop_col or ()),
-            learner=learner,
-            seed=seed,
+        replace(
+            _table_config(
+                target, positive, negative, sep, None, id_col, keep_col, drop_col, learner, seed
+            ),
             family="attrition",
             exclude_protected=True,
         ),
@@ -219,21 +234,10 @@ def train_deal_win_command(
         needed = [o for o in ("--target", "--positive", "--model-out") if table_only[o] is None]
         if needed:
             raise SpmMlError(f"--table needs {', '.join(needed)}")
-        from spm_ml.training.tabular import TabularTrainConfig
-
         _train_from_table(
             table,
-            TabularTrainConfig(
-                target=target,
-                positive=positive,
-                negatives=tuple(negative or ()),
-                sep=sep,
-                time_col=time_col,
-                id_cols=tuple(id_col or ()),
-                keep_cols=tuple(keep_col or ()),
-                drop_cols=tuple(drop_col or ()),
-                learner=learner,
-                seed=seed,
+            _table_config(
+                target, positive, negative, sep, time_col, id_col, keep_col, drop_col, learner, seed
             ),
             model_out=model_out,
             workdir=workdir,

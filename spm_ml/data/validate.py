@@ -277,22 +277,14 @@ def _check_history_fields(tables: Tables) -> list[Problem]:
         label,
         lambda i: f"is empty; required for field {field.iat[i]!r}",
     )
-    is_owner = (field == OWNER_FIELD).to_numpy()
-    known_reps = tables.reps["rep_id"]
-    for column in ("old_value", "new_value"):
-        values = history[column]
-        dangling = is_owner & (values.notna() & ~values.isin(known_reps)).to_numpy()
-        problems += _rows(
-            schema,
-            column,
-            "dangling_reference",
-            dangling,
-            label,
-            lambda i, values=values: (
-                f"{values.iat[i]!r} is not a rep_id in reps (a rep_id row is an owner change "
-                "between two reps)"
-            ),
-        )
+    problems += _dangling_reps(
+        schema,
+        history,
+        (field == OWNER_FIELD).to_numpy(),
+        tables.reps["rep_id"],
+        label,
+        "a rep_id row is an owner change between two reps",
+    )
     for name in extras:
         problems += _check_custom_values(schema, history, field == name, deals[name], label)
     return problems
@@ -324,6 +316,23 @@ def _check_custom_values(
     return problems
 
 
+def _dangling_reps(schema, history, rows, known_reps, label, why: str) -> list[Problem]:
+    """Old and new values of the history ``rows`` that name a rep must be reps."""
+    problems: list[Problem] = []
+    for column in ("old_value", "new_value"):
+        values = history[column]
+        dangling = rows & (values.notna() & ~values.isin(known_reps)).to_numpy()
+        problems += _rows(
+            schema,
+            column,
+            "dangling_reference",
+            dangling,
+            label,
+            lambda i, values=values: f"{values.iat[i]!r} is not a rep_id in reps ({why})",
+        )
+    return problems
+
+
 def _check_rep_history(tables: Tables) -> list[Problem]:
     """rep_history rows: managers are reps, each change inside the rep's employment, and
     each rep's changes of a field chain up (old value = the previous row's new value, the
@@ -339,23 +348,14 @@ def _check_rep_history(tables: Tables) -> list[Problem]:
     label = _labeller(schema, history)
     reps = tables.reps
     field = history["field"]
-    is_manager = (field == MANAGER_FIELD).to_numpy()
-    known_reps = reps["rep_id"]
-    problems: list[Problem] = []
-    for column in ("old_value", "new_value"):
-        values = history[column]
-        dangling = is_manager & (values.notna() & ~values.isin(known_reps)).to_numpy()
-        problems += _rows(
-            schema,
-            column,
-            "dangling_reference",
-            dangling,
-            label,
-            lambda i, values=values: (
-                f"{values.iat[i]!r} is not a rep_id in reps (a manager_id row names the "
-                "rep's previous and new manager)"
-            ),
-        )
+    problems = _dangling_reps(
+        schema,
+        history,
+        (field == MANAGER_FIELD).to_numpy(),
+        reps["rep_id"],
+        label,
+        "a manager_id row names the rep's previous and new manager",
+    )
     by_rep = reps.drop_duplicates("rep_id").set_index("rep_id")
     hired = history["rep_id"].map(by_rep["hire_date"])
     left = history["rep_id"].map(by_rep["exit_date"])
