@@ -120,10 +120,11 @@ def test_sigterm_in_process_stops_busy_workers_at_once(default_model):
     timer = threading.Timer(1.5, terminate)
     try:
         timer.start()
-        # Two batches of 3,000 emails: several seconds each, so both are mid-way at 1.5 s.
+        # Two batches of 15,000 emails: several seconds each even for a fast model (about
+        # 1,300-2,500 emails/s per process), so both are mid-way at 1.5 s.
         with pytest.raises(SystemExit):
             default_model.score_batches(
-                _emails(6_000), batch_size=3_000, n_process=2, on_batch=done.append
+                _emails(30_000), batch_size=15_000, n_process=2, on_batch=done.append
             )
         stopped = time.monotonic()
     finally:
