@@ -64,6 +64,7 @@ def validate_tables(
     problems += _check_deal_states(tables.deals, _labeller(TABLES["deals"], tables.deals))
     problems += _check_history_fields(tables)
     problems += _check_rep_history(tables)
+    problems += _check_period_overlaps(tables)
     return problems
 
 
@@ -176,6 +177,38 @@ def _check_date_order(schema: TableSchema, frame: pd.DataFrame, label) -> list[P
             lambda i, a=a, b=b, earlier=earlier, later=later: (
                 f"{later} {b.iat[i]} is before {earlier} {a.iat[i]}"
             ),
+        )
+    return problems
+
+
+def _check_period_overlaps(tables: Tables) -> list[Problem]:
+    """A rep's quota (or pay) periods must not overlap: a deal closed in the overlap would
+    count towards two quotas, and attainment would mean nothing."""
+    problems = []
+    for name in ("quotas", "compensation"):
+        frame = getattr(tables, name).reset_index(drop=True)
+        if frame.empty:
+            continue
+        order = frame.sort_values(["rep_id", "period_start"], kind="stable")
+        same_rep = order["rep_id"].eq(order["rep_id"].shift()).to_numpy()
+        previous = order.shift()
+        overlaps = same_rep & (order["period_start"] <= previous["period_end"]).to_numpy()
+        wrong = np.zeros(len(frame), dtype=bool)
+        wrong[order.index.to_numpy()[overlaps]] = True
+        earlier = previous.set_index(order.index)
+
+        def message(i: int, frame=frame, earlier=earlier) -> str:
+            row, before = frame.iloc[i], earlier.loc[i]
+            return (
+                f"rep {row['rep_id']}'s period {row['period_start'].date()} to "
+                f"{row['period_end'].date()} overlaps its period from "
+                f"{before['period_start'].date()} to {before['period_end'].date()}; a rep's "
+                "periods must not overlap (a deal closed in both would count twice)"
+            )
+
+        schema = TABLES[name]
+        problems += _rows(
+            schema, "period_start", "overlapping_periods", wrong, _labeller(schema, frame), message
         )
     return problems
 

@@ -98,6 +98,14 @@ class FamilySpec:
     prepare_for: Callable[[Tables, list[TrainingRecord], Path], Tables]
     """``(tables, records, workdir)``: :attr:`prepare` for models already trained (the
     derived inputs any of them reads, e.g. email tone)."""
+    alternatives: Callable[[Tables, LabelledRows, Any], dict[str, np.ndarray]] | None = None
+    """``(tables, rows, config) -> {name: probability per test row}``: other estimators of
+    the same label judged on the same held-out rows (quota risk's Monte Carlo).  Each gets
+    its own block beside ``model`` in the metrics document, with the same bootstrap."""
+    report: Callable[[Tables, LabelledRows, dict[str, np.ndarray]], dict] | None = None
+    """``(tables, rows, {name: probability per test row}) -> sections``: the family's own
+    held-out figures (lead time, precision among top performers), merged into the metrics
+    document."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +199,11 @@ def train_family(
     evaluation = evaluate(
         y_test, probabilities, groups=test_groups, n_boot=config.bootstrap_samples, seed=config.seed
     )
+    alternatives = spec.alternatives(tables, rows, config) if spec.alternatives else {}
+    alternative_evaluation = evaluate(
+        y_test, alternatives, groups=test_groups, n_boot=config.bootstrap_samples, seed=config.seed
+    )
+    probabilities.update(alternatives)
     slices = slice_metrics(
         y_test,
         {k: v for k, v in probabilities.items() if k != "prior"},
@@ -212,15 +225,28 @@ def train_family(
     document = metrics_document(
         evaluation, n_train=len(split.train), n_test=len(split.test), split="time", run_id=None
     )
+    for name, metrics in alternative_evaluation.items():
+        document[name] = {**metrics, "n_train": len(split.train), "n_test": len(split.test)}
     document["label"] = config.label.as_dict()
     document.update(rows.document_extra)
+    if spec.report:
+        document.update(spec.report(tables, rows, probabilities))
 
     registry.use_local_store(workdir)
     if not os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run`, log into its run
         registry.ensure_experiment(spec.name, workdir)
     with mlflow.start_run() as run:
         document["mlflow_run_id"] = run.info.run_id
-        _log_run(spec, config, split, model, rows.features, evaluation, record, data_description)
+        _log_run(
+            spec,
+            config,
+            split,
+            model,
+            rows.features,
+            {**evaluation, **alternative_evaluation},
+            record,
+            data_description,
+        )
         mlflow.log_param("logistic_regression_C", logistic_C)
         _log_plots(model, X_test, y_test, probabilities, slices, config.seed)
         info = _log_model(model, X_test, config.model_name if register else None, record)

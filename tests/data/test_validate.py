@@ -369,3 +369,16 @@ def test_rep_history_broken_chain_is_a_warning(tiny_csv_dir):
     assert (p.column, p.kind, p.severity) == ("old_value", "inconsistent_history", "warning")
     assert "differs from the new_value 'M1'" in p.message and "row 2" in p.row
     assert _validate(tiny_csv_dir)[0] == 0
+
+
+def test_overlapping_quota_periods_are_named(tiny_csv_dir):
+    def overlap(frame: pd.DataFrame) -> None:
+        first = frame.iloc[[0]].copy()
+        start = pd.Timestamp(first["period_start"].iat[0]) + pd.Timedelta(days=10)
+        first["period_start"] = str(start.date())
+        frame.loc[len(frame)] = first.iloc[0]
+
+    _edit_csv(tiny_csv_dir, "quotas", overlap)
+    code, out = _validate(tiny_csv_dir)
+    assert code != 0
+    assert "overlapping_periods" in out and "quotas" in out
