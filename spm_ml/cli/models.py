@@ -248,29 +248,40 @@ def train_deal_win_command(
     given = [o for o, v in table_only.items() if v]
     if given:
         raise SpmMlError(f"{', '.join(given)} only apply with --table FILE")
-    work = settings.workdir(workdir)
-
-    from spm_ml.data.io import load_tables
     from spm_ml.features.deals import DealFeatureConfig
     from spm_ml.features.snapshots import LabelDefinition
     from spm_ml.training.deal_win import DealWinTrainConfig, train_deal_win
-    from spm_ml.training.family import write_metrics_json
 
-    source = data or settings.data_source(work)
-    tables = load_tables(source)
     config = DealWinTrainConfig(
         snapshot_every_days=every_days,
         seed=seed,
         label=LabelDefinition(horizon_days=horizon_days),
         features=DealFeatureConfig(custom_fields=tuple(custom_field or ())),
     )
-    if config.features.custom_fields:
-        from spm_ml.features.custom_fields import screen_custom_fields
 
-        # refuse a leaking field now, not after scoring every email
-        screen_custom_fields(tables, config.features.custom_fields)
+    def check(tables) -> None:
+        if config.features.custom_fields:
+            from spm_ml.features.custom_fields import screen_custom_fields
+
+            # refuse a leaking field now, not after scoring every email
+            screen_custom_fields(tables, config.features.custom_fields)
+
+    train_on_organisation(train_deal_win, config, data, workdir, metrics_json, check=check)
+
+
+def train_on_organisation(train, config, data, workdir, metrics_json, check=None) -> None:
+    """Train one family on an organisation (``--data``, else the workdir's default) with a
+    progress bar; print the held-out summary and slices; write ``--metrics-json``."""
+    from spm_ml.data.io import load_tables
+    from spm_ml.training.family import write_metrics_json
+
+    work = settings.workdir(workdir)
+    source = data or settings.data_source(work)
+    tables = load_tables(source)
+    if check is not None:
+        check(tables)
     with progress_bar() as progress:
-        run = train_deal_win(
+        run = train(
             tables, workdir=work, config=config, data_description=str(source), progress=progress
         )
     print_training_summary(run.metrics)
@@ -278,9 +289,36 @@ def train_deal_win_command(
     if metrics_json is not None:
         write_metrics_json(run.metrics, metrics_json)
     console.print(
-        f"MLflow run {run.run_id}; registered deal-win version {run.model_version} "
+        f"MLflow run {run.run_id}; registered {run.record.family} version {run.model_version} "
         f"as @{run.alias} ({run.seconds:.1f} s)"
     )
+
+
+@exits_on_error
+def train_quota_risk_command(
+    data: Annotated[
+        str | None,
+        typer.Option(help="Organisation to train on: folder, SQL URL or ADAPTER:PATH."),
+    ] = None,
+    workdir: WorkdirOption = None,
+    metrics_json: Annotated[
+        Path | None,
+        typer.Option(help="Write held-out metrics of model, Monte Carlo and references here."),
+    ] = None,
+    threshold: Annotated[
+        float,
+        typer.Option(min=0.01, help="Label: final attainment below this share of quota."),
+    ] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train a calibrated quota-risk model (P(a rep ends the period below quota)) on an
+    organisation, judged beside the deal-level Monte Carlo and a stage-weighted pipeline
+    reference on the same held-out periods; it becomes the challenger."""
+    from spm_ml.features.quota import QuotaLabel
+    from spm_ml.training.quota_risk import QuotaRiskTrainConfig, train_quota_risk
+
+    config = QuotaRiskTrainConfig(seed=seed, label=QuotaLabel(threshold=threshold))
+    train_on_organisation(train_quota_risk, config, data, workdir, metrics_json)
 
 
 def print_training_summary(document: dict) -> None:
@@ -288,10 +326,11 @@ def print_training_summary(document: dict) -> None:
     from rich.table import Table
 
     table = Table(title=f"held-out metrics ({document['split']} split)")
-    table.add_column("model")
+    table.add_column("model", no_wrap=True)
     for metric in ("roc_auc", "pr_auc", "brier", "log_loss", "ece"):
         table.add_column(metric, justify="right")
-    rows = {"model": document["model"], **document["references"]}
+    estimators = {k: v for k, v in document.items() if isinstance(v, dict) and "roc_auc" in v}
+    rows = {**estimators, **document["references"]}
     for name, metrics in rows.items():
         cells = []
         for metric in ("roc_auc", "pr_auc", "brier", "log_loss", "ece"):
@@ -316,7 +355,7 @@ def print_training_summary(document: dict) -> None:
         )
     else:
         console.print(f"train rows {m['n_train']:,}, test rows {m['n_test']:,}")
-    if "label" in document:
+    if "label" in document and "horizon_days" in document["label"]:
         c = document["censoring"]
         console.print(
             f"label: {document['label']['definition']}; test = every deal open on the test "
@@ -324,17 +363,25 @@ def print_training_summary(document: dict) -> None:
             f"open at extraction, {c['unknown_at_training_date']:,} not yet known at the "
             f"training date; {c['after_observable_end']:,} too recent to judge"
         )
+    elif "label" in document:
+        console.print(f"label: {document['label']['definition']}")
     sufficiency = document.get("data_sufficiency")
     if sufficiency and sufficiency["thin"]:
         console.print(f"[yellow]warning:[/] {sufficiency['message']}")
 
 
 def print_slices(records: list[dict]) -> None:
-    """ROC AUC and ECE per slice (segment, size band, rep history, stage), model beside LR."""
+    """ROC AUC per slice (segment, size band, stage; fraction of the period elapsed) for the
+    model, the logistic reference and any other estimator judged (the Monte Carlo), and the
+    model's ECE."""
     from rich.table import Table
 
+    estimators = {"model": "model AUC", "logistic_regression": "LR AUC"}
+    if any("monte_carlo_roc_auc" in r for r in records):
+        estimators["monte_carlo"] = "MC AUC"
     table = Table(title="held-out metrics per slice")
-    for column in ("slice", "value", "deals", "win rate", "model AUC", "LR AUC", "model ECE"):
+    columns = ("slice", "value", "entities", "label rate", *estimators.values(), "model ECE")
+    for column in columns:
         text = column in ("slice", "value")
         table.add_column(column, justify="left" if text else "right", no_wrap=text)
 
@@ -347,8 +394,7 @@ def print_slices(records: list[dict]) -> None:
             r["value"],
             f"{r['n_deals']:,}",
             f"{r['win_rate']:.2f}",
-            number(r.get("model_roc_auc")),
-            number(r.get("logistic_regression_roc_auc")),
+            *(number(r.get(f"{name}_roc_auc")) for name in estimators),
             number(r.get("model_ece")),
         )
     console.print(table)
@@ -367,11 +413,10 @@ def promote_command(
     """Make the challenger the champion, only if it beats the champion on the same data."""
     from spm_ml import registry
     from spm_ml.data.io import load_tables
-    from spm_ml.errors import SpmMlError
+    from spm_ml.training.families import family_spec
     from spm_ml.training.promotion import promote
 
-    if family != "deal-win":
-        raise SpmMlError(f"unknown model family {family!r}; known: deal-win")
+    family_spec(family)  # a clear error for an unknown family, before loading any data
     work = settings.workdir(workdir)
     registry.use_local_store(work)
     tables = load_tables(data or settings.data_source(work))

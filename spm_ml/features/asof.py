@@ -67,6 +67,8 @@ def entity_codes(
             )
         # many rows, few distinct ids (a request's events): hash them in C, look up the ids
         codes, distinct = pd.factorize(np.asarray(entities, dtype=object))
+        if not len(distinct):  # every id missing
+            return np.full(len(codes), -1, dtype=np.int64)
         found = np.fromiter(
             (lookup.get(v, -1) for v in distinct), dtype=np.int64, count=len(distinct)
         )

@@ -37,6 +37,9 @@ class Bookings:
     index: EventIndex
     amounts: np.ndarray
     """Amount at the close, aligned with the won deals the index was built on."""
+    deals: pd.DataFrame
+    """The won deals, aligned with ``amounts``: ``deal_id``, ``rep_id`` (credited),
+    ``created_at``, ``closed_at``."""
 
     @classmethod
     def build(cls, tables: Tables, reps: pd.Index | None = None) -> Bookings:
@@ -52,7 +55,15 @@ class Bookings:
         ).to_numpy(dtype=np.float64, na_value=np.nan)
         vocabulary = reps if reps is not None else vocabulary_of(tables.reps["rep_id"])
         index = EventIndex(pd.Series(closer, dtype="object"), at_close["as_of"], vocabulary)
-        return cls(index, amounts)
+        won_deals = pd.DataFrame(
+            {
+                "deal_id": at_close["deal_id"].to_numpy(),
+                "rep_id": closer,
+                "created_at": deals["created_at"].to_numpy()[won],
+                "closed_at": at_close["as_of"].to_numpy(),
+            }
+        )
+        return cls(index, amounts, won_deals)
 
     def before(self, reps: pd.Series | np.ndarray, times: pd.Series | np.ndarray) -> np.ndarray:
         """Amount each rep had booked before each time (all history)."""

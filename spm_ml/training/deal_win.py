@@ -207,19 +207,8 @@ def labelled_snapshots(
         test_fraction=config.test_fraction,
         valid_fraction=config.valid_fraction,
     )
-    used = np.concatenate([split.fit, split.valid, split.test])
+    used, compact = split.compact()
     snapshots = every.iloc[used].reset_index(drop=True)
-    n_fit, n_valid = len(split.fit), len(split.valid)
-    positions = np.arange(len(used))
-    compact = TimeSplit(
-        fit=positions[:n_fit],
-        valid=positions[n_fit : n_fit + n_valid],
-        test=positions[n_fit + n_valid :],
-        valid_start=split.valid_start,
-        test_start=split.test_start,
-        observable_end=split.observable_end,
-        censoring=split.censoring,
-    )
     return snapshots, compact
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from spm_ml.errors import ModelNotFoundError
 from spm_ml.training.deal_win import DEAL_WIN
 from spm_ml.training.family import FamilySpec
+from spm_ml.training.quota_risk import QUOTA_RISK
 
-FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in (DEAL_WIN,)}
+FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in (DEAL_WIN, QUOTA_RISK)}
 
 
 def family_spec(name: str) -> FamilySpec:

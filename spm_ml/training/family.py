@@ -65,6 +65,8 @@ class LabelledRows:
     """Family facts the model must carry to be scored as trained (e.g. screened fields)."""
     document_extra: dict = field(default_factory=dict)
     """Family sections of the metrics document (censoring, data sufficiency...)."""
+    extra: dict = field(default_factory=dict)
+    """Family data the spec's later hooks read (quota risk's open deals); never logged."""
 
 
 @dataclass(frozen=True)
@@ -98,10 +100,17 @@ class FamilySpec:
     prepare_for: Callable[[Tables, list[TrainingRecord], Path], Tables]
     """``(tables, records, workdir)``: :attr:`prepare` for models already trained (the
     derived inputs any of them reads, e.g. email tone)."""
-    alternatives: Callable[[Tables, LabelledRows, Any], dict[str, np.ndarray]] | None = None
-    """``(tables, rows, config) -> {name: probability per test row}``: other estimators of
-    the same label judged on the same held-out rows (quota risk's Monte Carlo).  Each gets
-    its own block beside ``model`` in the metrics document, with the same bootstrap."""
+    alternatives: (
+        Callable[[Tables, LabelledRows, Any, dict[str, np.ndarray]], dict[str, np.ndarray]] | None
+    ) = None
+    """``(tables, rows, config, {name: test probabilities so far}) -> {name: probability per
+    test row}``: other estimators of the same label judged on the same held-out rows (quota
+    risk's Monte Carlo, a blend with the model).  Each gets its own block beside ``model`` in
+    the metrics document, with the same bootstrap.  It may add to ``rows.record_extra`` (the
+    record is written after it)."""
+    alternative_references: tuple[str, ...] = ()
+    """Names among :attr:`alternatives` that are references (reported under
+    ``references``, not beside ``model``)."""
     report: Callable[[Tables, LabelledRows, dict[str, np.ndarray]], dict] | None = None
     """``(tables, rows, {name: probability per test row}) -> sections``: the family's own
     held-out figures (lead time, precision among top performers), merged into the metrics
@@ -199,7 +208,9 @@ def train_family(
     evaluation = evaluate(
         y_test, probabilities, groups=test_groups, n_boot=config.bootstrap_samples, seed=config.seed
     )
-    alternatives = spec.alternatives(tables, rows, config) if spec.alternatives else {}
+    alternatives = (
+        spec.alternatives(tables, rows, config, dict(probabilities)) if spec.alternatives else {}
+    )
     alternative_evaluation = evaluate(
         y_test, alternatives, groups=test_groups, n_boot=config.bootstrap_samples, seed=config.seed
     )
@@ -226,7 +237,11 @@ def train_family(
         evaluation, n_train=len(split.train), n_test=len(split.test), split="time", run_id=None
     )
     for name, metrics in alternative_evaluation.items():
-        document[name] = {**metrics, "n_train": len(split.train), "n_test": len(split.test)}
+        block = {**metrics, "n_train": len(split.train), "n_test": len(split.test)}
+        if name in spec.alternative_references:
+            document["references"][name] = block
+        else:
+            document[name] = block
     document["label"] = config.label.as_dict()
     document.update(rows.document_extra)
     if spec.report:

@@ -65,7 +65,7 @@ def promote(
     if challenger is None or challenger == champion:
         raise ModelNotFoundError(
             f"{name} has no challenger distinct from the champion (version {champion}); "
-            "train a new model first (spm-ml train deal-win)"
+            f"train a new model first (spm-ml train {name})"
         )
     models = [registry.load_model(name, version=v) for v in (champion, challenger)]
     for loaded in models:

@@ -44,6 +44,22 @@ class TimeSplit:
         """Fit and valid rows: what the final model and the references are trained on."""
         return np.concatenate([self.fit, self.valid])
 
+    def compact(self) -> tuple[np.ndarray, TimeSplit]:
+        """The rows in some fold (fit, valid, test order) and the split re-indexed on them:
+        rows in no fold need not be featurised."""
+        used = np.concatenate([self.fit, self.valid, self.test])
+        n_fit, n_valid = len(self.fit), len(self.valid)
+        positions = np.arange(len(used))
+        return used, TimeSplit(
+            fit=positions[:n_fit],
+            valid=positions[n_fit : n_fit + n_valid],
+            test=positions[n_fit + n_valid :],
+            valid_start=self.valid_start,
+            test_start=self.test_start,
+            observable_end=self.observable_end,
+            censoring=self.censoring,
+        )
+
     def params(self) -> dict[str, str | int]:
         """What to log to MLflow so the split can be reproduced."""
         return {

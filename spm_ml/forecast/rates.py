@@ -1,0 +1,109 @@
+"""What past periods teach the Monte Carlo: slips, amount changes and not-yet-created deals.
+
+Learned from training periods only (closed before the test window), stored with the model:
+
+- **slip**: among open deals later won, the probability that the win lands before the
+  period's close, from the days left, when the deal was expected to close, and its stage
+  (a logistic regression: a handful of smooth effects, no need for more);
+- **amount change**: per stage, the median ratio of the amount at the close to the amount at
+  ``as_of`` among won deals (deals shrink in negotiation);
+- **new deals**: per fraction of the period elapsed, what reps booked from deals created after
+  ``as_of`` and won by the period's close, as shares of quota: drawn as they happened;
+- **stage rates** for the stage-weighted pipeline reference: per stage, the share of open
+  deals won inside the period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from spm_ml.data.schema import OPEN_STAGES
+
+
+@dataclass
+class PeriodRates:
+    """The learned rates; see the module docstring."""
+
+    slip_: LogisticRegression | None
+    """None when history holds one kind of win only: then :attr:`in_period_share_` applies."""
+    in_period_share_: float
+    amount_change_: dict[str, float]
+    new_deal_shares_: dict[float, np.ndarray]
+    stage_rates_: dict[str, float]
+
+    @classmethod
+    def learn(cls, deals: pd.DataFrame, snapshots: pd.DataFrame) -> PeriodRates:
+        """Learn from training rows.
+
+        ``deals``: open-deal rows of training snapshots with ``stage``, ``days_left``,
+        ``days_to_expected_close``, ``won`` (closed won, known before the test window),
+        ``won_in_period`` and ``close_amount_ratio`` (amount at close / amount at as_of,
+        NaN unless won).  ``snapshots``: training snapshots with ``fraction_elapsed`` and
+        ``new_deal_share``.
+        """
+        won = deals[deals["won"].to_numpy(dtype=bool)]
+        target = won["won_in_period"].to_numpy(dtype=int)
+        share = float(target.mean()) if len(target) else 0.5
+        slip = None
+        if len(np.unique(target)) == 2:
+            slip = LogisticRegression(C=1.0, max_iter=1000).fit(_slip_inputs(won), target)
+        ratios = won["close_amount_ratio"].clip(0.2, 5.0)
+        overall = float(ratios.median()) if ratios.notna().any() else 1.0
+        by_stage = ratios.groupby(won["stage"]).median()
+        amount_change = {s: float(by_stage.get(s, overall)) for s in OPEN_STAGES}
+        amount_change["*"] = overall
+        shares = {
+            float(f): group.to_numpy(dtype=np.float64)
+            for f, group in snapshots.groupby("fraction_elapsed")["new_deal_share"]
+        }
+        in_period = deals["won_in_period"].astype(float)
+        rates = in_period.groupby(deals["stage"]).mean()
+        overall_rate = float(in_period.mean()) if len(in_period) else 0.0
+        stage_rates = {s: float(rates.get(s, overall_rate)) for s in OPEN_STAGES}
+        return cls(slip, share, amount_change, shares, stage_rates)
+
+    def p_in_period(self, deals: pd.DataFrame) -> np.ndarray:
+        """Probability that each open deal, if won, is won before its period's close."""
+        if self.slip_ is None or deals.empty:
+            return np.full(len(deals), self.in_period_share_)
+        return self.slip_.predict_proba(_slip_inputs(deals))[:, 1]
+
+    def amount_change(self, stages: np.ndarray) -> np.ndarray:
+        """Expected ratio of the amount at close to the amount now, per deal."""
+        default = self.amount_change_["*"]
+        return np.array([self.amount_change_.get(s, default) for s in stages], dtype=np.float64)
+
+    def stage_rate(self, stages: np.ndarray) -> np.ndarray:
+        """Historical share of open deals at each stage won inside the period."""
+        return np.array([self.stage_rates_.get(s, 0.0) for s in stages], dtype=np.float64)
+
+    def new_deal_draws(
+        self, fractions: np.ndarray, n_draws: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """``(n_snapshots, n_draws)`` bookings from deals not created yet, shares of quota,
+        resampled from past periods at the nearest learned fraction."""
+        known = np.array(sorted(self.new_deal_shares_))
+        out = np.zeros((len(fractions), n_draws))
+        if not len(known):
+            return out
+        nearest = known[np.abs(np.asarray(fractions)[:, None] - known[None, :]).argmin(axis=1)]
+        for f in np.unique(nearest):
+            rows = np.flatnonzero(nearest == f)
+            pool = self.new_deal_shares_[float(f)]
+            out[rows] = rng.choice(pool, size=(len(rows), n_draws), replace=True)
+        return out
+
+
+def _slip_inputs(deals: pd.DataFrame) -> np.ndarray:
+    days_left = deals["days_left"].to_numpy(dtype=np.float64)
+    expected = deals["days_to_expected_close"].to_numpy(dtype=np.float64)
+    expected = np.where(np.isnan(expected), days_left, expected)
+    slack = np.clip(days_left - expected, -180, 180) / 30.0
+    stage = deals["stage"].to_numpy(dtype=object)
+    columns = [days_left / 30.0, slack, (expected <= days_left).astype(float)]
+    columns += [(stage == s).astype(float) for s in OPEN_STAGES[1:]]
+    return np.column_stack(columns)

@@ -1,0 +1,498 @@
+"""The quota-risk family: P(a rep ends the period below quota), as a :class:`FamilySpec`.
+
+snapshots of every quota period at fractions of it elapsed (label: final attainment below a
+threshold) -> the period so far and the pipeline held then, weighted by out-of-fold deal
+probabilities -> a calibrated classifier, judged beside two other estimators of the same
+label on the same held-out periods:
+
+- ``monte_carlo``: the deal-level draw of :mod:`spm_ml.forecast.monte_carlo`, with slip,
+  amount-change and new-deal rates learned from the training periods;
+- ``stage_weighted_pipeline`` (a reference): bookings to date plus open pipeline times the
+  historical in-period win rate of its stage, turned into a probability by a one-feature
+  logistic regression fitted on the training periods: what a spreadsheet forecast knows.
+
+Fitting, the prior and logistic references, metrics, MLflow and the registry are the
+generic path's (:mod:`spm_ml.training.family`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from spm_ml.data.tables import Tables
+from spm_ml.errors import ModelNotFoundError, TrainingError
+from spm_ml.features.attainment import Bookings, period_close
+from spm_ml.features.context import DealContext
+from spm_ml.features.deals import DealFeatureConfig, deal_features
+from spm_ml.features.quota import (
+    QuotaFeatureConfig,
+    QuotaLabel,
+    open_deal_rows,
+    quota_features,
+    quota_snapshots,
+)
+from spm_ml.forecast.monte_carlo import AttainmentDraws, draw_attainment
+from spm_ml.forecast.rates import PeriodRates
+from spm_ml.models.gbm import CalibratedGBM
+from spm_ml.models.record import TrainingRecord
+from spm_ml.registry import LoadedModel
+from spm_ml.training.deal_scores import out_of_fold_probabilities
+from spm_ml.training.deal_win import prepare_tables
+from spm_ml.training.family import (
+    EvaluationRows,
+    FamilySpec,
+    LabelledRows,
+    TrainingRun,
+    train_family,
+)
+from spm_ml.training.split import time_split
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAME = "quota-risk"
+ID_COLUMNS = ("rep_id", "as_of", "period_start", "period_end")
+WARNING_PROBABILITY = 0.5
+"""P(miss) from which a rep is flagged: lead times are measured from the first snapshot at
+or above it that the later snapshots of the period confirm."""
+
+
+class QuotaRiskModel(CalibratedGBM):
+    """Calibrated LightGBM over :func:`spm_ml.features.quota.quota_features` output.
+
+    A few thousand rows per organisation: shallow trees, many rows per leaf.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 400,
+        learning_rate: float = 0.03,
+        num_leaves: int = 7,
+        min_child_samples: int = 40,
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            n_estimators=n_estimators,
+            learning_rate=learning_rate,
+            num_leaves=num_leaves,
+            min_child_samples=min_child_samples,
+            **kwargs,
+        )
+
+
+@dataclass(frozen=True)
+class QuotaRiskTrainConfig:
+    """Everything that decides a quota-risk training run; logged to MLflow in full."""
+
+    test_fraction: float = 0.25
+    valid_fraction: float = 0.2
+    bootstrap_samples: int = 200
+    seed: int = 0
+    model_name: str = MODEL_NAME
+    label: QuotaLabel = field(default_factory=QuotaLabel)
+    features: QuotaFeatureConfig = field(default_factory=QuotaFeatureConfig)
+    deal_features: DealFeatureConfig = field(default_factory=DealFeatureConfig)
+    deal_folds: int = 3
+    draws: int = 2000
+    """Monte Carlo draws per snapshot."""
+    model: dict = field(default_factory=dict)
+
+
+@dataclass
+class QuotaInputs:
+    """A set of quota snapshots featurised: the model's rows and the open deals behind them."""
+
+    snapshots: pd.DataFrame
+    X: pd.DataFrame
+    deals: pd.DataFrame
+    """Open deals per snapshot: ``snapshot``, ``deal_id``, ``stage``, ``amount``,
+    ``days_to_expected_close``, ``days_left``, ``p_win``."""
+    bookings: Bookings
+
+
+def quota_inputs(
+    tables: Tables,
+    snapshots: pd.DataFrame,
+    *,
+    cutoff: pd.Timestamp,
+    deal_config: DealFeatureConfig,
+    folds: int,
+    seed: int,
+) -> QuotaInputs:
+    """Features of ``snapshots`` with pipeline scored by deal models blind to each deal and
+    to labels known at or after ``cutoff``."""
+    bookings = Bookings.build(tables)
+    rows = open_deal_rows(tables, snapshots)
+    context = DealContext.build(tables, deal_config)
+    row_features = deal_features(tables, rows[["deal_id", "as_of"]], deal_config, context)
+    p_win = out_of_fold_probabilities(
+        tables,
+        rows,
+        row_features,
+        cutoff=cutoff,
+        config=deal_config,
+        context=context,
+        folds=folds,
+        seed=seed,
+    )
+    close = period_close(snapshots["period_end"]).to_numpy(dtype="datetime64[ns]")
+    as_of = snapshots["as_of"].to_numpy(dtype="datetime64[ns]")
+    days_left = (close - as_of) / np.timedelta64(1, "D")
+    deals = pd.DataFrame(
+        {
+            "snapshot": rows["snapshot"].to_numpy(),
+            "deal_id": rows["deal_id"].to_numpy(),
+            "as_of": rows["as_of"].to_numpy(),
+            "stage": row_features["stage"].to_numpy(dtype=object),
+            "amount": row_features["amount"].to_numpy(dtype=np.float64),
+            "days_to_expected_close": row_features["days_to_expected_close"].to_numpy(
+                dtype=np.float64
+            ),
+            "days_left": days_left[rows["snapshot"].to_numpy()],
+            "p_win": p_win,
+        }
+    )
+    X = quota_features(tables, snapshots, deals, bookings)
+    return QuotaInputs(snapshots, X, deals, bookings)
+
+
+def quota_risk_rows(tables: Tables, config: QuotaRiskTrainConfig) -> LabelledRows:
+    """Snapshots of every closed quota period, split by time and featurised."""
+    every, report = quota_snapshots(tables, config.label, config.features.fractions)
+    labelled = every[every["miss"].notna()].reset_index(drop=True)
+    if labelled.empty:
+        raise TrainingError("no quota period has closed yet: nothing to learn quota risk from")
+    split = time_split(
+        labelled["as_of"],
+        labelled["label_known_at"],
+        labelled["miss"].to_numpy(),
+        observable_end=labelled["as_of"].max(),
+        test_fraction=config.test_fraction,
+        valid_fraction=config.valid_fraction,
+    )
+    used, split = split.compact()
+    snapshots = labelled.iloc[used].reset_index(drop=True)
+    inputs = quota_inputs(
+        tables,
+        snapshots,
+        cutoff=split.test_start,
+        deal_config=config.deal_features,
+        folds=config.deal_folds,
+        seed=config.seed,
+    )
+    features = pd.concat([snapshots[list(ID_COLUMNS)], inputs.X], axis=1)
+    return LabelledRows(
+        snapshots=snapshots,
+        split=split,
+        features=features,
+        X=inputs.X,
+        record_extra={
+            "deal_features": asdict(config.deal_features),
+            "deal_folds": config.deal_folds,
+        },
+        document_extra={"censoring": {**report, **split.censoring}},
+        extra={"inputs": inputs},
+    )
+
+
+def quota_risk_slices(tables: Tables, rows: LabelledRows) -> dict[str, pd.Series]:
+    """Held-out slices by fraction of the period elapsed (25/50/75%...)."""
+    test = rows.X.iloc[rows.split.test]
+    return {"fraction_elapsed": test["fraction_elapsed"].map(lambda f: f"{f:.1%}")}
+
+
+def learn_rates(tables: Tables, inputs: QuotaInputs, train: np.ndarray, cutoff) -> PeriodRates:
+    """:class:`PeriodRates` from the training snapshots (labels known before ``cutoff``)."""
+    snapshots = inputs.snapshots.iloc[train]
+    deals = inputs.deals[np.isin(inputs.deals["snapshot"].to_numpy(), train)]
+    outcome = tables.deals.set_index("deal_id")[["outcome", "closed_at"]]
+    facts = outcome.reindex(deals["deal_id"])
+    closed = facts["closed_at"].to_numpy(dtype="datetime64[ns]")
+    won = (facts["outcome"].to_numpy(dtype=object) == "won") & (
+        closed < np.datetime64(pd.Timestamp(cutoff), "ns")
+    )
+    close = period_close(inputs.snapshots["period_end"]).to_numpy(dtype="datetime64[ns]")
+    in_period = won & (closed < close[deals["snapshot"].to_numpy()])
+    at_close = pd.Series(inputs.bookings.amounts, index=inputs.bookings.deals["deal_id"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = at_close.reindex(deals["deal_id"]).to_numpy() / deals["amount"].to_numpy()
+    deals = deals.assign(won=won, won_in_period=in_period, close_amount_ratio=ratio)
+    new_share = new_deal_shares(inputs.bookings, snapshots)
+    return PeriodRates.learn(deals, snapshots.assign(new_deal_share=new_share))
+
+
+def new_deal_shares(bookings: Bookings, snapshots: pd.DataFrame) -> np.ndarray:
+    """Per snapshot, bookings in the rest of its period from deals created after ``as_of``,
+    as a share of quota (a fact of the past only for snapshots of closed periods)."""
+    keys = snapshots[["rep_id", "as_of", "period_end", "quota_amount"]].reset_index(drop=True)
+    keys["row"] = np.arange(len(keys))
+    won = bookings.deals.assign(amount=bookings.amounts)
+    pairs = keys.merge(won, on="rep_id", how="inner")
+    close = period_close(pairs["period_end"])
+    new = (pairs["created_at"] >= pairs["as_of"]) & (pairs["closed_at"] < close)
+    sums = pairs[new].groupby("row")["amount"].sum()
+    return sums.reindex(np.arange(len(keys)), fill_value=0.0).to_numpy() / keys[
+        "quota_amount"
+    ].to_numpy(dtype=np.float64)
+
+
+def monte_carlo(
+    inputs: QuotaInputs,
+    rows: np.ndarray,
+    rates: PeriodRates,
+    *,
+    threshold: float,
+    draws: int,
+    seed: int,
+) -> AttainmentDraws:
+    """The Monte Carlo's attainment draws for snapshots ``rows`` of ``inputs``."""
+    deals = inputs.deals[np.isin(inputs.deals["snapshot"].to_numpy(), rows)]
+    position = pd.Series(np.arange(len(rows)), index=rows).reindex(deals["snapshot"]).to_numpy()
+    order = np.argsort(position, kind="stable")
+    deals, position = deals.iloc[order], position[order]
+    quota = inputs.snapshots["quota_amount"].to_numpy(dtype=np.float64)[rows]
+    p_win = np.nan_to_num(deals["p_win"].to_numpy(dtype=np.float64))
+    p_close = p_win * rates.p_in_period(deals)
+    stages = deals["stage"].to_numpy(dtype=object)
+    value = np.nan_to_num(deals["amount"].to_numpy()) * rates.amount_change(stages)
+    rng = np.random.default_rng(seed)
+    fractions = inputs.snapshots["fraction_elapsed"].to_numpy()[rows]
+    return draw_attainment(
+        inputs.X["attainment_to_date"].to_numpy()[rows],
+        position,
+        p_close,
+        value / quota[position],
+        rates.new_deal_draws(fractions, draws, rng),
+        threshold=threshold,
+        seed=seed,
+    )
+
+
+def stage_weighted_expectation(inputs: QuotaInputs, rows: np.ndarray, rates: PeriodRates):
+    """Bookings to date plus open amount times its stage's in-period win rate, plus the mean
+    new-deal bookings at this point of a period (shares of quota)."""
+    deals = inputs.deals
+    quota = inputs.snapshots["quota_amount"].to_numpy(dtype=np.float64)
+    weighted = np.nan_to_num(deals["amount"].to_numpy()) * rates.stage_rate(
+        deals["stage"].to_numpy(dtype=object)
+    )
+    per_snapshot = (
+        np.bincount(deals["snapshot"].to_numpy(), weights=weighted, minlength=len(quota)) / quota
+    )
+    fractions = inputs.snapshots["fraction_elapsed"].to_numpy()
+    known = np.array(sorted(rates.new_deal_shares_))
+    means = np.array([rates.new_deal_shares_[f].mean() for f in known])
+    nearest = np.abs(fractions[:, None] - known[None, :]).argmin(axis=1)
+    expected = inputs.X["attainment_to_date"].to_numpy() + per_snapshot + means[nearest]
+    return expected[rows]
+
+
+def _alternatives(
+    tables: Tables, rows: LabelledRows, config: QuotaRiskTrainConfig, fitted: dict
+) -> dict[str, np.ndarray]:
+    inputs: QuotaInputs = rows.extra["inputs"]
+    split = rows.split
+    y = rows.snapshots["miss"].to_numpy(dtype=int)
+    rates = learn_rates(tables, inputs, split.train, split.test_start)
+    draws = monte_carlo(
+        inputs,
+        split.test,
+        rates,
+        threshold=config.label.threshold,
+        draws=config.draws,
+        seed=config.seed,
+    )
+    rows.extra["monte_carlo_test"] = draws
+    reference = LogisticRegression().fit(
+        stage_weighted_expectation(inputs, split.train, rates)[:, None], y[split.train]
+    )
+    expected_test = stage_weighted_expectation(inputs, split.test, rates)
+    choice = choose_serving_estimator(tables, rows, config)
+    rows.record_extra["serving_estimator"] = choice["choice"]
+    rows.document_extra["serving_estimator"] = choice
+    model_test = fitted["model"]
+    return {
+        "monte_carlo": draws.p_miss,
+        "blend": (model_test + draws.p_miss) / 2,
+        "stage_weighted_pipeline": reference.predict_proba(expected_test[:, None])[:, 1],
+    }
+
+
+def choose_serving_estimator(
+    tables: Tables, rows: LabelledRows, config: QuotaRiskTrainConfig
+) -> dict:
+    """Which estimator serves P(miss): the classifier, the Monte Carlo or their mean, by log
+    loss on the validation periods, each learned from the fit periods only (never the test)."""
+    from sklearn.metrics import log_loss
+
+    inputs: QuotaInputs = rows.extra["inputs"]
+    split = rows.split
+    y = rows.snapshots["miss"].to_numpy(dtype=int)
+    groups = rows.snapshots["rep_id"].to_numpy()
+    fit, valid = split.fit, split.valid
+    early, late = np.array_split(
+        fit[np.argsort(rows.snapshots["as_of"].to_numpy()[fit])], [int(len(fit) * 0.8)]
+    )
+    classifier = QuotaRiskModel(random_state=config.seed, refit=False, **config.model).fit(
+        rows.X.iloc[early],
+        y[early],
+        eval_set=(rows.X.iloc[late], y[late]),
+        groups=groups[early],
+        eval_groups=groups[late],
+    )
+    rates = learn_rates(tables, inputs, fit, split.valid_start)
+    simulated = monte_carlo(
+        inputs, valid, rates, threshold=config.label.threshold, draws=config.draws, seed=config.seed
+    ).p_miss
+    candidates = {
+        "model": classifier.predict_proba(rows.X.iloc[valid])[:, 1],
+        "monte_carlo": simulated,
+    }
+    candidates["blend"] = (candidates["model"] + candidates["monte_carlo"]) / 2
+    losses = {
+        name: round(float(log_loss(y[valid], np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1])), 4)
+        for name, p in candidates.items()
+    }
+    return {
+        "choice": min(losses, key=losses.get),
+        "valid_log_loss": losses,
+        "rule": "lowest log loss on the validation periods, each estimator learned from the "
+        "fit periods only",
+    }
+
+
+def _report(tables: Tables, rows: LabelledRows, probabilities: dict[str, np.ndarray]) -> dict:
+    """Lead time of the warnings and the Monte Carlo interval's coverage."""
+    test = rows.snapshots.iloc[rows.split.test].reset_index(drop=True)
+    draws: AttainmentDraws = rows.extra["monte_carlo_test"]
+    final = test["final_attainment"].to_numpy()
+    served = rows.record_extra["serving_estimator"]
+    inside = (final >= draws.p10) & (final <= draws.p90)
+    return {
+        "lead_time_days": {**lead_time_days(test, probabilities[served]), "estimator": served},
+        "lead_time_days_by_estimator": {
+            name: lead_time_days(test, probabilities[name])
+            for name in ("model", "monte_carlo", "blend")
+        },
+        "monte_carlo_interval": {
+            "nominal": 0.8,
+            "coverage": round(float(inside.mean()), 4),
+            "mean_width": round(float(np.mean(draws.p90 - draws.p10)), 4),
+        },
+    }
+
+
+def lead_time_days(test: pd.DataFrame, probability: np.ndarray) -> dict:
+    """Days before the period's close from which the warning (P(miss) at or above
+    :data:`WARNING_PROBABILITY`) held at every later snapshot, for periods that missed."""
+    frame = test.assign(
+        p=probability, days_left=(period_close(test["period_end"]) - test["as_of"]).dt.days
+    )
+    leads, warned, missed = [], 0, 0
+    for _, period in frame[frame["miss"] == 1].groupby(["rep_id", "period_start"]):
+        missed += 1
+        period = period.sort_values("as_of")
+        above = period["p"].to_numpy() >= WARNING_PROBABILITY
+        if not above[-1]:
+            continue
+        # the first snapshot of the final run of warnings
+        first = len(above) - int(np.argmin(above[::-1])) if not above.all() else 0
+        warned += 1
+        leads.append(int(period["days_left"].iloc[first]))
+    if not leads:
+        return {"median": None, "q1": None, "q3": None, "warned": 0, "missed": missed}
+    q1, median, q3 = np.percentile(leads, [25, 50, 75])
+    return {
+        "median": float(median),
+        "q1": float(q1),
+        "q3": float(q3),
+        "warned": warned,
+        "missed": missed,
+        "threshold": WARNING_PROBABILITY,
+    }
+
+
+def quota_risk_evaluation_rows(
+    tables: Tables, records: list[TrainingRecord], every_days: int = 7
+) -> EvaluationRows:
+    """Snapshots of quota periods closed after every model's training cut-off."""
+    start = max(r.training_cutoff for r in records)
+    snapshots, _ = quota_snapshots(tables)
+    rows = snapshots[(snapshots["as_of"] >= start) & snapshots["miss"].notna()]
+    if rows.empty:
+        raise ModelNotFoundError(
+            f"no evaluation data: promotion needs quota periods closed after {start.date()}"
+        )
+    return EvaluationRows(rows.reset_index(drop=True), start, rows["as_of"].max())
+
+
+def quota_risk_scores(loaded: LoadedModel, tables: Tables, rows: pd.DataFrame) -> np.ndarray:
+    """A version's P(miss) on ``rows``, pipeline scored blind to its training cut-off."""
+    record = loaded.record
+    inputs = quota_inputs(
+        tables,
+        rows.reset_index(drop=True),
+        cutoff=record.training_cutoff,
+        deal_config=DealFeatureConfig(**record.extra.get("deal_features", {})),
+        folds=record.extra.get("deal_folds", 3),
+        seed=0,
+    )
+    return loaded.model.predict_proba(inputs.X)[:, 1]
+
+
+def _prepare(tables: Tables, config: QuotaRiskTrainConfig, workdir: Path, progress=None):
+    return prepare_tables(tables, config.deal_features, workdir, progress)
+
+
+def _prepare_for(tables: Tables, records: list[TrainingRecord], workdir: Path) -> Tables:
+    uses = any(r.extra.get("deal_features", {}).get("email_sentiment") for r in records)
+    return prepare_tables(tables, DealFeatureConfig(email_sentiment=uses), workdir)[0]
+
+
+QUOTA_RISK = FamilySpec(
+    name="quota-risk",
+    entity="rep_id",
+    label="miss",
+    dataset="quota_snapshots",
+    estimator=QuotaRiskModel,
+    prepare=_prepare,
+    rows=quota_risk_rows,
+    categorical=lambda X: (),
+    slices=quota_risk_slices,
+    evaluation_rows=quota_risk_evaluation_rows,
+    score=quota_risk_scores,
+    prepare_for=_prepare_for,
+    alternatives=_alternatives,
+    alternative_references=("stage_weighted_pipeline",),
+    report=_report,
+)
+"""The quota-risk family: rep-periods at fractions elapsed, "below quota at period end"."""
+
+
+def train_quota_risk(
+    tables: Tables,
+    *,
+    workdir: Path,
+    config: QuotaRiskTrainConfig | None = None,
+    register: bool = True,
+    data_description: str = "",
+    progress=None,
+    reuse_identical: bool = False,
+) -> TrainingRun:
+    """Train, evaluate, log and (optionally) register a quota-risk model on ``tables``."""
+    return train_family(
+        QUOTA_RISK,
+        tables,
+        workdir=workdir,
+        config=config or QuotaRiskTrainConfig(),
+        register=register,
+        data_description=data_description,
+        progress=progress,
+        reuse_identical=reuse_identical,
+    )

@@ -1,0 +1,105 @@
+"""The quota-risk Monte Carlo on cases small enough to work out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spm_ml.forecast.monte_carlo import draw_attainment
+from spm_ml.forecast.rates import PeriodRates
+
+DRAWS = 40_000
+TOLERANCE = 4 * np.sqrt(0.25 / DRAWS)  # four standard errors of a proportion
+
+
+def test_two_coin_flip_deals():
+    """Quota 100, nothing booked, two deals of 60 at 50%: the rep makes quota only if both
+    close, so P(miss) = 1 - 0.5 * 0.5 = 0.75 and expected attainment 0.6."""
+    draws = draw_attainment(
+        booked_share=np.array([0.0]),
+        deal_snapshot=np.array([0, 0]),
+        p_close_won=np.array([0.5, 0.5]),
+        value_share=np.array([0.6, 0.6]),
+        new_deal_draws=np.zeros((1, DRAWS)),
+    )
+    assert draws.p_miss[0] == pytest.approx(0.75, abs=TOLERANCE)
+    assert draws.expected[0] == pytest.approx(0.6, abs=0.01)
+    assert (draws.p10[0], draws.p50[0], draws.p90[0]) == (0.0, 0.6, 1.2)
+
+
+def test_certain_outcomes_and_booked_to_date():
+    """Booked 50%, one certain deal of 40%, one impossible one of 90%: always 90%, a miss;
+    at a threshold of 80% never a miss."""
+    args = dict(
+        booked_share=np.array([0.5]),
+        deal_snapshot=np.array([0, 0]),
+        p_close_won=np.array([1.0, 0.0]),
+        value_share=np.array([0.4, 0.9]),
+        new_deal_draws=np.zeros((1, 1000)),
+    )
+    assert draw_attainment(**args).p_miss[0] == 1.0
+    assert draw_attainment(**args, threshold=0.8).p_miss[0] == 0.0
+    assert draw_attainment(**args).expected[0] == pytest.approx(0.9)
+
+
+def test_new_deals_and_snapshots_do_not_mix():
+    """Two snapshots: deals of one never count for the other; new-deal draws add on."""
+    new = np.zeros((3, 1000))
+    new[2] = 1.5  # the third rep will book 150% from deals not created yet
+    draws = draw_attainment(
+        booked_share=np.array([0.0, 0.9, 0.0]),
+        deal_snapshot=np.array([0, 1]),
+        p_close_won=np.array([1.0, 1.0]),
+        value_share=np.array([2.0, 0.05]),
+        new_deal_draws=new,
+    )
+    np.testing.assert_allclose(draws.expected, [2.0, 0.95, 1.5])
+    np.testing.assert_array_equal(draws.p_miss, [0.0, 1.0, 0.0])
+
+
+def test_many_snapshots_in_chunks_match_one_chunk(monkeypatch):
+    """Chunking (for memory) changes nothing but the random stream's use: same moments."""
+    from spm_ml.forecast import monte_carlo
+
+    rng = np.random.default_rng(1)
+    deal_snapshot = np.sort(rng.integers(0, 50, 500))
+    p = rng.uniform(0, 1, 500)
+    value = rng.uniform(0, 0.3, 500)
+    args = (np.zeros(50), deal_snapshot, p, value, np.zeros((50, 4000)))
+    whole = draw_attainment(*args)
+    monkeypatch.setattr(monte_carlo, "CHUNK_CELLS", 4000 * 7)
+    chunked = draw_attainment(*args)
+    expected = np.bincount(deal_snapshot, weights=p * value, minlength=50)
+    np.testing.assert_allclose(whole.expected, expected, atol=0.03)
+    np.testing.assert_allclose(chunked.expected, expected, atol=0.03)
+
+
+def test_unsorted_deal_rows_are_refused():
+    with pytest.raises(ValueError, match="sorted"):
+        draw_attainment(np.zeros(2), np.array([1, 0]), np.ones(2), np.ones(2), np.zeros((2, 10)))
+
+
+def test_rates_learn_slips_amount_changes_and_new_deals():
+    """Deals expected to close well before the period ends land in it; late ones slip."""
+    n = 400
+    rng = np.random.default_rng(0)
+    expected_in = rng.random(n) < 0.5
+    deals = pd.DataFrame(
+        {
+            "stage": rng.choice(["proposal", "negotiation"], n),
+            "days_left": np.full(n, 45.0),
+            "days_to_expected_close": np.where(expected_in, 10.0, 120.0),
+            "won": True,
+            "won_in_period": np.where(expected_in, rng.random(n) < 0.9, rng.random(n) < 0.1),
+            "close_amount_ratio": np.full(n, 0.9),
+        }
+    )
+    snapshots = pd.DataFrame({"fraction_elapsed": [0.5] * 4, "new_deal_share": [0, 0, 0.2, 0.4]})
+    rates = PeriodRates.learn(deals, snapshots)
+    p = rates.p_in_period(deals.iloc[:2].assign(days_to_expected_close=[10.0, 120.0]))
+    assert p[0] > 0.8 and p[1] < 0.2
+    assert rates.amount_change(np.array(["proposal", "unknown"])) == pytest.approx([0.9, 0.9])
+    draws = rates.new_deal_draws(np.array([0.45]), 2000, np.random.default_rng(0))
+    assert set(np.unique(draws)) <= {0.0, 0.2, 0.4}
+    assert draws.mean() == pytest.approx(0.15, abs=0.02)
