@@ -7,6 +7,7 @@ batch job and the service all see the same registry.  Nothing here runs at impor
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,6 +152,20 @@ class LoadedModel:
     record: TrainingRecord | None
     name: str
     version: str
+    run_id: str | None = None
+    """The MLflow run that logged it: its other artifacts (``run_document``)."""
+
+    def run_document(self, path: str) -> dict:
+        """A JSON artifact logged with this model's run (e.g. quota risk's rates)."""
+        import mlflow
+
+        from spm_ml.errors import ModelNotFoundError
+
+        if self.run_id is None:
+            raise ModelNotFoundError(f"{self.name} v{self.version} has no run to read {path} from")
+        # MLflow draws a download bar per artifact: noise in a command's output
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        return mlflow.artifacts.load_dict(f"runs:/{self.run_id}/{path}")
 
 
 def load_model(name: str, *, alias: str | None = None, version: str | None = None) -> LoadedModel:
@@ -175,6 +190,7 @@ def load_model(name: str, *, alias: str | None = None, version: str | None = Non
         record=TrainingRecord.from_metadata(metadata),
         name=name,
         version=str(version),
+        run_id=pyfunc_model.metadata.run_id,
     )
 
 
@@ -185,7 +201,7 @@ def model_uri(name: str, alias: str = CHAMPION) -> str:
     if alias_version(name, alias) is None:
         raise ModelNotFoundError(
             f"no registered model {name!r} with alias {alias!r} in {_current_uri()}; "
-            "train one first (spm-ml quickstart or spm-ml train deal-win)"
+            f"train one first (spm-ml quickstart or spm-ml train {name})"
         )
     return f"models:/{name}@{alias}"
 

@@ -285,7 +285,7 @@ def train_on_organisation(train, config, data, workdir, metrics_json, check=None
             tables, workdir=work, config=config, data_description=str(source), progress=progress
         )
     print_training_summary(run.metrics)
-    print_slices(run.slices)
+    print_slices(run.slices, tuple(k for k in ("monte_carlo",) if k in run.metrics))
     if metrics_json is not None:
         write_metrics_json(run.metrics, metrics_json)
     console.print(
@@ -370,14 +370,14 @@ def print_training_summary(document: dict) -> None:
         console.print(f"[yellow]warning:[/] {sufficiency['message']}")
 
 
-def print_slices(records: list[dict]) -> None:
+def print_slices(records: list[dict], alternatives: tuple[str, ...] = ()) -> None:
     """ROC AUC per slice (segment, size band, stage; fraction of the period elapsed) for the
     model, the logistic reference and any other estimator judged (the Monte Carlo), and the
     model's ECE."""
     from rich.table import Table
 
     estimators = {"model": "model AUC", "logistic_regression": "LR AUC"}
-    if any("monte_carlo_roc_auc" in r for r in records):
+    if "monte_carlo" in alternatives:
         estimators["monte_carlo"] = "MC AUC"
     table = Table(title="held-out metrics per slice")
     columns = ("slice", "value", "entities", "label rate", *estimators.values(), "model ECE")

@@ -66,6 +66,41 @@ class PeriodRates:
         stage_rates = {s: float(rates.get(s, overall_rate)) for s in OPEN_STAGES}
         return cls(slip, share, amount_change, shares, stage_rates)
 
+    def to_dict(self) -> dict:
+        """A JSON-able copy (logged with the model's run; :meth:`from_dict` reads it back)."""
+        slip = None
+        if self.slip_ is not None:
+            slip = {
+                "coef": self.slip_.coef_.tolist(),
+                "intercept": self.slip_.intercept_.tolist(),
+            }
+        return {
+            "slip": slip,
+            "in_period_share": self.in_period_share_,
+            "amount_change": self.amount_change_,
+            "new_deal_shares": {str(k): v.tolist() for k, v in self.new_deal_shares_.items()},
+            "stage_rates": self.stage_rates_,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> PeriodRates:
+        slip = None
+        if values["slip"] is not None:
+            slip = LogisticRegression()
+            slip.coef_ = np.asarray(values["slip"]["coef"])
+            slip.intercept_ = np.asarray(values["slip"]["intercept"])
+            slip.classes_ = np.array([0, 1])
+        return cls(
+            slip,
+            float(values["in_period_share"]),
+            {k: float(v) for k, v in values["amount_change"].items()},
+            {
+                float(k): np.asarray(v, dtype=np.float64)
+                for k, v in values["new_deal_shares"].items()
+            },
+            {k: float(v) for k, v in values["stage_rates"].items()},
+        )
+
     def p_in_period(self, deals: pd.DataFrame) -> np.ndarray:
         """Probability that each open deal, if won, is won before its period's close."""
         if self.slip_ is None or deals.empty:

@@ -67,6 +67,9 @@ class LabelledRows:
     """Family sections of the metrics document (censoring, data sufficiency...)."""
     extra: dict = field(default_factory=dict)
     """Family data the spec's later hooks read (quota risk's open deals); never logged."""
+    artifacts: dict[str, dict] = field(default_factory=dict)
+    """JSON documents logged with the run beside the model, ``{file name: content}``, that
+    scoring reads back (quota risk's Monte Carlo rates)."""
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,8 @@ def train_family(
         info = _log_model(model, X_test, config.model_name if register else None, record)
         mlflow.log_dict(document, "metrics.json")
         mlflow.log_dict({"slices": slices}, "slices.json")
+        for path, content in rows.artifacts.items():
+            mlflow.log_dict(content, path)
     version = alias = None
     if register:
         version = str(info.registered_model_version)

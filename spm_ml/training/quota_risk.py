@@ -18,6 +18,7 @@ generic path's (:mod:`spm_ml.training.family`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,8 @@ from spm_ml.training.split import time_split
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "quota-risk"
+RATES_ARTIFACT = "period_rates.json"
+"""The Monte Carlo's learned rates, logged with every quota-risk run (read back to serve)."""
 ID_COLUMNS = ("rep_id", "as_of", "period_start", "period_end")
 WARNING_PROBABILITY = 0.5
 """P(miss) from which a rep is flagged: lead times are measured from the first snapshot at
@@ -116,31 +119,25 @@ class QuotaInputs:
     bookings: Bookings
 
 
+DealScorer = Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]
+"""``(rows (deal_id, as_of), their deal features) -> win probabilities``."""
+
+
 def quota_inputs(
     tables: Tables,
     snapshots: pd.DataFrame,
     *,
-    cutoff: pd.Timestamp,
     deal_config: DealFeatureConfig,
-    folds: int,
-    seed: int,
+    score_deals: DealScorer,
+    context: DealContext | None = None,
 ) -> QuotaInputs:
-    """Features of ``snapshots`` with pipeline scored by deal models blind to each deal and
-    to labels known at or after ``cutoff``."""
+    """Features of ``snapshots``, their open deals featurised with ``deal_config`` and scored
+    by ``score_deals`` (out-of-fold models in training, the deal-win champion in use)."""
     bookings = Bookings.build(tables)
     rows = open_deal_rows(tables, snapshots)
-    context = DealContext.build(tables, deal_config)
+    context = context or DealContext.build(tables, deal_config)
     row_features = deal_features(tables, rows[["deal_id", "as_of"]], deal_config, context)
-    p_win = out_of_fold_probabilities(
-        tables,
-        rows,
-        row_features,
-        cutoff=cutoff,
-        config=deal_config,
-        context=context,
-        folds=folds,
-        seed=seed,
-    )
+    p_win = score_deals(rows, row_features) if len(rows) else np.zeros(0)
     close = period_close(snapshots["period_end"]).to_numpy(dtype="datetime64[ns]")
     as_of = snapshots["as_of"].to_numpy(dtype="datetime64[ns]")
     days_left = (close - as_of) / np.timedelta64(1, "D")
@@ -162,6 +159,36 @@ def quota_inputs(
     return QuotaInputs(snapshots, X, deals, bookings)
 
 
+def out_of_fold_inputs(
+    tables: Tables,
+    snapshots: pd.DataFrame,
+    *,
+    cutoff: pd.Timestamp,
+    deal_config: DealFeatureConfig,
+    folds: int,
+    seed: int,
+) -> QuotaInputs:
+    """:func:`quota_inputs` with pipeline scored by deal models blind to each deal and to
+    labels known at or after ``cutoff`` (:mod:`spm_ml.training.deal_scores`)."""
+    context = DealContext.build(tables, deal_config)
+
+    def score(rows: pd.DataFrame, row_features: pd.DataFrame) -> np.ndarray:
+        return out_of_fold_probabilities(
+            tables,
+            rows,
+            row_features,
+            cutoff=cutoff,
+            config=deal_config,
+            context=context,
+            folds=folds,
+            seed=seed,
+        )
+
+    return quota_inputs(
+        tables, snapshots, deal_config=deal_config, score_deals=score, context=context
+    )
+
+
 def quota_risk_rows(tables: Tables, config: QuotaRiskTrainConfig) -> LabelledRows:
     """Snapshots of every closed quota period, split by time and featurised."""
     every, report = quota_snapshots(tables, config.label, config.features.fractions)
@@ -178,7 +205,7 @@ def quota_risk_rows(tables: Tables, config: QuotaRiskTrainConfig) -> LabelledRow
     )
     used, split = split.compact()
     snapshots = labelled.iloc[used].reset_index(drop=True)
-    inputs = quota_inputs(
+    inputs = out_of_fold_inputs(
         tables,
         snapshots,
         cutoff=split.test_start,
@@ -300,6 +327,7 @@ def _alternatives(
     split = rows.split
     y = rows.snapshots["miss"].to_numpy(dtype=int)
     rates = learn_rates(tables, inputs, split.train, split.test_start)
+    rows.artifacts[RATES_ARTIFACT] = rates.to_dict()
     draws = monte_carlo(
         inputs,
         split.test,
@@ -435,7 +463,7 @@ def quota_risk_evaluation_rows(
 def quota_risk_scores(loaded: LoadedModel, tables: Tables, rows: pd.DataFrame) -> np.ndarray:
     """A version's P(miss) on ``rows``, pipeline scored blind to its training cut-off."""
     record = loaded.record
-    inputs = quota_inputs(
+    inputs = out_of_fold_inputs(
         tables,
         rows.reset_index(drop=True),
         cutoff=record.training_cutoff,
@@ -495,4 +523,41 @@ def train_quota_risk(
         data_description=data_description,
         progress=progress,
         reuse_identical=reuse_identical,
+    )
+
+
+def score_quota_risk(
+    loaded: LoadedModel, inputs: QuotaInputs, *, draws: int = 2000, seed: int = 0, k: int = 3
+) -> pd.DataFrame:
+    """P(miss) of each snapshot as the version serves it, with the attainment interval and
+    the classifier's top drivers.
+
+    The estimator is the one the training run chose on its validation periods (the record's
+    ``serving_estimator``); the Monte Carlo uses the rates learned in that run.  Returns
+    ``p_miss``, ``estimator``, ``expected_attainment``, ``attainment_p10``,
+    ``attainment_p90`` and ``drivers`` (SHAP of the classifier, whichever estimator serves:
+    the classifier is what explains the features).
+    """
+    record = loaded.record
+    rates = PeriodRates.from_dict(loaded.run_document(RATES_ARTIFACT))
+    rows = np.arange(len(inputs.snapshots))
+    threshold = record.label.get("threshold", 1.0)
+    simulated = monte_carlo(inputs, rows, rates, threshold=threshold, draws=draws, seed=seed)
+    classifier, drivers = loaded.model.score_and_explain(inputs.X, k)
+    estimator = record.extra.get("serving_estimator", "model")
+    p_miss = {
+        "model": classifier,
+        "monte_carlo": simulated.p_miss,
+        "blend": (classifier + simulated.p_miss) / 2,
+    }[estimator]
+    return pd.DataFrame(
+        {
+            "p_miss": p_miss,
+            "estimator": estimator,
+            "expected_attainment": simulated.expected,
+            "attainment_p10": simulated.p10,
+            "attainment_p90": simulated.p90,
+            "drivers": drivers,
+        },
+        index=inputs.snapshots.index,
     )

@@ -1,19 +1,22 @@
-"""`spm-ml train quota-risk` end to end: real MLflow run, registry, metrics JSON, promotion."""
+"""Quota risk end to end: `spm-ml train quota-risk` (real MLflow run, registry, metrics
+JSON), promotion through the generic path, and `spm-ml warnings` from the champions."""
 
 from __future__ import annotations
 
 import json
 
 import mlflow
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from spm_ml import registry
 from spm_ml.cli import app
-from spm_ml.data.io import write_tables
+from spm_ml.data.io import load_tables, write_tables
 
 runner = CliRunner()
 METRIC_KEYS = {"roc_auc", "pr_auc", "brier", "log_loss", "ece", "n_train", "n_test"}
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +28,28 @@ def org_dir(tmp_path_factory):
     return folder
 
 
-@pytest.mark.slow
-def test_train_quota_risk_then_promote(org_dir, tmp_path):
-    work, metrics_path = tmp_path / "work", tmp_path / "metrics.json"
+@pytest.fixture(scope="module")
+def trained(org_dir, tmp_path_factory):
+    """A work folder with a (weak) deal-win champion and a quota-risk champion trained by
+    the command, its metrics document and its printed output."""
+    from spm_ml.training.deal_win import DealWinTrainConfig, train_deal_win
+
+    work = tmp_path_factory.mktemp("quota-work")
+    weak = {"n_estimators": 30, "num_leaves": 4}
+    train_deal_win(
+        load_tables(org_dir),
+        workdir=work,
+        config=DealWinTrainConfig(model=weak, bootstrap_samples=0),
+    )
+    metrics_path = work / "metrics.json"
     args = ["train", "quota-risk", "--data", str(org_dir), "--workdir", str(work)]
     result = runner.invoke(app, [*args, "--metrics-json", str(metrics_path)])
     assert result.exit_code == 0, result.output
-    document = json.loads(metrics_path.read_text())
+    return work, json.loads(metrics_path.read_text()), result.output
+
+
+def test_train_writes_every_estimator_and_the_lead_time(trained):
+    work, document, output = trained
     assert {"model", "monte_carlo", "blend", "references", "split", "mlflow_run_id"} <= set(
         document
     )
@@ -50,7 +68,7 @@ def test_train_quota_risk_then_promote(org_dir, tmp_path):
     assert 0 < interval["coverage"] <= 1 and interval["nominal"] == 0.8
     # the Monte Carlo knows something: better than the prior on held-out periods
     assert document["monte_carlo"]["roc_auc"] > 0.6
-    assert "monte_carlo" in result.output and "fraction_elapsed" in result.output
+    assert "monte_carlo" in output and "fraction_elapsed" in output and "MC AUC" in output
 
     registry.use_local_store(work)
     assert registry.alias_version("quota-risk", "champion") == "1"
@@ -61,10 +79,53 @@ def test_train_quota_risk_then_promote(org_dir, tmp_path):
     assert run.data.tags["model_family"] == "quota-risk"
     loaded = registry.load_model("quota-risk", alias="champion")
     assert loaded.record.extra["serving_estimator"] in {"model", "monte_carlo", "blend"}
+    assert set(loaded.run_document("period_rates.json")) >= {"slip", "new_deal_shares"}
 
-    from spm_ml.data.io import load_tables
+
+def _mid_period(org_dir) -> pd.Timestamp:
+    quotas = load_tables(org_dir).quotas
+    return quotas["period_start"].max() + pd.Timedelta(days=45)
+
+
+def test_warnings_per_manager_as_json_and_table(trained, org_dir):
+    work = trained[0]
+    as_of = _mid_period(org_dir)
+    base = ["warnings", "--data", str(org_dir), "--workdir", str(work), "--as-of", str(as_of)]
+    result = runner.invoke(app, [*base, "--format", "json", "--all"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert rows, "every rep with an open period is scored"
+    for row in rows:
+        assert 0 <= row["probability"] <= 1
+        assert row["attainment_p10"] <= row["expected_attainment"] <= row["attainment_p90"] + 1e-9
+        assert row["drivers"] and all("risk)" in d for d in row["drivers"])
+        assert row["days_left"] == 46 - 1 or row["days_left"] > 0
+        if row["warned"]:
+            assert pd.Timestamp(row["warning_since"]) <= as_of
+        else:
+            assert row["warning_since"] is None
+    manager = rows[0]["manager_id"]
+    mine = runner.invoke(app, [*base, "--format", "json", "--all", "--manager", manager])
+    assert {r["manager_id"] for r in json.loads(mine.stdout)} == {manager}
+    table = runner.invoke(app, [*base, "--all"])
+    assert table.exit_code == 0, table.output
+    assert f"manager {manager}" in table.output and "P(miss)" in table.output
+
+
+def test_warnings_bad_input_is_named(trained, org_dir):
+    work = trained[0]
+    base = ["warnings", "--data", str(org_dir), "--workdir", str(work)]
+    assert "not a date" in runner.invoke(app, [*base, "--as-of", "someday"]).output
+    unknown = runner.invoke(app, [*base, "--as-of", str(_mid_period(org_dir)), "--manager", "X9"])
+    assert unknown.exit_code == 2 and "X9" in unknown.output
+    ended = runner.invoke(app, base)  # the simulated data ends exactly at a period's close
+    assert ended.exit_code == 0 and "no rep has a quota period open" in ended.output
+
+
+def test_promote_quota_risk_through_the_generic_path(trained, org_dir):
     from spm_ml.training.quota_risk import QuotaRiskTrainConfig, train_quota_risk
 
+    work = trained[0]
     light = QuotaRiskTrainConfig(seed=1, deal_folds=2, bootstrap_samples=20, draws=500)
     again = train_quota_risk(load_tables(org_dir), workdir=work, config=light)
     assert again.alias == "challenger"
@@ -72,10 +133,10 @@ def test_train_quota_risk_then_promote(org_dir, tmp_path):
         app, ["promote", "quota-risk", "--data", str(org_dir), "--workdir", str(work)]
     )
     assert promoted.exit_code in (0, 1), promoted.output
-    assert "champion" in promoted.output
+    assert "challenger v2" in promoted.output
 
 
-def test_bad_threshold_is_refused(org_dir, tmp_path):
+def test_bad_threshold_is_refused(org_dir):
     result = runner.invoke(app, ["train", "quota-risk", "--data", str(org_dir), "--threshold", "0"])
     assert result.exit_code != 0
     assert "threshold" in result.output.lower()

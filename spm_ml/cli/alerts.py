@@ -1,0 +1,114 @@
+"""``spm-ml warnings``: early warnings per manager, as a terminal table or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from spm_ml import settings
+from spm_ml.cli._common import console, exits_on_error
+from spm_ml.cli.models import WorkdirOption
+
+
+@exits_on_error
+def warnings_command(
+    data: Annotated[
+        str | None,
+        typer.Option(help="Organisation to score: folder, SQL URL or ADAPTER:PATH."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Score as of this date (default: the data's extraction time)."),
+    ] = None,
+    manager: Annotated[
+        str | None, typer.Option(help="Only this manager's reps (a reps.rep_id).")
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="table (for people) or json (for tools).")
+    ] = "table",
+    show_all: Annotated[
+        bool, typer.Option("--all", help="List every rep scored, not only those warned.")
+    ] = False,
+    workdir: WorkdirOption = None,
+) -> None:
+    """Reps likely to miss quota this period, per manager: probability, expected attainment
+    with its 80% interval, drivers in plain words, and the date the warning has held since.
+    Scored by the quota-risk and deal-win champions of the work folder's MLflow store."""
+    from spm_ml.data.io import load_tables
+    from spm_ml.early_warnings import quota_warnings
+    from spm_ml.errors import SpmMlError
+
+    if output_format not in ("table", "json"):
+        raise SpmMlError(f"--format must be table or json, not {output_format!r}")
+    when = None
+    if as_of is not None:
+        try:
+            when = pd.Timestamp(as_of)
+        except ValueError as err:
+            raise SpmMlError(f"--as-of {as_of!r} is not a date (use YYYY-MM-DD)") from err
+    work = settings.workdir(workdir)
+    tables = load_tables(data or settings.data_source(work))
+    warnings = quota_warnings(tables, work, as_of=when, manager=manager)
+    shown = warnings if show_all or warnings.empty else warnings[warnings["warned"]]
+    if output_format == "json":
+        typer.echo(json.dumps(_records(shown), indent=2))
+        return
+    _print_tables(shown, warnings)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """JSON-able rows: dates as ISO text (UTC, as the data's times are), floats rounded."""
+    out = []
+    for row in frame.to_dict("records"):
+        record = {}
+        for key, value in row.items():
+            if value is None or value is pd.NaT or (isinstance(value, float) and pd.isna(value)):
+                value = None
+            elif isinstance(value, pd.Timestamp):
+                value = value.isoformat()
+            elif isinstance(value, float):
+                value = round(value, 4)
+            elif hasattr(value, "item"):
+                value = value.item()
+            record[key] = value
+        out.append(record)
+    return out
+
+
+def _print_tables(shown: pd.DataFrame, scored: pd.DataFrame) -> None:
+    from rich.table import Table
+
+    if scored.empty:
+        console.print(
+            "no rep has a quota period open at that date (a period that has ended is a fact, "
+            "not a forecast): nothing to warn about; pass --as-of a date inside a period"
+        )
+        return
+    as_of = scored["as_of"].iat[0]
+    console.print(
+        f"quota risk as of {as_of:%Y-%m-%d %H:%M} UTC ({len(scored)} reps scored, "
+        f"{int(scored['warned'].sum())} warned; model v{scored['model_version'].iat[0]}, "
+        f"served by {scored['estimator'].iat[0]})"
+    )
+    for manager, group in shown.groupby("manager_id", dropna=False, sort=True):
+        table = Table(title=f"manager {manager}", title_justify="left")
+        for column in ("rep", "P(miss)", "expected attainment (80% range)", "since", "drivers"):
+            table.add_column(column, overflow="fold")
+        for row in group.itertuples(index=False):
+            since = "-" if pd.isna(row.warning_since) else f"{row.warning_since:%Y-%m-%d}"
+            table.add_row(
+                f"{row.rep_name} ({row.rep_id})",
+                f"{row.probability:.0%}",
+                f"{row.expected_attainment:.0%} ({row.attainment_p10:.0%}-"
+                f"{row.attainment_p90:.0%}); {row.days_left} days left",
+                since,
+                "; ".join(row.drivers),
+            )
+        console.print(table)
+    console.print(
+        "[dim]A probability is the share of reps in this situation who missed quota in past "
+        "periods; drivers are what moved the model's score, not proven causes.[/]"
+    )

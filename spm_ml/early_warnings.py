@@ -1,0 +1,213 @@
+"""Early warnings for managers: which reps will miss quota this period, and since when.
+
+``spm-ml warnings`` calls :func:`quota_warnings`: every rep with a quota period open at
+``as_of`` is scored by the quota-risk champion (its open deals by the deal-win champion,
+exactly as training weighted pipeline), weekly from the period's start to ``as_of``, so
+each warning says from which date it has held.  Drivers come in plain words
+(:data:`QUOTA_PHRASES`), never as feature names.  Attrition warnings join here when the
+attrition family is trained (:func:`attrition_warnings`, if a champion exists).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spm_ml import registry
+from spm_ml.data.schema import MANAGER_FIELD
+from spm_ml.data.tables import Tables
+from spm_ml.errors import SpmMlError
+from spm_ml.features.asof import EventIndex, equal_to, vocabulary_of
+from spm_ml.features.attainment import period_close
+from spm_ml.features.deal_fields import replay_field
+from spm_ml.features.snapshots import extraction_time
+
+WARNING_PROBABILITY = 0.5
+"""A rep is warned about from this P(miss) on (the lead time in training uses the same)."""
+HISTORY_EVERY_DAYS = 7
+"""Earlier scores, to date a warning, are taken weekly from the period's start."""
+
+
+def _percent(value: float) -> str:
+    return f"{value:.0%}"
+
+
+QUOTA_PHRASES: dict[str, Callable[[float], str]] = {
+    "attainment_to_date": lambda v: f"{_percent(v)} of quota booked so far",
+    "remaining_quota_share": lambda v: f"{_percent(v)} of quota still to book",
+    "pipeline_coverage": lambda v: f"pipeline covers {_percent(v)} of remaining quota",
+    "pipeline_share": lambda v: f"open pipeline worth {_percent(v)} of quota",
+    "pipeline_due_share": lambda v: f"pipeline due to close this period: {_percent(v)} of quota",
+    "pipeline_late_share": lambda v: f"late-stage pipeline: {_percent(v)} of quota",
+    "pipeline_early_share": lambda v: f"early-stage pipeline: {_percent(v)} of quota",
+    "weighted_pipeline_share": lambda v: (
+        f"win-probability-weighted pipeline: {_percent(v)} of quota"
+    ),
+    "weighted_due_share": lambda v: (
+        f"win-probability-weighted pipeline due this period: {_percent(v)} of quota"
+    ),
+    "expected_attainment_simple": lambda v: (
+        f"booked plus weighted pipeline due this period: {_percent(v)} of quota"
+    ),
+    "open_deals": lambda v: f"{v:.0f} open deals",
+    "deals_created_in_period": lambda v: f"{v:.0f} deals created this period",
+    "days_left": lambda v: (
+        f"{v / 7:.0f} weeks left in the period" if v >= 14 else f"{v:.0f} days left in the period"
+    ),
+    "fraction_elapsed": lambda v: f"{_percent(v)} of the period gone",
+    "log_quota": lambda v: f"quota of {np.expm1(v):,.0f}",
+}
+"""How each quota-risk feature reads to a manager, given its value."""
+
+
+def in_words(driver: dict, phrases: dict[str, Callable[[float], str]]) -> str:
+    """One driver (``feature``, ``value``, ``direction``) as a sentence a manager can read."""
+    feature, value = driver["feature"], driver["value"]
+    phrase = phrases.get(feature)
+    if phrase is None or value is None or (isinstance(value, float) and np.isnan(value)):
+        text = f"{feature.replace('_', ' ')}: {value if value is not None else 'unknown'}"
+    else:
+        text = phrase(float(value))
+    effect = "raises" if driver["direction"] == "raises" else "lowers"
+    return f"{text} ({effect} the risk)"
+
+
+def managers_at(tables: Tables, reps: np.ndarray, as_of: np.ndarray) -> np.ndarray:
+    """Each rep's manager at ``as_of``: replayed from ``rep_history``, else the reps table's."""
+    current = tables.reps.set_index("rep_id")["manager_id"].reindex(reps).to_numpy(dtype=object)
+    history = tables.rep_history
+    moves = history[equal_to(history["field"], MANAGER_FIELD)].reset_index(drop=True)
+    if moves.empty:
+        return current
+    index = EventIndex(moves["rep_id"], moves["changed_at"], vocabulary_of(pd.Series(reps)))
+    values, recorded = replay_field(moves, pd.Series(reps), pd.Series(as_of), MANAGER_FIELD, index)
+    return np.where(recorded, values, current)
+
+
+def current_period_snapshots(tables: Tables, as_of: pd.Timestamp) -> pd.DataFrame:
+    """For every rep with a quota period open at ``as_of`` (and employed then), a snapshot at
+    ``as_of`` and weekly ones from the period's start: to date when a warning began."""
+    quotas = tables.quotas
+    close = period_close(quotas["period_end"])
+    open_now = (quotas["period_start"] < as_of) & (as_of < close) & (quotas["quota_amount"] > 0)
+    current = quotas[open_now.to_numpy()].reset_index(drop=True)
+    reps = tables.reps.set_index("rep_id")
+    employed = ~(current["rep_id"].map(reps["exit_date"]) < as_of).to_numpy()
+    current = current[employed].reset_index(drop=True)
+    rows = []
+    for row in current.itertuples(index=False):
+        dates = pd.date_range(row.period_start, as_of, freq=f"{HISTORY_EVERY_DAYS}D")[1:]
+        dates = [d for d in dates if d < as_of] + [as_of]
+        length = (period_close(row.period_end) - row.period_start) / pd.Timedelta(days=1)
+        for when in dates:
+            rows.append(
+                {
+                    "rep_id": row.rep_id,
+                    "period_start": row.period_start,
+                    "period_end": row.period_end,
+                    "quota_amount": row.quota_amount,
+                    "as_of": when,
+                    "fraction_elapsed": (when - row.period_start) / pd.Timedelta(days=1) / length,
+                }
+            )
+    columns = ["rep_id", "period_start", "period_end", "quota_amount", "as_of", "fraction_elapsed"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def quota_warnings(
+    tables: Tables,
+    workdir: Path,
+    *,
+    as_of: pd.Timestamp | None = None,
+    manager: str | None = None,
+) -> pd.DataFrame:
+    """Every rep with an open quota period at ``as_of`` (default: the data's extraction),
+    scored by the champions, with drivers in words and the date the warning has held since.
+
+    Columns: ``manager_id, rep_id, rep_name, kind, probability, warned, warning_since,
+    expected_attainment, attainment_p10, attainment_p90, days_left, period_end, drivers,
+    estimator, model_version, as_of``; sorted by manager, then probability.
+    """
+    from spm_ml.features.context import DealContext
+    from spm_ml.models.deal_win import custom_fields_of, feature_config_of, model_inputs
+    from spm_ml.training.deal_win import prepare_tables
+    from spm_ml.training.quota_risk import quota_inputs, score_quota_risk
+
+    as_of = pd.Timestamp(as_of) if as_of is not None else extraction_time(tables)
+    registry.use_local_store(workdir)
+    quota_model = registry.load_model("quota-risk")
+    deal_model = registry.load_model("deal-win")
+    snapshots = current_period_snapshots(tables, as_of)
+    if manager is not None:
+        bosses = managers_at(tables, snapshots["rep_id"].to_numpy(), snapshots["as_of"].to_numpy())
+        if manager not in set(tables.reps["rep_id"]):
+            raise SpmMlError(f"no rep or manager {manager!r} in the data")
+        snapshots = snapshots[bosses == manager].reset_index(drop=True)
+    if snapshots.empty:
+        return pd.DataFrame()
+    deal_config = feature_config_of(deal_model.record)
+    tables = prepare_tables(tables, deal_config, workdir)[0]
+    context = DealContext.build(
+        tables, deal_config, custom_fields=custom_fields_of(deal_model.record)
+    )
+
+    def champion(rows: pd.DataFrame, row_features: pd.DataFrame) -> np.ndarray:
+        return deal_model.model.predict_proba(model_inputs(row_features))[:, 1]
+
+    inputs = quota_inputs(
+        tables, snapshots, deal_config=deal_config, score_deals=champion, context=context
+    )
+    scored = pd.concat([snapshots, score_quota_risk(quota_model, inputs)], axis=1)
+    scored["warned"] = scored["p_miss"] >= WARNING_PROBABILITY
+    now = scored[scored["as_of"] == as_of].copy()
+    now["warning_since"] = [
+        _held_since(scored, rep, start)
+        for rep, start in zip(now["rep_id"], now["period_start"], strict=True)
+    ]
+    reps = tables.reps.set_index("rep_id")
+    now["manager_id"] = managers_at(tables, now["rep_id"].to_numpy(), now["as_of"].to_numpy())
+    now["rep_name"] = now["rep_id"].map(reps["name"]) if "name" in reps else now["rep_id"]
+    now["days_left"] = (period_close(now["period_end"]) - now["as_of"]).dt.days
+    now["drivers"] = [[in_words(d, QUOTA_PHRASES) for d in row] for row in now["drivers"]]
+    now = now.assign(
+        kind="quota_risk", probability=now["p_miss"], model_version=quota_model.version
+    )
+    columns = [
+        "manager_id",
+        "rep_id",
+        "rep_name",
+        "kind",
+        "probability",
+        "warned",
+        "warning_since",
+        "expected_attainment",
+        "attainment_p10",
+        "attainment_p90",
+        "days_left",
+        "period_end",
+        "drivers",
+        "estimator",
+        "model_version",
+        "as_of",
+    ]
+    return (
+        now[columns]
+        .sort_values(["manager_id", "probability"], ascending=[True, False], kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+def _held_since(scored: pd.DataFrame, rep: str, period_start: pd.Timestamp):
+    """The first date of the latest unbroken run of warnings up to ``as_of`` (None if the
+    rep is not warned now)."""
+    mine = scored[(scored["rep_id"] == rep) & (scored["period_start"] == period_start)]
+    mine = mine.sort_values("as_of")
+    warned = mine["warned"].to_numpy()
+    if not warned[-1]:
+        return None
+    broken = np.flatnonzero(~warned)
+    first = broken[-1] + 1 if len(broken) else 0
+    return mine["as_of"].iloc[first]
