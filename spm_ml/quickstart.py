@@ -1,4 +1,5 @@
-"""The main job on the embedded default: simulate, validate, train, register, batch-score.
+"""The main job on the embedded default: simulate, validate, train and register every
+family (deal win, then quota risk), batch-score open deals.
 
 Everything goes under one work folder, so a newcomer can look at (or delete) all of it:
 ``data/`` (the organisation), ``mlflow.db`` + ``mlartifacts/`` (the MLflow store),
@@ -17,8 +18,20 @@ from spm_ml import registry, settings
 from spm_ml.data.io import load_tables, write_tables
 from spm_ml.features.deals import DealFeatureConfig
 from spm_ml.training.deal_win import MODEL_NAME, DealWinRun, DealWinTrainConfig, train_deal_win
+from spm_ml.training.family import TrainingRun
 
 logger = logging.getLogger(__name__)
+
+
+def rep_families(sentiment: bool) -> list[tuple[str, object, object]]:
+    """``(family, train function, configuration)`` of each rep-level family quickstart
+    trains after deal win, reading the same email tone."""
+    from spm_ml.training.quota_risk import QuotaRiskTrainConfig, train_quota_risk
+
+    deal_features = DealFeatureConfig(email_sentiment=sentiment)
+    return [
+        ("quota-risk", train_quota_risk, QuotaRiskTrainConfig(deal_features=deal_features)),
+    ]
 
 
 @dataclass
@@ -27,6 +40,9 @@ class QuickstartResult:
     data_dir: Path
     tracking_uri: str
     run: DealWinRun
+    """The deal-win run (the model the outputs are scored by)."""
+    rep_runs: dict[str, TrainingRun]
+    """The rep-level families' runs (quota risk...), by family name."""
     scores_parquet: Path
     scores_csv: Path
     n_open_deals: int
@@ -78,7 +94,19 @@ def run_quickstart(
         progress=progress,
         reuse_identical=True,
     )
-    lap("train")
+    lap("train deal-win")
+    description = f"simulated org reps={reps} months={months} seed={seed}"
+    rep_runs = {}
+    for family, train, config in rep_families(sentiment):
+        rep_runs[family] = train(
+            tables,
+            workdir=workdir,
+            config=config,
+            data_description=description,
+            progress=progress,
+            reuse_identical=True,
+        )
+        lap(f"train {family}")
     uri = registry.use_local_store(workdir)
     # the outputs are scored by the version just trained (or reused), whatever the champion
     scoring_model = registry.load_model(MODEL_NAME, version=run.model_version)
@@ -92,6 +120,7 @@ def run_quickstart(
         data_dir=data_dir,
         tracking_uri=uri,
         run=run,
+        rep_runs=rep_runs,
         scores_parquet=outputs / "deal_scores.parquet",
         scores_csv=outputs / "deal_scores.csv",
         n_open_deals=len(scores),

@@ -26,7 +26,8 @@ def quickstart(
         bool, typer.Option(help="Score email sentiment and use it in the deal model.")
     ] = True,
 ) -> None:
-    """Simulate an organisation, validate it, train and register a deal-win model, score."""
+    """Simulate an organisation, validate it, train and register the deal-win and quota-risk
+    models, score the open deals."""
     from spm_ml.quickstart import run_quickstart
 
     work = settings.workdir(workdir)
@@ -36,6 +37,14 @@ def quickstart(
         )
     print_training_summary(result.run.metrics)
     print_slices(result.run.slices)
+    for family, run in result.rep_runs.items():
+        console.print(f"\n[bold]{family}[/]")
+        print_training_summary(run.metrics)
+    models = "".join(
+        f"\n  model:                        {family} version {run.model_version} @{run.alias} "
+        f"(run {run.run_id})" + (" [reused]" if run.reused else "")
+        for family, run in result.rep_runs.items()
+    )
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
     console.print(
         f"\n[bold]Done[/] ({timing}).\n"
@@ -44,11 +53,13 @@ def quickstart(
         f"  model:                        deal-win version {result.run.model_version} "
         f"@{result.run.alias} (run {result.run.run_id})"
         + (" [reused: identical data, configuration and code]" if result.run.reused else "")
+        + models
         + "\n"
         f"  deal scores ({result.n_open_deals:,} open deals, scored by version "
         f"{result.scored_by_version}): {result.scores_parquet}\n"
         f"                                {result.scores_csv}\n\n"
         f"Start the API:   spm-ml serve --workdir {work}\n"
+        f"Warnings:        spm-ml warnings --workdir {work} --as-of DATE (inside a quota period)\n"
         f"Browse runs:     mlflow ui --backend-store-uri {result.tracking_uri}"
     )
 
