@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from spm_ml.errors import ModelNotFoundError
+from spm_ml.training.attrition import ATTRITION
 from spm_ml.training.deal_win import DEAL_WIN
 from spm_ml.training.family import FamilySpec
 
-FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in (DEAL_WIN,)}
+FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in (DEAL_WIN, ATTRITION)}
 
 
 def family_spec(name: str) -> FamilySpec:
