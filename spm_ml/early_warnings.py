@@ -59,6 +59,17 @@ QUOTA_PHRASES: dict[str, Callable[[float], str]] = {
     ),
     "fraction_elapsed": lambda v: f"{_percent(v)} of the period gone",
     "log_quota": lambda v: f"quota of {np.expm1(v):,.0f}",
+    "tenure_days": lambda v: f"{v / 365.25:.1f} years in the company",
+    "last_attainment": lambda v: f"last period's attainment {_percent(v)}",
+    "mean_attainment_4": lambda v: f"attainment over the last 4 periods {_percent(v)}",
+    "attainment_trend_4": lambda v: f"attainment trend {v:+.0%} per period",
+    "attainment_rank_pct": lambda v: f"ranks above {_percent(v)} of peers on attainment",
+    "quota_change_pct": lambda v: f"quota changed {v:+.0%} from the period before",
+    "quota_vs_peers": lambda v: f"quota {v:.1f} times the peers' median",
+    "activity_30d_vs_baseline": lambda v: f"activity in the last 30 days {v:.1f} times usual",
+    "manager_changes_365d": lambda v: f"{v:.0f} manager changes in a year",
+    "large_losses_90d": lambda v: f"large deals lost in 90 days: {_percent(v)} of quota",
+    "periods_with_quota": lambda v: f"{v:.0f} past periods with a quota",
 }
 """How each quota-risk feature reads to a manager, given its value."""
 

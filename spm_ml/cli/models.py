@@ -10,6 +10,7 @@ import typer
 
 from spm_ml import settings
 from spm_ml.cli._common import console, exits_on_error, progress_bar
+from spm_ml.features.rep_snapshots import DEFAULT_ATTRITION_HORIZON_DAYS
 from spm_ml.features.snapshots import DEFAULT_HORIZON_DAYS
 
 WorkdirOption = Annotated[
@@ -65,9 +66,17 @@ def _train_from_table(
 
 @exits_on_error
 def train_attrition_command(
+    data: Annotated[
+        str | None,
+        typer.Option(help="Organisation to train on: folder, SQL URL or ADAPTER:PATH."),
+    ] = None,
+    horizon_days: Annotated[
+        int,
+        typer.Option(min=1, help="Label: leaves voluntarily within this many days."),
+    ] = DEFAULT_ATTRITION_HORIZON_DAYS,
     table: Annotated[
         Path | None,
-        typer.Option(help="One flat export of employees (CSV/Parquet), one row each."),
+        typer.Option(help="Instead of --data: one flat export of employees (CSV/Parquet)."),
     ] = None,
     target: Annotated[str | None, typer.Option(help="The outcome column (e.g. Attrition).")] = None,
     positive: Annotated[
@@ -105,26 +114,48 @@ def train_attrition_command(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """Train a calibrated attrition model on a flat export of employees (--table): the
-    probability that an employee leaves, saved to --model-out as an MLflow pyfunc whose
-    predict returns a 'probability' column.  Protected attributes (age, gender, marital
-    status, race, religion...) are never features, even where the export has them."""
+    """Train a calibrated attrition model on an organisation: the probability that an AE
+    leaves voluntarily within --horizon-days (it becomes the challenger); or, with --table, on
+    a flat export of employees, saved to --model-out as an MLflow pyfunc whose predict returns
+    a 'probability' column.  Protected attributes (age, gender, marital status, race,
+    religion...) are never features, even where the export has them."""
     from dataclasses import replace
 
     from spm_ml.errors import SpmMlError
 
-    needed = [
-        o
-        for o, v in (("--table", table), ("--target", target), ("--positive", positive))
-        if v is None
-    ]
-    if model_out is None:
-        needed.append("--model-out")
-    if needed:
-        raise SpmMlError(
-            f"train attrition needs {', '.join(needed)} (the organisation mode comes with the "
-            "attrition family; today: a flat export with --table)"
+    table_only = {
+        "--target": target,
+        "--positive": positive,
+        "--negative": negative,
+        "--id-col": id_col,
+        "--keep-col": keep_col,
+        "--drop-col": drop_col,
+        "--model-out": model_out,
+        "--register": register,
+    }
+    if table is None:
+        given = [o for o, v in table_only.items() if v]
+        if given:
+            raise SpmMlError(f"{', '.join(given)} only apply with --table FILE")
+        from spm_ml.features.rep_snapshots import AttritionLabel
+        from spm_ml.training.attrition import AttritionTrainConfig, train_attrition
+
+        config = AttritionTrainConfig(seed=seed, label=AttritionLabel(horizon_days=horizon_days))
+        _train_on_organisation(
+            "attrition",
+            train_attrition,
+            config,
+            data,
+            workdir,
+            metrics_json,
+            headings=("reps", "leave rate"),
         )
+        return
+    if data is not None:
+        raise SpmMlError("--data and --table are alternatives: pass one of them")
+    needed = [o for o in ("--target", "--positive", "--model-out") if table_only[o] is None]
+    if needed:
+        raise SpmMlError(f"--table needs {', '.join(needed)}")
     _train_from_table(
         table,
         replace(
@@ -259,19 +290,33 @@ def train_deal_win_command(
         features=DealFeatureConfig(custom_fields=tuple(custom_field or ())),
     )
 
-    def check(tables) -> None:
+    def screen(tables) -> None:
         if config.features.custom_fields:
             from spm_ml.features.custom_fields import screen_custom_fields
 
             # refuse a leaking field now, not after scoring every email
             screen_custom_fields(tables, config.features.custom_fields)
 
-    train_on_organisation(train_deal_win, config, data, workdir, metrics_json, check=check)
+    _train_on_organisation(
+        "deal-win", train_deal_win, config, data, workdir, metrics_json, check=screen
+    )
 
 
-def train_on_organisation(train, config, data, workdir, metrics_json, check=None) -> None:
-    """Train one family on an organisation (``--data``, else the workdir's default) with a
-    progress bar; print the held-out summary and slices; write ``--metrics-json``."""
+def _train_on_organisation(
+    family: str,
+    train,
+    config,
+    data: str | None,
+    workdir: Path | None,
+    metrics_json: Path | None,
+    *,
+    check=None,
+    headings: tuple[str, str] = ("deals", "win rate"),
+) -> None:
+    """An organisation's run of any family: load --data (default: the work folder's
+    organisation), train (``train(tables, workdir=, config=, ...)``), print the held-out
+    metrics and slices, write --metrics-json.  ``check(tables)`` refuses bad options early;
+    ``headings`` name the slice table's entity count and positive rate."""
     from spm_ml.data.io import load_tables
     from spm_ml.training.family import write_metrics_json
 
@@ -285,11 +330,12 @@ def train_on_organisation(train, config, data, workdir, metrics_json, check=None
             tables, workdir=work, config=config, data_description=str(source), progress=progress
         )
     print_training_summary(run.metrics)
-    print_slices(run.slices, tuple(k for k in ("monte_carlo",) if k in run.metrics))
+    print_slices(run.slices, headings, tuple(k for k in ("monte_carlo",) if k in run.metrics))
+    print_family_report(run.metrics)
     if metrics_json is not None:
         write_metrics_json(run.metrics, metrics_json)
     console.print(
-        f"MLflow run {run.run_id}; registered {run.record.family} version {run.model_version} "
+        f"MLflow run {run.run_id}; registered {family} version {run.model_version} "
         f"as @{run.alias} ({run.seconds:.1f} s)"
     )
 
@@ -318,7 +364,15 @@ def train_quota_risk_command(
     from spm_ml.training.quota_risk import QuotaRiskTrainConfig, train_quota_risk
 
     config = QuotaRiskTrainConfig(seed=seed, label=QuotaLabel(threshold=threshold))
-    train_on_organisation(train_quota_risk, config, data, workdir, metrics_json)
+    _train_on_organisation(
+        "quota-risk",
+        train_quota_risk,
+        config,
+        data,
+        workdir,
+        metrics_json,
+        headings=("reps", "miss rate"),
+    )
 
 
 def print_training_summary(document: dict) -> None:
@@ -357,11 +411,12 @@ def print_training_summary(document: dict) -> None:
         console.print(f"train rows {m['n_train']:,}, test rows {m['n_test']:,}")
     if "label" in document and "horizon_days" in document["label"]:
         c = document["censoring"]
+        population = c.get("population", "every deal open on the test dates")
         console.print(
-            f"label: {document['label']['definition']}; test = every deal open on the test "
-            f"dates; left out of training: {c['censored_at_extraction']:,} snapshots still "
-            f"open at extraction, {c['unknown_at_training_date']:,} not yet known at the "
-            f"training date; {c['after_observable_end']:,} too recent to judge"
+            f"label: {document['label']['definition']}; test = {population}; left out of "
+            f"training: {c['censored_at_extraction']:,} snapshots still open at extraction, "
+            f"{c['unknown_at_training_date']:,} not yet known at the training date; "
+            f"{c['after_observable_end']:,} too recent to judge"
         )
     elif "label" in document:
         console.print(f"label: {document['label']['definition']}")
@@ -370,17 +425,22 @@ def print_training_summary(document: dict) -> None:
         console.print(f"[yellow]warning:[/] {sufficiency['message']}")
 
 
-def print_slices(records: list[dict], alternatives: tuple[str, ...] = ()) -> None:
-    """ROC AUC per slice (segment, size band, stage; fraction of the period elapsed) for the
-    model, the logistic reference and any other estimator judged (the Monte Carlo), and the
-    model's ECE."""
+def print_slices(
+    records: list[dict],
+    headings: tuple[str, str] = ("deals", "win rate"),
+    alternatives: tuple[str, ...] = (),
+) -> None:
+    """ROC AUC per slice (segment, size band, stage; fraction of the period elapsed...) for
+    the model, the logistic reference and any other estimator judged (``alternatives``: the
+    Monte Carlo), and the model's ECE; ``headings`` name the entity count and the positive
+    rate columns."""
     from rich.table import Table
 
     estimators = {"model": "model AUC", "logistic_regression": "LR AUC"}
     if "monte_carlo" in alternatives:
         estimators["monte_carlo"] = "MC AUC"
     table = Table(title="held-out metrics per slice")
-    columns = ("slice", "value", "entities", "label rate", *estimators.values(), "model ECE")
+    columns = ("slice", "value", *headings, *estimators.values(), "model ECE")
     for column in columns:
         text = column in ("slice", "value")
         table.add_column(column, justify="left" if text else "right", no_wrap=text)
@@ -398,6 +458,54 @@ def print_slices(records: list[dict], alternatives: tuple[str, ...] = ()) -> Non
             number(r.get("model_ece")),
         )
     console.print(table)
+
+
+def print_family_report(document: dict) -> None:
+    """A family's own figures: quota risk's serving choice, interval and lead time; the
+    attrition family's top performers and lead time."""
+    if "monte_carlo_interval" in document:
+        print_quota_report(document)
+        return
+    top, lead = document.get("top_performers"), document.get("lead_time_days")
+    if not top or not lead:
+        return
+
+    def number(value: float | None, form: str = ".3f") -> str:
+        return "n/a" if value is None else format(value, form)
+
+    auc, precision = top["roc_auc"], top["precision_at_10"]
+    console.print(
+        f"top performers ({top['rows']:,} test snapshots, {top['positives']} positive): ROC AUC "
+        f"model {number(auc.get('model'))}, LR {number(auc.get('logistic_regression'))}; "
+        f"precision at 10 model {number(precision.get('model'))}, LR "
+        f"{number(precision.get('logistic_regression'))}, random {number(precision['base_rate'])}"
+    )
+    console.print(
+        f"lead time: {lead['warned']} of {lead['leavers']} voluntary leavers warned, median "
+        f"{number(lead['median'], '.0f')} days before the exit (quartiles "
+        f"{number(lead['q1'], '.0f')}-{number(lead['q3'], '.0f')}); {lead['rule']}"
+    )
+
+
+def print_quota_report(document: dict) -> None:
+    """Which estimator serves quota risk and why, the Monte Carlo interval, the lead time."""
+    choice, interval, lead = (
+        document["serving_estimator"],
+        document["monte_carlo_interval"],
+        document["lead_time_days"],
+    )
+    losses = ", ".join(f"{k} {v:.4f}" for k, v in choice["valid_log_loss"].items())
+    console.print(f"serves: {choice['choice']} ({choice['rule']}: {losses})")
+    console.print(
+        f"Monte Carlo {interval['nominal']:.0%} attainment interval: "
+        f"{interval['coverage']:.0%} of held-out periods' final attainment inside it"
+    )
+    if lead["median"] is not None:
+        console.print(
+            f"lead time: {lead['warned']} of {lead['missed']} held-out misses warned, median "
+            f"{lead['median']:.0f} days before the period's end (quartiles {lead['q1']:.0f}-"
+            f"{lead['q3']:.0f}; warning at P(miss) >= {lead['threshold']})"
+        )
 
 
 @exits_on_error

@@ -42,9 +42,10 @@ class Bookings:
     ``created_at``, ``closed_at``."""
 
     @classmethod
-    def build(cls, tables: Tables, reps: pd.Index | None = None) -> Bookings:
+    def build(cls, tables: Tables, reps: pd.Index | None = None, outcome: str = "won") -> Bookings:
+        """``outcome="lost"`` gives the same for lost deals (what a rep lost, and when)."""
         deals = tables.deals
-        won = (deals["outcome"] == "won").fillna(False).to_numpy() & deals["closed_at"].notna()
+        won = (deals["outcome"] == outcome).fillna(False).to_numpy() & deals["closed_at"].notna()
         won = np.asarray(won, dtype=bool)
         closer = owner_at_close(tables)[won]
         at_close = pd.DataFrame(

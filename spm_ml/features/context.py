@@ -31,7 +31,6 @@ from spm_ml.features.asof import (
     SMALL,
     EventIndex,
     entity_codes,
-    equal_to,
     take,
     vocabulary_lookup,
 )
@@ -39,10 +38,10 @@ from spm_ml.features.custom_fields import CustomField, screen_custom_fields
 from spm_ml.features.deal_fields import (
     owner_at_close,
     owner_events,
-    replay_field,
     with_parsed_values,
 )
 from spm_ml.features.email_signals import SENTIMENT_COLUMNS
+from spm_ml.features.reps import team_at, team_moves
 
 PER_DEAL_TABLES = ("deal_history", "activities", "emails")
 """Tables whose rows belong to one deal (``deal_id``) and are cut out per request."""
@@ -211,20 +210,14 @@ class DealContext:
     @functools.cached_property
     def _rep_team_history(self) -> tuple[pd.DataFrame, EventIndex]:
         """``rep_history``'s team moves, indexed by rep and time once."""
-        history = self.tables.rep_history
-        moves = history[equal_to(history["field"], "team")].reset_index(drop=True)
-        index = EventIndex(moves["rep_id"], moves["changed_at"], self.reps.index)
+        moves, index = team_moves(self.tables.rep_history, self.reps.index)
         return moves, index.prepare_lookup()
 
     def rep_team_at(self, reps: np.ndarray, as_of: np.ndarray) -> np.ndarray:
         """Each rep's team at ``as_of``: replayed from ``rep_history`` (reps move between
         teams), else the reps table's team, which is the team at extraction."""
         current = self.rep_rows.take("team", self.rep_rows.positions(reps))
-        moves, index = self._rep_team_history
-        if not len(moves):
-            return current
-        values, recorded = replay_field(moves, reps, as_of, "team", index)
-        return np.where(recorded, values, current)
+        return team_at(self.tables, reps, as_of, current, self._rep_team_history)
 
     def index_rows(self) -> DealContext:
         """Build the per-deal row index and the id lookups now (a service does, before its

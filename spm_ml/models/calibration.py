@@ -8,12 +8,15 @@ both on the held-out fold and keep the one with the lower cross-validated Brier 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,6 +43,19 @@ def _fit(method: str, margin: np.ndarray, y: np.ndarray) -> Calibrator:
     else:
         model = LogisticRegression(C=1e4)
         model.fit(margin.reshape(-1, 1), y)
+        if model.coef_[0, 0] <= 0:
+            # Held-out margins that rank the wrong way (a few dozen positives, an early-stopped
+            # booster of noise) would make Platt scaling reverse the booster's order; a
+            # calibrator sets the probability scale, never the ranking.  Keep the order with a
+            # vanishing slope: every probability at the held-out base rate.
+            logger.warning(
+                "calibration: held-out margins do not rank the positives higher (Platt slope "
+                "%.3g); probabilities set to the base rate, the booster's order kept",
+                model.coef_[0, 0],
+            )
+            rate = float(np.clip(np.mean(y), 1e-4, 1 - 1e-4))
+            model.coef_[:] = 1e-9
+            model.intercept_[:] = np.log(rate / (1 - rate))
     return Calibrator(method, model)
 
 

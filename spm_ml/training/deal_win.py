@@ -38,7 +38,7 @@ from spm_ml.training.family import (
     TrainingRun,
     train_family,
 )
-from spm_ml.training.split import TimeSplit, time_split
+from spm_ml.training.split import TimeSplit, split_snapshots
 
 logger = logging.getLogger(__name__)
 
@@ -198,18 +198,13 @@ def labelled_snapshots(
     outcome window has passed) are counted in ``split.censoring`` and not featurised.
     """
     every = deal_snapshots(tables, every_days=config.snapshot_every_days, label=config.label)
-    observable_end = extraction_time(tables) - pd.Timedelta(days=config.label.horizon_days)
-    split = time_split(
-        every["as_of"],
-        every["label_known_at"],
-        every["won"].to_numpy(),
-        observable_end=observable_end,
+    return split_snapshots(
+        every,
+        "won",
+        observable_end=extraction_time(tables) - pd.Timedelta(days=config.label.horizon_days),
         test_fraction=config.test_fraction,
         valid_fraction=config.valid_fraction,
     )
-    used, compact = split.compact()
-    snapshots = every.iloc[used].reset_index(drop=True)
-    return snapshots, compact
 
 
 def censoring_report(split: TimeSplit) -> dict:

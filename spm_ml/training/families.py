@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from spm_ml.errors import ModelNotFoundError
+from spm_ml.training.attrition import ATTRITION
 from spm_ml.training.deal_win import DEAL_WIN
 from spm_ml.training.family import FamilySpec
 from spm_ml.training.quota_risk import QUOTA_RISK
 
-FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in (DEAL_WIN, QUOTA_RISK)}
+FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in (DEAL_WIN, QUOTA_RISK, ATTRITION)}
 
 
 def family_spec(name: str) -> FamilySpec:

@@ -38,6 +38,7 @@ from spm_ml.features.quota import (
     quota_features,
     quota_snapshots,
 )
+from spm_ml.features.reps import rep_history_features
 from spm_ml.forecast.monte_carlo import AttainmentDraws, draw_attainment
 from spm_ml.forecast.rates import PeriodRates
 from spm_ml.models.gbm import CalibratedGBM
@@ -52,7 +53,7 @@ from spm_ml.training.family import (
     TrainingRun,
     train_family,
 )
-from spm_ml.training.split import time_split
+from spm_ml.training.split import split_snapshots
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +156,8 @@ def quota_inputs(
             "p_win": p_win,
         }
     )
-    X = quota_features(tables, snapshots, deals, bookings)
+    history = rep_history_features(tables, snapshots[["rep_id", "as_of"]])
+    X = pd.concat([quota_features(tables, snapshots, deals, bookings), history], axis=1)
     return QuotaInputs(snapshots, X, deals, bookings)
 
 
@@ -195,16 +197,13 @@ def quota_risk_rows(tables: Tables, config: QuotaRiskTrainConfig) -> LabelledRow
     labelled = every[every["miss"].notna()].reset_index(drop=True)
     if labelled.empty:
         raise TrainingError("no quota period has closed yet: nothing to learn quota risk from")
-    split = time_split(
-        labelled["as_of"],
-        labelled["label_known_at"],
-        labelled["miss"].to_numpy(),
+    snapshots, split = split_snapshots(
+        labelled,
+        "miss",
         observable_end=labelled["as_of"].max(),
         test_fraction=config.test_fraction,
         valid_fraction=config.valid_fraction,
     )
-    used, split = split.compact()
-    snapshots = labelled.iloc[used].reset_index(drop=True)
     inputs = out_of_fold_inputs(
         tables,
         snapshots,
@@ -491,7 +490,7 @@ QUOTA_RISK = FamilySpec(
     estimator=QuotaRiskModel,
     prepare=_prepare,
     rows=quota_risk_rows,
-    categorical=lambda X: (),
+    categorical=lambda X: tuple(c for c in X.columns if c == "team"),
     slices=quota_risk_slices,
     evaluation_rows=quota_risk_evaluation_rows,
     score=quota_risk_scores,

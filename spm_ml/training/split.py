@@ -133,3 +133,30 @@ def time_split(
     return TimeSplit(
         fit, valid, test, valid_start, test_start, pd.Timestamp(observable_end), censoring
     )
+
+
+def split_snapshots(
+    snapshots: pd.DataFrame,
+    label: str,
+    *,
+    observable_end: pd.Timestamp,
+    test_fraction: float = 0.25,
+    valid_fraction: float = 0.2,
+) -> tuple[pd.DataFrame, TimeSplit]:
+    """The snapshots a run trains and tests on, and the split whose positions index them.
+
+    ``snapshots`` has ``as_of``, ``label_known_at`` and the ``label`` column.  Snapshots in
+    no fold (labels unknown at the training date, or after the last date whose outcome
+    window has passed) are counted in ``split.censoring`` and dropped, so they are never
+    featurised.
+    """
+    split = time_split(
+        snapshots["as_of"],
+        snapshots["label_known_at"],
+        snapshots[label].to_numpy(),
+        observable_end=observable_end,
+        test_fraction=test_fraction,
+        valid_fraction=valid_fraction,
+    )
+    used, compact = split.compact()
+    return snapshots.iloc[used].reset_index(drop=True), compact

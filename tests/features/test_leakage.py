@@ -2,7 +2,8 @@
 
 For many random cut-off dates we vandalise the future (delete, rewrite and add rows dated at
 or after the cut-off; rewrite every deal's end state, final owner and final custom values,
-and the reps' exits) and require every feature of every snapshot taken at or before the
+the reps' exits, team and manager moves, quota and pay of periods still open) and require
+every feature of every snapshot taken at or before the
 cut-off to stay exactly the same.  The future stays a possible one: what was already true at
 the cut-off (who owned a deal, a field's value then) is kept, whatever happens after.
 """
@@ -20,7 +21,10 @@ from spm_ml.data.schema import ACTIVITY_TYPES, DEAL_STAGES
 from spm_ml.data.tables import Tables
 from spm_ml.features import custom_fields as custom_module
 from spm_ml.features import deals as deal_module
+from spm_ml.features import reps as rep_module
 from spm_ml.features.deals import DealFeatureConfig, deal_features
+from spm_ml.features.rep_snapshots import attrition_snapshots
+from spm_ml.features.reps import rep_history_features
 from spm_ml.features.snapshots import deal_snapshots
 
 PRIORITIES = ("low", "medium", "high")
@@ -99,7 +103,8 @@ def _rewrite_tracked_field(
 
 def vandalise_future(tables: Tables, cutoff: pd.Timestamp, seed: int) -> Tables:
     """Delete, rewrite and add rows dated at or after ``cutoff``; rewrite deal end states,
-    final owners and custom values (through changes after the cut-off), and reps' exits."""
+    final owners and custom values (through changes after the cut-off), reps' exits, later
+    team and manager moves, and the amounts of quota and pay periods not ended by then."""
     rng = np.random.default_rng(seed)
 
     def future_rows(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -167,10 +172,20 @@ def vandalise_future(tables: Tables, cutoff: pd.Timestamp, seed: int) -> Tables:
     reps.loc[hired_later, "hire_date"] += pd.to_timedelta(
         rng.integers(0, 30 * 86400, hired_later.sum()), "s"
     )
-    # reps' later team moves (rep_history), and so the reps table's final team
+    # reps' later team and manager moves (rep_history), and so the reps table's final values
     teams = tables.reps["team"].dropna().unique()
     reps, rep_history = _rewrite_tracked_field(
         reps, tables.rep_history.copy(), "team", cutoff, teams, rng, "rep_id", "exit_date"
+    )
+    reps, rep_history = _rewrite_tracked_field(
+        reps,
+        rep_history,
+        "manager_id",
+        cutoff,
+        reps["rep_id"].to_numpy(),
+        rng,
+        "rep_id",
+        "exit_date",
     )
     return tables.replace(
         reps=reps,
@@ -179,7 +194,41 @@ def vandalise_future(tables: Tables, cutoff: pd.Timestamp, seed: int) -> Tables:
         activities=activities,
         emails=emails,
         deals=deals,
+        quotas=_rewrite_periods(tables.quotas, cutoff, ("quota_amount",), rng, open_after=1),
+        compensation=_rewrite_periods(
+            tables.compensation,
+            cutoff,
+            ("base_pay", "target_incentive", "paid_incentive"),
+            rng,
+            open_after=0,
+        ),
     )
+
+
+def _rewrite_periods(
+    periods: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    amounts: tuple[str, ...],
+    rng: np.random.Generator,
+    open_after: int,
+) -> pd.DataFrame:
+    """Another future for quota or pay rows: amounts of periods still open at the cut-off are
+    rewritten (a leaver's are prorated at the exit), periods starting at or after it partly
+    dropped, and new ones added.  A quota period is open until the midnight after its
+    ``period_end`` (``open_after=1`` day), a pay period until ``period_end`` (the contract's
+    date for the incentive paid)."""
+    periods = periods.copy()
+    still_open = (periods["period_end"] + pd.Timedelta(days=open_after) > cutoff).to_numpy()
+    for column in amounts:
+        periods.loc[still_open, column] = rng.uniform(0, 2, still_open.sum()) * periods.loc[
+            still_open, column
+        ].fillna(1000.0)
+    starts_later = (periods["period_start"] >= cutoff).to_numpy()
+    periods = periods[~(starts_later & (rng.random(len(periods)) < 0.5))]
+    added = periods.sample(min(20, len(periods)), random_state=int(rng.integers(1 << 30))).copy()
+    added["period_start"] = cutoff + pd.to_timedelta(rng.integers(0, 400, len(added)), "D")
+    added["period_end"] = added["period_start"] + pd.Timedelta(days=89)
+    return pd.concat([periods, added], ignore_index=True)
 
 
 @settings(
@@ -285,3 +334,63 @@ def test_event_exactly_at_as_of_is_not_seen(org):
     later = snapshot.assign(as_of=as_of + pd.Timedelta(seconds=1))
     seen = deal_features(org.replace(activities=activities), later)
     assert seen["demos_total"].iat[0] == deal_features(org, later)["demos_total"].iat[0] + 1
+
+
+def _rep_snapshots(org: Tables) -> pd.DataFrame:
+    """Every AE employed every 9 days: cut-offs fall on any weekday, quarter ends included."""
+    dates = pd.date_range(org.quotas["period_start"].min(), org.extracted_at, freq="9D")
+    return attrition_snapshots(org, dates=dates)[["rep_id", "as_of"]]
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(quantile=st.floats(0.2, 0.95), seed=st.integers(0, 10_000))
+def test_no_rep_feature_sees_the_future(org, quantile, seed):
+    """Rep features (attrition, quota risk) read reps, rep_history, quotas, compensation,
+    activities and deals: none may move when the future of any of them is rewritten."""
+    snapshots = _rep_snapshots(org)
+    cutoff = pd.Timestamp(snapshots["as_of"].quantile(quantile))
+    earlier = snapshots[snapshots["as_of"] <= cutoff]
+    assert len(earlier) > 10
+    before = rep_history_features(org, earlier)
+    after = rep_history_features(vandalise_future(org, cutoff, seed), earlier)
+    pd.testing.assert_frame_equal(before, after, check_exact=True)
+
+
+def test_vandalism_does_change_later_rep_features(org):
+    snapshots = _rep_snapshots(org)
+    cutoff = pd.Timestamp(snapshots["as_of"].quantile(0.4))
+    later = snapshots[snapshots["as_of"] > cutoff + pd.Timedelta(days=100)]
+    before = rep_history_features(org, later)
+    after = rep_history_features(vandalise_future(org, cutoff, 1), later)
+    changed = {c for c in before.columns if not before[c].equals(after[c])}
+    assert {
+        "team",
+        "manager_changes_365d",
+        "last_attainment",
+        "quota_vs_peers",
+        "paid_vs_target_incentive_4",
+        "activity_30d_vs_baseline",
+        "large_losses_90d",
+    } <= changed
+
+
+def test_the_vandalism_catches_a_current_quota_read_at_its_start(org, monkeypatch):
+    """Reading the current period's quota from its start (the contract's ``known_at``) sees a
+    value revised later (a leaver's, prorated at the exit): the property test fails on it."""
+    snapshots = _rep_snapshots(org)
+    cutoff = pd.Timestamp(snapshots["as_of"].quantile(0.6))
+    earlier = snapshots[snapshots["as_of"] <= cutoff]
+    vandalised = vandalise_future(org, cutoff, 0)
+    honest = rep_module.quota_periods
+
+    def at_period_start(tables):
+        periods = honest(tables)
+        return periods.assign(readable_at=periods["period_start"])
+
+    monkeypatch.setattr(rep_module, "quota_periods", at_period_start)
+    before = rep_history_features(org, earlier)
+    after = rep_history_features(vandalised, earlier)
+    changed = {c for c in before.columns if not before[c].equals(after[c])}
+    assert {"quota_vs_peers", "large_losses_90d"} <= changed

@@ -109,9 +109,13 @@ def test_a_protected_attribute_cannot_be_kept(tmp_path):
 
 
 def test_train_attrition_names_what_it_needs():
+    result = CliRunner().invoke(app, ["train", "attrition", "--table", "x.csv", "--target", "A"])
+    assert result.exit_code == 2
+    assert "--table needs --positive, --model-out" in result.output
+    # without --table it trains the organisation: the flat-export options do not apply
     result = CliRunner().invoke(app, ["train", "attrition", "--target", "Attrition"])
     assert result.exit_code == 2
-    assert "needs --table, --positive, --model-out" in result.output
+    assert "--target only apply with --table FILE" in result.output
 
 
 @pytest.mark.skipif(not IBM_HR.exists(), reason=f"the IBM HR file is not at {IBM_HR}")

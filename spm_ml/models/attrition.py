@@ -1,0 +1,68 @@
+"""``AttritionModel``: the probability that a rep leaves voluntarily soon, calibrated."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from spm_ml.features.reps import CATEGORICAL_REP_FEATURES, REP_FEATURE_COLUMNS
+from spm_ml.models.gbm import CalibratedGBM
+
+
+class AttritionModel(CalibratedGBM):
+    """Calibrated LightGBM over :func:`spm_ml.features.reps.rep_history_features` output.
+
+    Attrition data is small: an organisation of a few hundred reps gives a few thousand
+    rep-months and a few dozen voluntary exits.  The defaults are set for that: stumps-like
+    trees (4 leaves, 30 rows a leaf), a slow learning rate, strong L2 and row and column
+    subsampling, so the booster cannot memorise the handful of leavers; and Platt scaling,
+    whose two parameters a few dozen positives can estimate (isotonic regression cannot).
+    """
+
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 400,
+        learning_rate: float = 0.03,
+        num_leaves: int = 4,
+        min_child_samples: int = 30,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.7,
+        reg_lambda: float = 10.0,
+        early_stopping_rounds: int = 60,
+        early_stopping_metric: str = "auc",
+        calibration: str = "platt",
+        refit: bool = True,
+        calibration_folds: int = 5,
+        categorical_features: tuple[str, ...] | None = None,
+        n_jobs: int = 2,
+        random_state: int = 0,
+    ) -> None:
+        super().__init__(
+            n_estimators=n_estimators,
+            learning_rate=learning_rate,
+            num_leaves=num_leaves,
+            min_child_samples=min_child_samples,
+            subsample=subsample,
+            colsample_bytree=colsample_bytree,
+            reg_lambda=reg_lambda,
+            early_stopping_rounds=early_stopping_rounds,
+            early_stopping_metric=early_stopping_metric,
+            calibration=calibration,
+            refit=refit,
+            calibration_folds=calibration_folds,
+            categorical_features=categorical_features,
+            n_jobs=n_jobs,
+            random_state=random_state,
+        )
+
+
+def attrition_inputs(features: pd.DataFrame) -> pd.DataFrame:
+    """The model's input columns of a rep feature frame (ids, times and labels dropped)."""
+    return features[list(REP_FEATURE_COLUMNS)].astype(
+        {c: "float64" for c in REP_FEATURE_COLUMNS if c not in CATEGORICAL_REP_FEATURES}
+    )
+
+
+def attrition_categoricals(X: pd.DataFrame) -> tuple[str, ...]:
+    """The input columns the model treats as categories."""
+    return tuple(c for c in CATEGORICAL_REP_FEATURES if c in X.columns)
