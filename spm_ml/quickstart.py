@@ -1,5 +1,5 @@
 """The main job on the embedded default: simulate, validate, train and register every
-family (deal win, then quota risk), batch-score open deals.
+family (deal win, then quota risk and attrition), batch-score open deals.
 
 Everything goes under one work folder, so a newcomer can look at (or delete) all of it:
 ``data/`` (the organisation), ``mlflow.db`` + ``mlartifacts/`` (the MLflow store),
@@ -26,11 +26,13 @@ logger = logging.getLogger(__name__)
 def rep_families(sentiment: bool) -> list[tuple[str, object, object]]:
     """``(family, train function, configuration)`` of each rep-level family quickstart
     trains after deal win, reading the same email tone."""
+    from spm_ml.training.attrition import AttritionTrainConfig, train_attrition
     from spm_ml.training.quota_risk import QuotaRiskTrainConfig, train_quota_risk
 
     deal_features = DealFeatureConfig(email_sentiment=sentiment)
     return [
         ("quota-risk", train_quota_risk, QuotaRiskTrainConfig(deal_features=deal_features)),
+        ("attrition", train_attrition, AttritionTrainConfig()),
     ]
 
 

@@ -383,7 +383,11 @@ def print_training_summary(document: dict) -> None:
     table.add_column("model", no_wrap=True)
     for metric in ("roc_auc", "pr_auc", "brier", "log_loss", "ece"):
         table.add_column(metric, justify="right")
-    estimators = {k: v for k, v in document.items() if isinstance(v, dict) and "roc_auc" in v}
+    estimators = {  # the model and any other estimator judged beside it (a metrics block)
+        k: v
+        for k, v in document.items()
+        if k == "model" or (isinstance(v, dict) and isinstance(v.get("roc_auc"), float | int))
+    }
     rows = {**estimators, **document["references"]}
     for name, metrics in rows.items():
         cells = []

@@ -11,7 +11,7 @@ import typer
 
 from spm_ml import settings
 from spm_ml.cli._common import console, exits_on_error, progress_bar
-from spm_ml.cli.models import print_slices, print_training_summary
+from spm_ml.cli.models import print_family_report, print_slices, print_training_summary
 
 
 @exits_on_error
@@ -26,8 +26,8 @@ def quickstart(
         bool, typer.Option(help="Score email sentiment and use it in the deal model.")
     ] = True,
 ) -> None:
-    """Simulate an organisation, validate it, train and register the deal-win and quota-risk
-    models, score the open deals."""
+    """Simulate an organisation, validate it, train and register the deal-win, quota-risk and
+    attrition models, score the open deals."""
     from spm_ml.quickstart import run_quickstart
 
     work = settings.workdir(workdir)
@@ -40,6 +40,7 @@ def quickstart(
     for family, run in result.rep_runs.items():
         console.print(f"\n[bold]{family}[/]")
         print_training_summary(run.metrics)
+        print_family_report(run.metrics)
     models = "".join(
         f"\n  model:                        {family} version {run.model_version} @{run.alias} "
         f"(run {run.run_id})" + (" [reused]" if run.reused else "")
