@@ -70,6 +70,10 @@ QUOTA_PHRASES: dict[str, Callable[[float], str]] = {
     "manager_changes_365d": lambda v: f"{v:.0f} manager changes in a year",
     "large_losses_90d": lambda v: f"large deals lost in 90 days: {_percent(v)} of quota",
     "periods_with_quota": lambda v: f"{v:.0f} past periods with a quota",
+    "paid_vs_target_incentive_4": lambda v: (
+        f"incentive paid over the last 4 periods: {_percent(v)} of target"
+    ),
+    "days_since_pay_change": lambda v: f"{v / 30.4:.0f} months since the last pay change",
 }
 """How each quota-risk feature reads to a manager, given its value."""
 
@@ -126,6 +130,26 @@ def current_period_snapshots(tables: Tables, as_of: pd.Timestamp) -> pd.DataFram
             )
     columns = ["rep_id", "period_start", "period_end", "quota_amount", "as_of", "fraction_elapsed"]
     return pd.DataFrame(rows, columns=columns)
+
+
+WARNING_COLUMNS = [
+    "manager_id",
+    "rep_id",
+    "rep_name",
+    "kind",
+    "probability",
+    "warned",
+    "warning_since",
+    "expected_attainment",
+    "attainment_p10",
+    "attainment_p90",
+    "days_left",
+    "period_end",
+    "drivers",
+    "estimator",
+    "model_version",
+    "as_of",
+]
 
 
 def quota_warnings(
@@ -211,10 +235,85 @@ def quota_warnings(
     )
 
 
+ATTRITION_HISTORY_MONTHS = 6
+"""Month starts scored before ``as_of`` to date an attrition warning."""
+
+
+def attrition_warnings(
+    tables: Tables,
+    workdir: Path,
+    *,
+    as_of: pd.Timestamp | None = None,
+    manager: str | None = None,
+) -> pd.DataFrame:
+    """Top performers at attrition risk at ``as_of``, scored by the attrition champion.
+
+    Every AE employed at ``as_of`` is scored (and at the previous month starts, to date the
+    warning); a rep is warned about when a top performer (trailing attainment in the
+    company's top quarter, the training's definition) *and* among the riskiest tenth of the
+    AEs scored that day (the rule the model card's lead time uses).  Same columns as
+    :func:`quota_warnings`; the attainment and period columns are empty.
+    """
+    from spm_ml.features.rep_snapshots import attrition_snapshots, top_performers
+    from spm_ml.models.attrition import attrition_inputs
+    from spm_ml.training.attrition import WARNING_SHARE, AttritionTrainConfig, attrition_features
+
+    as_of = pd.Timestamp(as_of) if as_of is not None else extraction_time(tables)
+    registry.use_local_store(workdir)
+    loaded = registry.load_model("attrition")
+    share = loaded.record.extra.get("top_performer_share", AttritionTrainConfig.top_performer_share)
+    starts = pd.date_range(end=as_of, periods=ATTRITION_HISTORY_MONTHS + 1, freq="MS")
+    dates = pd.DatetimeIndex(sorted({*starts[starts < as_of], as_of}))
+    snapshots = attrition_snapshots(tables, dates=dates)[["rep_id", "as_of"]]
+    if snapshots.empty:
+        return pd.DataFrame()
+    features = attrition_features(tables, snapshots)
+    probability, drivers = loaded.model.score_and_explain(attrition_inputs(features), 3)
+    scored = features[["rep_id", "as_of"]].assign(
+        probability=probability,
+        drivers=drivers,
+        top=top_performers(features["attainment_rank_pct"], share),
+    )
+    per_date = scored.groupby("as_of")["probability"]
+    flagged = np.maximum(1, np.round(per_date.transform("size") * WARNING_SHARE))
+    riskiest = per_date.rank(ascending=False, method="first") <= flagged
+    scored["warned"] = (riskiest & scored["top"]).to_numpy()
+    scored["period_start"] = pd.NaT  # one run of months per rep for _held_since
+    now = scored[scored["as_of"] == as_of].copy()
+    now["manager_id"] = managers_at(tables, now["rep_id"].to_numpy(), now["as_of"].to_numpy())
+    if manager is not None:
+        now = now[now["manager_id"] == manager]
+    now = now[now["top"]]
+    now["warning_since"] = [_held_since(scored, rep, pd.NaT) for rep in now["rep_id"]]
+    reps = tables.reps.set_index("rep_id")
+    now["rep_name"] = now["rep_id"].map(reps["name"]) if "name" in reps else now["rep_id"]
+    now["drivers"] = [[in_words(d, QUOTA_PHRASES) for d in row] for row in now["drivers"]]
+    now = now.assign(
+        kind="attrition",
+        estimator="model",
+        model_version=loaded.version,
+        expected_attainment=np.nan,
+        attainment_p10=np.nan,
+        attainment_p90=np.nan,
+        days_left=np.nan,
+        period_end=pd.NaT,
+    )
+    return (
+        now[WARNING_COLUMNS]
+        .sort_values(["manager_id", "probability"], ascending=[True, False], kind="stable")
+        .reset_index(drop=True)
+    )
+
+
 def _held_since(scored: pd.DataFrame, rep: str, period_start: pd.Timestamp):
     """The first date of the latest unbroken run of warnings up to ``as_of`` (None if the
     rep is not warned now)."""
-    mine = scored[(scored["rep_id"] == rep) & (scored["period_start"] == period_start)]
+    same_period = (
+        scored["period_start"].isna()
+        if pd.isna(period_start)
+        else scored["period_start"] == period_start
+    )
+    mine = scored[(scored["rep_id"] == rep) & same_period]
     mine = mine.sort_values("as_of")
     warned = mine["warned"].to_numpy()
     if not warned[-1]:

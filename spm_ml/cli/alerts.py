@@ -38,8 +38,8 @@ def warnings_command(
     with its 80% interval, drivers in plain words, and the date the warning has held since.
     Scored by the quota-risk and deal-win champions of the work folder's MLflow store."""
     from spm_ml.data.io import load_tables
-    from spm_ml.early_warnings import quota_warnings
-    from spm_ml.errors import SpmMlError
+    from spm_ml.early_warnings import attrition_warnings, quota_warnings
+    from spm_ml.errors import ModelNotFoundError, SpmMlError
 
     if output_format not in ("table", "json"):
         raise SpmMlError(f"--format must be table or json, not {output_format!r}")
@@ -51,12 +51,21 @@ def warnings_command(
             raise SpmMlError(f"--as-of {as_of!r} is not a date (use YYYY-MM-DD)") from err
     work = settings.workdir(workdir)
     tables = load_tables(data or settings.data_source(work))
-    warnings = quota_warnings(tables, work, as_of=when, manager=manager)
-    shown = warnings if show_all or warnings.empty else warnings[warnings["warned"]]
+    quota = quota_warnings(tables, work, as_of=when, manager=manager)
+    try:
+        attrition = attrition_warnings(tables, work, as_of=when, manager=manager)
+        missing = None
+    except ModelNotFoundError as err:  # quota risk alone is still worth reading
+        attrition, missing = pd.DataFrame(), str(err)
+    frames = [f for f in (quota, attrition) if not f.empty]
+    scored = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    shown = scored if show_all or scored.empty else scored[scored["warned"]]
     if output_format == "json":
         typer.echo(json.dumps(_records(shown), indent=2))
         return
-    _print_tables(shown, warnings)
+    if missing:
+        console.print(f"[yellow]no attrition warnings:[/] {missing}")
+    _print_tables(shown, quota, attrition)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -78,37 +87,60 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _print_tables(shown: pd.DataFrame, scored: pd.DataFrame) -> None:
+def _print_tables(shown: pd.DataFrame, quota: pd.DataFrame, attrition: pd.DataFrame) -> None:
     from rich.table import Table
 
-    if scored.empty:
+    if quota.empty:
         console.print(
             "no rep has a quota period open at that date (a period that has ended is a fact, "
-            "not a forecast): nothing to warn about; pass --as-of a date inside a period"
+            "not a forecast): no quota-risk warnings; pass --as-of a date inside a period"
         )
+    else:
+        console.print(
+            f"quota risk as of {quota['as_of'].iat[0]:%Y-%m-%d %H:%M} UTC ({len(quota)} reps "
+            f"scored, {int(quota['warned'].sum())} warned; model v"
+            f"{quota['model_version'].iat[0]}, served by {quota['estimator'].iat[0]})"
+        )
+    if not attrition.empty:
+        console.print(
+            f"attrition risk as of {attrition['as_of'].iat[0]:%Y-%m-%d %H:%M} UTC "
+            f"({len(attrition)} top performers scored, {int(attrition['warned'].sum())} warned: "
+            f"top performers among the riskiest tenth; model v"
+            f"{attrition['model_version'].iat[0]})"
+        )
+    if shown.empty:
         return
-    as_of = scored["as_of"].iat[0]
-    console.print(
-        f"quota risk as of {as_of:%Y-%m-%d %H:%M} UTC ({len(scored)} reps scored, "
-        f"{int(scored['warned'].sum())} warned; model v{scored['model_version'].iat[0]}, "
-        f"served by {scored['estimator'].iat[0]})"
-    )
     for manager, group in shown.groupby("manager_id", dropna=False, sort=True):
         table = Table(title=f"manager {manager}", title_justify="left")
-        for column in ("rep", "P(miss)", "expected attainment (80% range)", "since", "drivers"):
+        for column in (
+            "rep",
+            "warning",
+            "P",
+            "expected attainment (80% range)",
+            "since",
+            "drivers",
+        ):
             table.add_column(column, overflow="fold")
         for row in group.itertuples(index=False):
             since = "-" if pd.isna(row.warning_since) else f"{row.warning_since:%Y-%m-%d}"
+            attainment = (
+                "-"
+                if pd.isna(row.expected_attainment)
+                else f"{row.expected_attainment:.0%} ({row.attainment_p10:.0%}-"
+                f"{row.attainment_p90:.0%}); {row.days_left:.0f} days left"
+            )
             table.add_row(
                 f"{row.rep_name} ({row.rep_id})",
+                "misses quota" if row.kind == "quota_risk" else "leaves (90 days)",
                 f"{row.probability:.0%}",
-                f"{row.expected_attainment:.0%} ({row.attainment_p10:.0%}-"
-                f"{row.attainment_p90:.0%}); {row.days_left} days left",
+                attainment,
                 since,
                 "; ".join(row.drivers),
             )
         console.print(table)
     console.print(
-        "[dim]A probability is the share of reps in this situation who missed quota in past "
-        "periods; drivers are what moved the model's score, not proven causes.[/]"
+        "[dim]A probability is the share of reps in this situation who missed quota (or left) "
+        "in the past; drivers are what moved the model's score, not proven causes. The "
+        "attrition model cannot know offers from elsewhere, personal reasons or what a "
+        "manager heard in a one-to-one.[/]"
     )

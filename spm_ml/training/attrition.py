@@ -110,6 +110,7 @@ def attrition_rows(tables: Tables, config: AttritionTrainConfig) -> LabelledRows
         split=split,
         features=features,
         X=attrition_inputs(features),
+        record_extra={"top_performer_share": config.top_performer_share},
         document_extra={
             "censoring": censoring_report(split),
             "data_sufficiency": sufficiency,

@@ -24,14 +24,15 @@ def org_dir(tmp_path_factory):
     from spm_ml.data.simulate import SimulationConfig, simulate
 
     folder = tmp_path_factory.mktemp("quota-org")
-    write_tables(simulate(SimulationConfig(n_reps=14, months=15, seed=5)).tables, folder)
+    # the attrition test's organisation: enough voluntary leavers to train on
+    write_tables(simulate(SimulationConfig(n_reps=30, months=18, seed=2)).tables, folder)
     return folder
 
 
 @pytest.fixture(scope="module")
 def trained(org_dir, tmp_path_factory):
-    """A work folder with a (weak) deal-win champion and a quota-risk champion trained by
-    the command, its metrics document and its printed output."""
+    """A work folder with (weak) deal-win and attrition champions and a quota-risk champion
+    trained by the command, its metrics document and its printed output."""
     from spm_ml.training.deal_win import DealWinTrainConfig, train_deal_win
 
     work = tmp_path_factory.mktemp("quota-work")
@@ -40,6 +41,11 @@ def trained(org_dir, tmp_path_factory):
         load_tables(org_dir),
         workdir=work,
         config=DealWinTrainConfig(model=weak, bootstrap_samples=0),
+    )
+    from spm_ml.training.attrition import AttritionTrainConfig, train_attrition
+
+    train_attrition(
+        load_tables(org_dir), workdir=work, config=AttritionTrainConfig(bootstrap_samples=0)
     )
     metrics_path = work / "metrics.json"
     args = ["train", "quota-risk", "--data", str(org_dir), "--workdir", str(work)]
@@ -94,6 +100,10 @@ def test_warnings_per_manager_as_json_and_table(trained, org_dir):
     result = runner.invoke(app, [*base, "--format", "json", "--all"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
+    assert {r["kind"] for r in rows} == {"quota_risk", "attrition"}
+    attrition = [r for r in rows if r["kind"] == "attrition"]
+    assert all(r["expected_attainment"] is None and r["drivers"] for r in attrition)
+    rows = [r for r in rows if r["kind"] == "quota_risk"]
     assert rows, "every rep with an open period is scored"
     for row in rows:
         assert 0 <= row["probability"] <= 1
@@ -109,7 +119,8 @@ def test_warnings_per_manager_as_json_and_table(trained, org_dir):
     assert {r["manager_id"] for r in json.loads(mine.stdout)} == {manager}
     table = runner.invoke(app, [*base, "--all"])
     assert table.exit_code == 0, table.output
-    assert f"manager {manager}" in table.output and "P(miss)" in table.output
+    assert f"manager {manager}" in table.output and "misses quota" in table.output
+    assert "attrition risk as of" in table.output
 
 
 def test_warnings_bad_input_is_named(trained, org_dir):
