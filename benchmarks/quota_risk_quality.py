@@ -71,7 +71,12 @@ def ceiling_probabilities(org, run, config: QuotaRiskTrainConfig) -> dict[str, n
     split = run.split
     model = fit_on_split(QUOTA_RISK, X, y, snapshots["rep_id"].to_numpy(), split, config)
     logistic, _ = tuned_logistic_reference(
-        X.iloc[split.fit], y[split.fit], X.iloc[split.valid], y[split.valid], (), seed=config.seed
+        X.iloc[split.fit],
+        y[split.fit],
+        X.iloc[split.valid],
+        y[split.valid],
+        QUOTA_RISK.categorical(X),
+        seed=config.seed,
     )
     return {
         "ceiling_gbm": model.predict_proba(X.iloc[split.test])[:, 1],

@@ -83,7 +83,8 @@ def in_words(driver: dict, phrases: dict[str, Callable[[float], str]]) -> str:
     feature, value = driver["feature"], driver["value"]
     phrase = phrases.get(feature)
     if phrase is None or value is None or (isinstance(value, float) and np.isnan(value)):
-        text = f"{feature.replace('_', ' ')}: {value if value is not None else 'unknown'}"
+        known = value is not None and value == value  # NaN is not equal to itself
+        text = f"{feature.replace('_', ' ')}: {value if known else 'no history yet'}"
     else:
         text = phrase(float(value))
     effect = "raises" if driver["direction"] == "raises" else "lowers"
