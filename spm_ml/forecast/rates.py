@@ -7,7 +7,8 @@ Learned from training periods only (closed before the test window), stored with 
   (a logistic regression: a handful of smooth effects, no need for more);
 - **amount change**: per stage, the median ratio of the amount at the close to the amount at
   ``as_of`` among won deals (deals shrink in negotiation);
-- **new deals**: per fraction of the period elapsed, what reps booked from deals created after
+- **new deals**: per team (where it has enough history, else the company) and fraction of
+  the period elapsed, what reps booked from deals created after
   ``as_of`` and won by the period's close, as shares of quota: drawn as they happened;
 - **stage rates** for the stage-weighted pipeline reference: per stage, the share of open
   deals won inside the period.
@@ -23,6 +24,9 @@ from sklearn.linear_model import LogisticRegression
 
 from spm_ml.data.schema import OPEN_STAGES
 
+MIN_TEAM_OBSERVATIONS = 30
+"""A team's own pool of new-deal bookings needs this many past snapshots at a fraction."""
+
 
 @dataclass
 class PeriodRates:
@@ -32,7 +36,9 @@ class PeriodRates:
     """None when history holds one kind of win only: then :attr:`in_period_share_` applies."""
     in_period_share_: float
     amount_change_: dict[str, float]
-    new_deal_shares_: dict[float, np.ndarray]
+    new_deal_shares_: dict[str, dict[float, np.ndarray]]
+    """Per pool (a team, or ``"*"`` for the company) and fraction elapsed: the observed
+    bookings from not-yet-created deals, as shares of quota."""
     stage_rates_: dict[str, float]
 
     @classmethod
@@ -43,7 +49,8 @@ class PeriodRates:
         ``days_to_expected_close``, ``won`` (closed won, known before the test window),
         ``won_in_period`` and ``close_amount_ratio`` (amount at close / amount at as_of,
         NaN unless won).  ``snapshots``: training snapshots with ``fraction_elapsed`` and
-        ``new_deal_share``.
+        ``new_deal_share`` (and ``team``: teams with at least :data:`MIN_TEAM_OBSERVATIONS`
+        at a fraction get their own pool, a team's creation and conversion pace).
         """
         won = deals[deals["won"].to_numpy(dtype=bool)]
         target = won["won_in_period"].to_numpy(dtype=int)
@@ -56,10 +63,16 @@ class PeriodRates:
         by_stage = ratios.groupby(won["stage"]).median()
         amount_change = {s: float(by_stage.get(s, overall)) for s in OPEN_STAGES}
         amount_change["*"] = overall
-        shares = {
-            float(f): group.to_numpy(dtype=np.float64)
-            for f, group in snapshots.groupby("fraction_elapsed")["new_deal_share"]
-        }
+        shares = {"*": _pools(snapshots)}
+        if "team" in snapshots:
+            for team, rows in snapshots.groupby("team"):
+                pools = {
+                    f: pool
+                    for f, pool in _pools(rows).items()
+                    if len(pool) >= MIN_TEAM_OBSERVATIONS
+                }
+                if pools:
+                    shares[str(team)] = pools
         in_period = deals["won_in_period"].astype(float)
         rates = in_period.groupby(deals["stage"]).mean()
         overall_rate = float(in_period.mean()) if len(in_period) else 0.0
@@ -78,7 +91,10 @@ class PeriodRates:
             "slip": slip,
             "in_period_share": self.in_period_share_,
             "amount_change": self.amount_change_,
-            "new_deal_shares": {str(k): v.tolist() for k, v in self.new_deal_shares_.items()},
+            "new_deal_shares": {
+                pool: {str(f): v.tolist() for f, v in by_fraction.items()}
+                for pool, by_fraction in self.new_deal_shares_.items()
+            },
             "stage_rates": self.stage_rates_,
         }
 
@@ -95,8 +111,8 @@ class PeriodRates:
             float(values["in_period_share"]),
             {k: float(v) for k, v in values["amount_change"].items()},
             {
-                float(k): np.asarray(v, dtype=np.float64)
-                for k, v in values["new_deal_shares"].items()
+                pool: {float(f): np.asarray(v, dtype=np.float64) for f, v in by_fraction.items()}
+                for pool, by_fraction in values["new_deal_shares"].items()
             },
             {k: float(v) for k, v in values["stage_rates"].items()},
         )
@@ -117,20 +133,44 @@ class PeriodRates:
         return np.array([self.stage_rates_.get(s, 0.0) for s in stages], dtype=np.float64)
 
     def new_deal_draws(
-        self, fractions: np.ndarray, n_draws: int, rng: np.random.Generator
+        self,
+        fractions: np.ndarray,
+        n_draws: int,
+        rng: np.random.Generator,
+        teams: np.ndarray | None = None,
     ) -> np.ndarray:
         """``(n_snapshots, n_draws)`` bookings from deals not created yet, shares of quota,
-        resampled from past periods at the nearest learned fraction."""
-        known = np.array(sorted(self.new_deal_shares_))
+        resampled from past periods at the nearest learned fraction: from the rep's team's
+        pool where it has one, else the company's."""
         out = np.zeros((len(fractions), n_draws))
+        fractions = np.asarray(fractions, dtype=np.float64)
+        company = self.new_deal_shares_.get("*", {})
+        known = np.array(sorted(company))
         if not len(known):
             return out
-        nearest = known[np.abs(np.asarray(fractions)[:, None] - known[None, :]).argmin(axis=1)]
-        for f in np.unique(nearest):
-            rows = np.flatnonzero(nearest == f)
-            pool = self.new_deal_shares_[float(f)]
-            out[rows] = rng.choice(pool, size=(len(rows), n_draws), replace=True)
+        nearest = known[np.abs(fractions[:, None] - known[None, :]).argmin(axis=1)]
+        teams = np.full(len(fractions), "*", dtype=object) if teams is None else teams
+        for row, (team, f) in enumerate(zip(teams, nearest, strict=True)):
+            pool = self.new_deal_shares_.get(str(team), {}).get(float(f), company[float(f)])
+            out[row] = rng.choice(pool, size=n_draws, replace=True)
         return out
+
+    def mean_new_deal_share(self, fractions: np.ndarray) -> np.ndarray:
+        """The company's mean bookings from not-yet-created deals at the nearest fraction."""
+        company = self.new_deal_shares_.get("*", {})
+        if not company:
+            return np.zeros(len(fractions))
+        known = np.array(sorted(company))
+        means = np.array([company[f].mean() for f in known])
+        nearest = np.abs(np.asarray(fractions)[:, None] - known[None, :]).argmin(axis=1)
+        return means[nearest]
+
+
+def _pools(snapshots: pd.DataFrame) -> dict[float, np.ndarray]:
+    return {
+        float(f): group.to_numpy(dtype=np.float64)
+        for f, group in snapshots.groupby("fraction_elapsed")["new_deal_share"]
+    }
 
 
 def _slip_inputs(deals: pd.DataFrame) -> np.ndarray:

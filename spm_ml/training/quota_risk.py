@@ -250,7 +250,8 @@ def learn_rates(tables: Tables, inputs: QuotaInputs, train: np.ndarray, cutoff) 
         ratio = at_close.reindex(deals["deal_id"]).to_numpy() / deals["amount"].to_numpy()
     deals = deals.assign(won=won, won_in_period=in_period, close_amount_ratio=ratio)
     new_share = new_deal_shares(inputs.bookings, snapshots)
-    return PeriodRates.learn(deals, snapshots.assign(new_deal_share=new_share))
+    teams = inputs.X["team"].to_numpy(dtype=object)[train]
+    return PeriodRates.learn(deals, snapshots.assign(new_deal_share=new_share, team=teams))
 
 
 def new_deal_shares(bookings: Bookings, snapshots: pd.DataFrame) -> np.ndarray:
@@ -294,7 +295,7 @@ def monte_carlo(
         position,
         p_close,
         value / quota[position],
-        rates.new_deal_draws(fractions, draws, rng),
+        rates.new_deal_draws(fractions, draws, rng, inputs.X["team"].to_numpy(dtype=object)[rows]),
         threshold=threshold,
         seed=seed,
     )
@@ -312,10 +313,8 @@ def stage_weighted_expectation(inputs: QuotaInputs, rows: np.ndarray, rates: Per
         np.bincount(deals["snapshot"].to_numpy(), weights=weighted, minlength=len(quota)) / quota
     )
     fractions = inputs.snapshots["fraction_elapsed"].to_numpy()
-    known = np.array(sorted(rates.new_deal_shares_))
-    means = np.array([rates.new_deal_shares_[f].mean() for f in known])
-    nearest = np.abs(fractions[:, None] - known[None, :]).argmin(axis=1)
-    expected = inputs.X["attainment_to_date"].to_numpy() + per_snapshot + means[nearest]
+    new = rates.mean_new_deal_share(fractions)
+    expected = inputs.X["attainment_to_date"].to_numpy() + per_snapshot + new
     return expected[rows]
 
 

@@ -103,3 +103,32 @@ def test_rates_learn_slips_amount_changes_and_new_deals():
     draws = rates.new_deal_draws(np.array([0.45]), 2000, np.random.default_rng(0))
     assert set(np.unique(draws)) <= {0.0, 0.2, 0.4}
     assert draws.mean() == pytest.approx(0.15, abs=0.02)
+
+
+def test_new_deal_draws_come_from_the_team_pool_when_it_has_history():
+    deals = pd.DataFrame(
+        {
+            "stage": ["proposal"] * 4,
+            "days_left": 30.0,
+            "days_to_expected_close": [10.0, 10.0, 90.0, 90.0],
+            "won": True,
+            "won_in_period": [True, True, False, False],
+            "close_amount_ratio": 1.0,
+        }
+    )
+    busy = pd.DataFrame({"fraction_elapsed": 0.5, "new_deal_share": 0.9, "team": ["busy"] * 40})
+    small = pd.DataFrame({"fraction_elapsed": 0.5, "new_deal_share": 0.0, "team": ["small"] * 5})
+    rates = PeriodRates.learn(deals, pd.concat([busy, small], ignore_index=True))
+    assert set(rates.new_deal_shares_) == {"*", "busy"}  # 5 rows are too few for a pool
+    draws = rates.new_deal_draws(
+        np.array([0.5, 0.5, 0.5]),
+        500,
+        np.random.default_rng(0),
+        np.array(["busy", "small", "unknown"], dtype=object),
+    )
+    assert (draws[0] == 0.9).all()
+    company = 40 * 0.9 / 45
+    assert draws[1].mean() == pytest.approx(company, abs=0.06)
+    assert draws[2].mean() == pytest.approx(company, abs=0.06)
+    again = PeriodRates.from_dict(rates.to_dict())
+    assert set(again.new_deal_shares_) == {"*", "busy"}
