@@ -4,7 +4,7 @@
 ``as_of`` is scored by the quota-risk champion (its open deals by the deal-win champion,
 exactly as training weighted pipeline), weekly from the period's start to ``as_of``, so
 each warning says from which date it has held.  Drivers come in plain words
-(:data:`QUOTA_PHRASES`), never as feature names.  Attrition warnings join here when the
+(:data:`PHRASES`), never as feature names.  Attrition warnings join here when the
 attrition family is trained (:func:`attrition_warnings`, if a champion exists).
 """
 
@@ -35,7 +35,7 @@ def _percent(value: float) -> str:
     return f"{value:.0%}"
 
 
-QUOTA_PHRASES: dict[str, Callable[[float], str]] = {
+PHRASES: dict[str, Callable[[float], str]] = {
     "attainment_to_date": lambda v: f"{_percent(v)} of quota booked so far",
     "remaining_quota_share": lambda v: f"{_percent(v)} of quota still to book",
     "pipeline_coverage": lambda v: f"pipeline covers {_percent(v)} of remaining quota",
@@ -75,7 +75,7 @@ QUOTA_PHRASES: dict[str, Callable[[float], str]] = {
     ),
     "days_since_pay_change": lambda v: f"{v / 30.4:.0f} months since the last pay change",
 }
-"""How each quota-risk feature reads to a manager, given its value."""
+"""How each quota-risk and attrition feature reads to a manager, given its value."""
 
 
 def in_words(driver: dict, phrases: dict[str, Callable[[float], str]]) -> str:
@@ -199,41 +199,12 @@ def quota_warnings(
     scored = pd.concat([snapshots, score_quota_risk(quota_model, inputs)], axis=1)
     scored["warned"] = scored["p_miss"] >= WARNING_PROBABILITY
     now = scored[scored["as_of"] == as_of].copy()
-    now["warning_since"] = [
-        _held_since(scored, rep, start)
-        for rep, start in zip(now["rep_id"], now["period_start"], strict=True)
-    ]
-    reps = tables.reps.set_index("rep_id")
     now["manager_id"] = managers_at(tables, now["rep_id"].to_numpy(), now["as_of"].to_numpy())
-    now["rep_name"] = now["rep_id"].map(reps["name"]) if "name" in reps else now["rep_id"]
     now["days_left"] = (period_close(now["period_end"]) - now["as_of"]).dt.days
-    now["drivers"] = [[in_words(d, QUOTA_PHRASES) for d in row] for row in now["drivers"]]
     now = now.assign(
         kind="quota_risk", probability=now["p_miss"], model_version=quota_model.version
     )
-    columns = [
-        "manager_id",
-        "rep_id",
-        "rep_name",
-        "kind",
-        "probability",
-        "warned",
-        "warning_since",
-        "expected_attainment",
-        "attainment_p10",
-        "attainment_p90",
-        "days_left",
-        "period_end",
-        "drivers",
-        "estimator",
-        "model_version",
-        "as_of",
-    ]
-    return (
-        now[columns]
-        .sort_values(["manager_id", "probability"], ascending=[True, False], kind="stable")
-        .reset_index(drop=True)
-    )
+    return _as_warnings(now, scored, tables)
 
 
 ATTRITION_HISTORY_MONTHS = 6
@@ -284,23 +255,24 @@ def attrition_warnings(
     now["manager_id"] = managers_at(tables, now["rep_id"].to_numpy(), now["as_of"].to_numpy())
     if manager is not None:
         now = now[now["manager_id"] == manager]
-    now = now[now["top"]]
-    now["warning_since"] = [_held_since(scored, rep, pd.NaT) for rep in now["rep_id"]]
+    now = now[now["top"]].assign(kind="attrition", estimator="model", model_version=loaded.version)
+    return _as_warnings(now, scored, tables)
+
+
+def _as_warnings(now: pd.DataFrame, scored: pd.DataFrame, tables: Tables) -> pd.DataFrame:
+    """The rows scored at ``as_of`` as warnings: the date each has held since (from the
+    earlier ``scored`` rows), names, drivers in words, :data:`WARNING_COLUMNS` (a column
+    a kind does not have stays empty), sorted by manager, then probability."""
+    now = now.copy()
+    now["warning_since"] = [
+        _held_since(scored, rep, start)
+        for rep, start in zip(now["rep_id"], now["period_start"], strict=True)
+    ]
     reps = tables.reps.set_index("rep_id")
     now["rep_name"] = now["rep_id"].map(reps["name"]) if "name" in reps else now["rep_id"]
-    now["drivers"] = [[in_words(d, QUOTA_PHRASES) for d in row] for row in now["drivers"]]
-    now = now.assign(
-        kind="attrition",
-        estimator="model",
-        model_version=loaded.version,
-        expected_attainment=np.nan,
-        attainment_p10=np.nan,
-        attainment_p90=np.nan,
-        days_left=np.nan,
-        period_end=pd.NaT,
-    )
+    now["drivers"] = [[in_words(d, PHRASES) for d in row] for row in now["drivers"]]
     return (
-        now[WARNING_COLUMNS]
+        now.reindex(columns=WARNING_COLUMNS)
         .sort_values(["manager_id", "probability"], ascending=[True, False], kind="stable")
         .reset_index(drop=True)
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from spm_ml import registry, settings
 from spm_ml.data.io import load_tables, write_tables
+from spm_ml.errors import TrainingError
 from spm_ml.features.deals import DealFeatureConfig
 from spm_ml.training.deal_win import MODEL_NAME, DealWinRun, DealWinTrainConfig, train_deal_win
 from spm_ml.training.family import TrainingRun
@@ -45,6 +46,8 @@ class QuickstartResult:
     """The deal-win run (the model the outputs are scored by)."""
     rep_runs: dict[str, TrainingRun]
     """The rep-level families' runs (quota risk...), by family name."""
+    skipped: dict[str, str]
+    """Families the organisation could not train (too few leavers...), and why."""
     scores_parquet: Path
     scores_csv: Path
     n_open_deals: int
@@ -98,16 +101,20 @@ def run_quickstart(
     )
     lap("train deal-win")
     description = f"simulated org reps={reps} months={months} seed={seed}"
-    rep_runs = {}
+    rep_runs, skipped = {}, {}
     for family, train, config in rep_families(sentiment):
-        rep_runs[family] = train(
-            tables,
-            workdir=workdir,
-            config=config,
-            data_description=description,
-            progress=progress,
-            reuse_identical=True,
-        )
+        try:
+            rep_runs[family] = train(
+                tables,
+                workdir=workdir,
+                config=config,
+                data_description=description,
+                progress=progress,
+                reuse_identical=True,
+            )
+        except TrainingError as err:  # a small organisation may lack, say, leavers
+            logger.warning("%s not trained: %s", family, err)
+            skipped[family] = str(err)
         lap(f"train {family}")
     uri = registry.use_local_store(workdir)
     # the outputs are scored by the version just trained (or reused), whatever the champion
@@ -123,6 +130,7 @@ def run_quickstart(
         tracking_uri=uri,
         run=run,
         rep_runs=rep_runs,
+        skipped=skipped,
         scores_parquet=outputs / "deal_scores.parquet",
         scores_csv=outputs / "deal_scores.csv",
         n_open_deals=len(scores),

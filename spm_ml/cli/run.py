@@ -41,6 +41,8 @@ def quickstart(
         console.print(f"\n[bold]{family}[/]")
         print_training_summary(run.metrics)
         print_family_report(run.metrics)
+    for family, why in result.skipped.items():
+        console.print(f"[yellow]{family} not trained:[/] {why}")
     models = "".join(
         f"\n  model:                        {family} version {run.model_version} @{run.alias} "
         f"(run {run.run_id})" + (" [reused]" if run.reused else "")

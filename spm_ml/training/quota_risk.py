@@ -69,25 +69,19 @@ or above it that the later snapshots of the period confirm."""
 class QuotaRiskModel(CalibratedGBM):
     """Calibrated LightGBM over :func:`spm_ml.features.quota.quota_features` output.
 
-    A few thousand rows per organisation: shallow trees, many rows per leaf.
+    Its hyper-parameters are :class:`CalibratedGBM`'s; training passes
+    :data:`SMALL_DATA_MODEL` (the configuration's ``model``).
     """
 
-    def __init__(
-        self,
-        *,
-        n_estimators: int = 400,
-        learning_rate: float = 0.03,
-        num_leaves: int = 7,
-        min_child_samples: int = 40,
-        **kwargs,
-    ) -> None:
-        super().__init__(
-            n_estimators=n_estimators,
-            learning_rate=learning_rate,
-            num_leaves=num_leaves,
-            min_child_samples=min_child_samples,
-            **kwargs,
-        )
+
+SMALL_DATA_MODEL = {
+    "n_estimators": 400,
+    "learning_rate": 0.03,
+    "num_leaves": 7,
+    "min_child_samples": 40,
+}
+"""The classifier's default hyper-parameters (:class:`QuotaRiskTrainConfig.model`): a few
+thousand rows per organisation want shallow trees and many rows per leaf."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +99,7 @@ class QuotaRiskTrainConfig:
     deal_folds: int = 3
     draws: int = 2000
     """Monte Carlo draws per snapshot."""
-    model: dict = field(default_factory=dict)
+    model: dict = field(default_factory=lambda: dict(SMALL_DATA_MODEL))
 
 
 @dataclass
@@ -502,60 +496,9 @@ QUOTA_RISK = FamilySpec(
 
 
 def train_quota_risk(
-    tables: Tables,
-    *,
-    workdir: Path,
-    config: QuotaRiskTrainConfig | None = None,
-    register: bool = True,
-    data_description: str = "",
-    progress=None,
-    reuse_identical: bool = False,
+    tables: Tables, *, config: QuotaRiskTrainConfig | None = None, **options
 ) -> TrainingRun:
-    """Train, evaluate, log and (optionally) register a quota-risk model on ``tables``."""
-    return train_family(
-        QUOTA_RISK,
-        tables,
-        workdir=workdir,
-        config=config or QuotaRiskTrainConfig(),
-        register=register,
-        data_description=data_description,
-        progress=progress,
-        reuse_identical=reuse_identical,
-    )
-
-
-def score_quota_risk(
-    loaded: LoadedModel, inputs: QuotaInputs, *, draws: int = 2000, seed: int = 0, k: int = 3
-) -> pd.DataFrame:
-    """P(miss) of each snapshot as the version serves it, with the attainment interval and
-    the classifier's top drivers.
-
-    The estimator is the one the training run chose on its validation periods (the record's
-    ``serving_estimator``); the Monte Carlo uses the rates learned in that run.  Returns
-    ``p_miss``, ``estimator``, ``expected_attainment``, ``attainment_p10``,
-    ``attainment_p90`` and ``drivers`` (SHAP of the classifier, whichever estimator serves:
-    the classifier is what explains the features).
-    """
-    record = loaded.record
-    rates = PeriodRates.from_dict(loaded.run_document(RATES_ARTIFACT))
-    rows = np.arange(len(inputs.snapshots))
-    threshold = record.label.get("threshold", 1.0)
-    simulated = monte_carlo(inputs, rows, rates, threshold=threshold, draws=draws, seed=seed)
-    classifier, drivers = loaded.model.score_and_explain(inputs.X, k)
-    estimator = record.extra.get("serving_estimator", "model")
-    p_miss = {
-        "model": classifier,
-        "monte_carlo": simulated.p_miss,
-        "blend": (classifier + simulated.p_miss) / 2,
-    }[estimator]
-    return pd.DataFrame(
-        {
-            "p_miss": p_miss,
-            "estimator": estimator,
-            "expected_attainment": simulated.expected,
-            "attainment_p10": simulated.p10,
-            "attainment_p90": simulated.p90,
-            "drivers": drivers,
-        },
-        index=inputs.snapshots.index,
-    )
+    """Train, evaluate, log and (optionally) register a quota-risk model on ``tables``:
+    :func:`~spm_ml.training.family.train_family` with :data:`QUOTA_RISK` (``options``: its
+    ``workdir``, ``register``, ``data_description``, ``progress``, ``reuse_identical``)."""
+    return train_family(QUOTA_RISK, tables, config=config or QuotaRiskTrainConfig(), **options)

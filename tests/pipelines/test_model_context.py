@@ -53,6 +53,7 @@ def test_a_quickstart_rerun_on_identical_data_registers_no_new_version(trained_w
 
     result = run_quickstart(trained_workdir, reps=20, months=12, seed=0)
     assert result.run.reused
+    assert all(run.reused for run in result.rep_runs.values())  # quota risk too
     assert result.scored_by_version == result.run.model_version == "1"
     registry.use_local_store(trained_workdir)
     versions = MlflowClient().search_model_versions("name = 'deal-win'")
@@ -64,5 +65,8 @@ def test_every_family_is_found_by_the_name_its_records_carry():
     from spm_ml.training.families import family_spec
 
     assert family_spec("deal-win") is DEAL_WIN
-    with pytest.raises(ModelNotFoundError, match="unknown model family 'nope'; known: deal-win"):
+    with pytest.raises(
+        ModelNotFoundError,
+        match="unknown model family 'nope'; known: attrition, deal-win, quota-risk",
+    ):
         family_spec("nope")
