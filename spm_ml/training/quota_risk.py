@@ -502,3 +502,40 @@ def train_quota_risk(
     :func:`~spm_ml.training.family.train_family` with :data:`QUOTA_RISK` (``options``: its
     ``workdir``, ``register``, ``data_description``, ``progress``, ``reuse_identical``)."""
     return train_family(QUOTA_RISK, tables, config=config or QuotaRiskTrainConfig(), **options)
+
+
+def score_quota_risk(
+    loaded: LoadedModel, inputs: QuotaInputs, *, draws: int = 2000, seed: int = 0, k: int = 3
+) -> pd.DataFrame:
+    """P(miss) of each snapshot as the version serves it, with the attainment interval and
+    the classifier's top drivers.
+
+    The estimator is the one the training run chose on its validation periods (the record's
+    ``serving_estimator``); the Monte Carlo uses the rates learned in that run.  Returns
+    ``p_miss``, ``estimator``, ``expected_attainment``, ``attainment_p10``,
+    ``attainment_p90`` and ``drivers`` (SHAP of the classifier, whichever estimator serves:
+    the classifier is what explains the features).
+    """
+    record = loaded.record
+    rates = PeriodRates.from_dict(loaded.run_document(RATES_ARTIFACT))
+    rows = np.arange(len(inputs.snapshots))
+    threshold = record.label.get("threshold", 1.0)
+    simulated = monte_carlo(inputs, rows, rates, threshold=threshold, draws=draws, seed=seed)
+    classifier, drivers = loaded.model.score_and_explain(inputs.X, k)
+    estimator = record.extra.get("serving_estimator", "model")
+    p_miss = {
+        "model": classifier,
+        "monte_carlo": simulated.p_miss,
+        "blend": (classifier + simulated.p_miss) / 2,
+    }[estimator]
+    return pd.DataFrame(
+        {
+            "p_miss": p_miss,
+            "estimator": estimator,
+            "expected_attainment": simulated.expected,
+            "attainment_p10": simulated.p10,
+            "attainment_p90": simulated.p90,
+            "drivers": drivers,
+        },
+        index=inputs.snapshots.index,
+    )
