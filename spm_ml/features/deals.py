@@ -51,8 +51,11 @@ from spm_ml.features.deal_fields import (
 )
 from spm_ml.features.email_signals import email_sentiment_features, has_sentiment
 
-FEATURE_SET_VERSION = "deal_features.v2"
-"""v2: rep features follow the owner at ``as_of``; custom fields opt-in and screened."""
+FEATURE_SET_VERSION = "deal_features.v3"
+"""v2: rep features follow the owner at ``as_of``; custom fields opt-in and screened.
+v3: no all-time closed-deal counts (``rep_closed_deals``, ``account_closed_deals``): they
+count from wherever the data begins, so they grow with the calendar and a model trained on
+earlier snapshots meets larger values at every later date (``docs/benchmarks.md``)."""
 WINDOWS_DAYS = (7, 30, 90)
 
 
@@ -425,9 +428,33 @@ def contact_features(
 def track_record_features(
     tables: Tables, snapshots: pd.DataFrame, config: DealFeatureConfig, context: DealContext
 ) -> Columns:
-    """Smoothed win rate and volume of the deals closed before ``as_of`` by the deal's owner
-    at ``as_of`` (each deal counted for its owner at close) and by its account; the owner's
-    open deals at ``as_of``."""
+    """Smoothed win rate of the deals closed before ``as_of`` by the deal's owner at
+    ``as_of`` (each deal counted for its owner at close) and by its account; the owner's open
+    deals at ``as_of``.
+
+    How many deals closed is not a feature: counted since the data begins, it grows with the
+    calendar (on the default simulated org the test fold's counts are about three times the
+    training fold's), and a tree model trained on earlier dates reads it as something else
+    later.  The rates are shrunk towards the overall rate by ``win_rate_prior_strength``
+    pseudo-deals, so a thin record still says how thin it is."""
+    counts = track_record_counts(tables, snapshots, context)
+    n_all, won_all = counts["overall_closed"], counts["overall_won"]
+    prior = np.where(n_all > 0, won_all / np.maximum(n_all, 1), 0.25)
+    strength = config.win_rate_prior_strength
+    out: dict[str, np.ndarray] = {
+        f"{name}_win_rate": (counts[f"{name}_won"] + strength * prior)
+        / (counts[f"{name}_closed"] + strength)
+        for name in ("rep", "account")
+    }
+    out["rep_open_deals"] = counts["rep_open_deals"]
+    return out
+
+
+def track_record_counts(tables: Tables, snapshots: pd.DataFrame, context: DealContext) -> Columns:
+    """Deals closed and won before ``as_of`` by the deal's owner at ``as_of`` (each deal
+    counted for its owner at close), by its account and overall (``{rep,account,overall}_
+    {closed,won}``), and the owner's open deals at ``as_of``: the evidence behind
+    :func:`track_record_features`."""
     record = context.track_record
     accounts = take(tables.deals["account_id"], _deal_positions(tables, snapshots))
     as_of = snapshots["as_of"]
@@ -437,19 +464,14 @@ def track_record_features(
     by_owner = record.closed_by_rep.query(owner, as_of)
     by_account = record.closed_by_account.query(accounts, as_of)
     overall = record.closed_overall.query(everyone, as_of)
-    n_all = record.closed_overall.count(overall)
-    won_all = record.won_overall.count(overall)
-    prior = np.where(n_all > 0, won_all / np.maximum(n_all, 1), 0.25)
     out: dict[str, np.ndarray] = {}
-    strength = config.win_rate_prior_strength
     for name, query, closed, won in (
         ("rep", by_owner, record.closed_by_rep, record.won_by_rep),
         ("account", by_account, record.closed_by_account, record.won_by_account),
+        ("overall", overall, record.closed_overall, record.won_overall),
     ):
-        n = closed.count(query)
-        wins = won.count(query)
-        out[f"{name}_closed_deals"] = n
-        out[f"{name}_win_rate"] = (wins + strength * prior) / (n + strength)
+        out[f"{name}_closed"] = closed.count(query)
+        out[f"{name}_won"] = won.count(query)
     # open deals the owner holds at as_of: gains (creation, transfer in) minus losses
     # (transfer out, close), each dated when it happened
     held = record.gained_by_rep.count(by_owner) - record.lost_by_rep.count(by_owner)

@@ -14,8 +14,8 @@ import pandas as pd
 from spm_ml.data.schema import DEAL_STAGES
 from spm_ml.models.metrics import binary_metrics
 
-NEW_REP_CLOSED_DEALS = 20
-"""A rep with fewer closed deals than this has little track record to go on."""
+NEW_REP_DAYS = 180
+"""A rep hired fewer days than this before ``as_of`` has little track record to go on."""
 MIN_SLICE_ROWS = 50
 """Slices smaller than this are reported with their size but without metrics."""
 
@@ -53,14 +53,12 @@ def deal_slices(
         ]
         band = np.select([amount < low, amount < high, amount >= high], names[:3], names[3])
         slices["size_band"] = pd.Series(pd.Categorical(band, categories=names), index=X_test.index)
-    if "rep_closed_deals" in X_test.columns:
-        few = X_test["rep_closed_deals"].astype(float) < NEW_REP_CLOSED_DEALS
+    if "rep_tenure_days" in X_test.columns:
+        # deal features count no closed deals (see track_record_features): tenure tells a
+        # rep who just joined
+        new = X_test["rep_tenure_days"].astype(float) < NEW_REP_DAYS
         slices["rep_history"] = pd.Series(
-            np.where(
-                few,
-                f"< {NEW_REP_CLOSED_DEALS} closed",
-                f">= {NEW_REP_CLOSED_DEALS} closed",
-            ),
+            np.where(new, f"< {NEW_REP_DAYS} days tenure", f">= {NEW_REP_DAYS} days tenure"),
             index=X_test.index,
         )
     if "stage" in X_test.columns:

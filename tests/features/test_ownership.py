@@ -9,7 +9,12 @@ from spm_ml.data.tables import Tables
 from spm_ml.data.validate import validate_tables
 from spm_ml.features.context import DealContext
 from spm_ml.features.deal_fields import owner_at, owner_at_close
-from spm_ml.features.deals import DealFeatureConfig, static_features, track_record_features
+from spm_ml.features.deals import (
+    DealFeatureConfig,
+    static_features,
+    track_record_counts,
+    track_record_features,
+)
 from spm_ml.features.snapshots import deal_snapshots
 
 T = pd.Timestamp
@@ -55,32 +60,24 @@ def test_rep_features_follow_the_owner_at_as_of(handed_over):
         (T("2024-03-02") - reps.at["R1", "hire_date"]).days,
     ]
     assert static["rep_tenure_days"].tolist() == tenure
-    record = track_record_features(
-        handed_over, snaps, CONFIG, DealContext.build(handed_over, CONFIG)
-    )
+    record = track_record_counts(handed_over, snaps, DealContext.build(handed_over, CONFIG))
     # 1 Feb: R2 holds D2 only; 2 Mar: R1 holds D2 (D1 was won on 25 Feb, credited to R1)
     assert record["rep_open_deals"].tolist() == [1, 1]
-    assert record["rep_closed_deals"].tolist() == [0, 1]
+    assert record["rep_closed"].tolist() == [0, 1]
 
 
 def test_a_deal_counts_for_its_owner_at_close(handed_over):
     """D2 was lost while R1 owned it: R1's record holds it, R2's does not."""
     later = _snap(("D3", "2024-05-02"))
-    assert (
-        track_record_features(handed_over, later, CONFIG, DealContext.build(handed_over, CONFIG))[
-            "rep_closed_deals"
-        ][0]
-        == 2
-    )
+    assert track_record_counts(handed_over, later, DealContext.build(handed_over, CONFIG))[
+        "rep_closed"
+    ].tolist() == [2]
     back = _moves(handed_over, [("D3", "2024-05-10", "R1", "R2")])
     moved = _snap(("D3", "2024-05-11"))
     assert owner_at(back, moved)[0] == "R2"
-    assert (
-        track_record_features(back, moved, CONFIG, DealContext.build(back, CONFIG))[
-            "rep_closed_deals"
-        ][0]
-        == 0
-    )
+    assert track_record_counts(back, moved, DealContext.build(back, CONFIG))[
+        "rep_closed"
+    ].tolist() == [0]
 
 
 def test_without_owner_history_the_deals_table_owner_holds(tiny):
@@ -88,9 +85,27 @@ def test_without_owner_history_the_deals_table_owner_holds(tiny):
     assert list(owner_at(tiny, snaps)) == list(
         tiny.deals.set_index("deal_id")["rep_id"].reindex(snaps["deal_id"])
     )
-    record = track_record_features(tiny, snaps, CONFIG, DealContext.build(tiny, CONFIG))
+    record = track_record_counts(tiny, snaps, DealContext.build(tiny, CONFIG))
     assert record["rep_open_deals"].tolist() == [1, 1, 1]
-    assert record["rep_closed_deals"].tolist() == [0, 0, 1]
+    assert record["rep_closed"].tolist() == [0, 0, 1]
+
+
+def test_track_record_features_are_rates_of_the_counts(tiny):
+    """Smoothed rates, never the counts themselves: a count since the data began grows with
+    the calendar, so later snapshots would meet values training never saw."""
+    snaps = _snap(("D3", "2024-02-01"), ("D3", "2024-05-02"))
+    context = DealContext.build(tiny, CONFIG)
+    record = track_record_features(tiny, snaps, CONFIG, context)
+    assert set(record) == {"rep_win_rate", "account_win_rate", "rep_open_deals"}
+    k = CONFIG.win_rate_prior_strength
+    # 1 Feb: nothing closed yet, every rate is the 0.25 fallback; 2 May: overall 1 won of 2,
+    # R1 won D1 (1 of 1), A2 lost D2 (0 of 1)
+    assert record["rep_win_rate"].tolist() == pytest.approx([0.25, (1 + k * 0.5) / (1 + k)])
+    assert record["account_win_rate"].tolist() == pytest.approx([0.25, k * 0.5 / (1 + k)])
+    assert (
+        record["rep_open_deals"].tolist()
+        == track_record_counts(tiny, snaps, context)["rep_open_deals"].tolist()
+    )
 
 
 def test_unknown_owners_are_contract_problems(handed_over):
@@ -142,7 +157,7 @@ def test_rep_features_match_a_brute_force_count_on_a_simulated_org(org):
         ignore_index=True,
     )[["deal_id", "as_of"]]
     owners = owner_at(org, sample)
-    record = track_record_features(org, sample, CONFIG, DealContext.build(org, CONFIG))
+    counts = track_record_counts(org, sample, DealContext.build(org, CONFIG))
     static = static_features(org, sample, DealContext.build(org, CONFIG))
     team = org.reps.set_index("rep_id")["team"]
     deals = list(
@@ -157,11 +172,11 @@ def test_rep_features_match_a_brute_force_count_on_a_simulated_org(org):
             for d, created, closed in deals
             if created < as_of and not closed < as_of and owner_of(d, as_of) == owner
         )
-        assert record["rep_open_deals"][i] == held
+        assert counts["rep_open_deals"][i] == held
         credited = sum(
             1 for d, _, closed in deals if closed < as_of and owner_of(d, closed) == owner
         )
-        assert record["rep_closed_deals"][i] == credited
+        assert counts["rep_closed"][i] == credited
 
 
 def test_no_snapshot_has_an_owner_hired_after_it(org):

@@ -14,7 +14,7 @@ def frame(n: int, seed: int) -> pd.DataFrame:
         {
             "custom_segment": rng.choice(["smb", "mid", "ent"], n),
             "amount": rng.lognormal(10, 1, n),
-            "rep_closed_deals": rng.integers(0, 60, n).astype(float),
+            "rep_tenure_days": rng.integers(0, 900, n).astype(float),
             "stage": rng.choice(["discovery", "proposal"], n),
         }
     )
