@@ -17,12 +17,10 @@ import numpy as np
 import pandas as pd
 
 from spm_ml import registry
-from spm_ml.data.schema import MANAGER_FIELD
 from spm_ml.data.tables import Tables
 from spm_ml.errors import SpmMlError
-from spm_ml.features.asof import EventIndex, equal_to, vocabulary_of
 from spm_ml.features.attainment import period_close
-from spm_ml.features.deal_fields import replay_field
+from spm_ml.features.reps import manager_at
 from spm_ml.features.snapshots import extraction_time
 
 WARNING_PROBABILITY = 0.5
@@ -74,6 +72,20 @@ PHRASES: dict[str, Callable[[float], str]] = {
         f"incentive paid over the last 4 periods: {_percent(v)} of target"
     ),
     "days_since_pay_change": lambda v: f"{v / 30.4:.0f} months since the last pay change",
+    "base_pay_vs_peers": lambda v: f"base pay {v:.2f} times the peers' median",
+    "days_since_manager_change": lambda v: f"{v / 30.4:.0f} months since the manager changed",
+    "manager_voluntary_exits_365d": lambda v: (
+        f"{v:.0f} voluntary exits under the same manager in a year"
+    ),
+    "rep_activity_14d_vs_90d": lambda v: (
+        f"calls, emails and tasks in the last 14 days: {v:.1f} times the usual pace"
+    ),
+    "rep_activity_per_inbound_21d": lambda v: (
+        f"own activities per buyer email (21 days): {np.expm1(v):.1f}"
+    ),
+    "rep_activity_per_inbound_21d_vs_180d": lambda v: (
+        f"own activities per buyer email against the last 6 months: {v:+.2f}"
+    ),
 }
 """How each quota-risk and attrition feature reads to a manager, given its value."""
 
@@ -89,18 +101,6 @@ def in_words(driver: dict, phrases: dict[str, Callable[[float], str]]) -> str:
         text = phrase(float(value))
     effect = "raises" if driver["direction"] == "raises" else "lowers"
     return f"{text} ({effect} the risk)"
-
-
-def managers_at(tables: Tables, reps: np.ndarray, as_of: np.ndarray) -> np.ndarray:
-    """Each rep's manager at ``as_of``: replayed from ``rep_history``, else the reps table's."""
-    current = tables.reps.set_index("rep_id")["manager_id"].reindex(reps).to_numpy(dtype=object)
-    history = tables.rep_history
-    moves = history[equal_to(history["field"], MANAGER_FIELD)].reset_index(drop=True)
-    if moves.empty:
-        return current
-    index = EventIndex(moves["rep_id"], moves["changed_at"], vocabulary_of(pd.Series(reps)))
-    values, recorded = replay_field(moves, pd.Series(reps), pd.Series(as_of), MANAGER_FIELD, index)
-    return np.where(recorded, values, current)
 
 
 def current_period_snapshots(tables: Tables, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -178,7 +178,7 @@ def quota_warnings(
     deal_model = registry.load_model("deal-win")
     snapshots = current_period_snapshots(tables, as_of)
     if manager is not None:
-        bosses = managers_at(tables, snapshots["rep_id"].to_numpy(), snapshots["as_of"].to_numpy())
+        bosses = manager_at(tables, snapshots["rep_id"].to_numpy(), snapshots["as_of"].to_numpy())
         if manager not in set(tables.reps["rep_id"]):
             raise SpmMlError(f"no rep or manager {manager!r} in the data")
         snapshots = snapshots[bosses == manager].reset_index(drop=True)
@@ -199,7 +199,7 @@ def quota_warnings(
     scored = pd.concat([snapshots, score_quota_risk(quota_model, inputs)], axis=1)
     scored["warned"] = scored["p_miss"] >= WARNING_PROBABILITY
     now = scored[scored["as_of"] == as_of].copy()
-    now["manager_id"] = managers_at(tables, now["rep_id"].to_numpy(), now["as_of"].to_numpy())
+    now["manager_id"] = manager_at(tables, now["rep_id"].to_numpy(), now["as_of"].to_numpy())
     now["days_left"] = (period_close(now["period_end"]) - now["as_of"]).dt.days
     now = now.assign(
         kind="quota_risk", probability=now["p_miss"], model_version=quota_model.version
@@ -252,7 +252,7 @@ def attrition_warnings(
     scored["warned"] = (riskiest & scored["top"]).to_numpy()
     scored["period_start"] = pd.NaT  # one run of months per rep for _held_since
     now = scored[scored["as_of"] == as_of].copy()
-    now["manager_id"] = managers_at(tables, now["rep_id"].to_numpy(), now["as_of"].to_numpy())
+    now["manager_id"] = manager_at(tables, now["rep_id"].to_numpy(), now["as_of"].to_numpy())
     if manager is not None:
         now = now[now["manager_id"] == manager]
     now = now[now["top"]].assign(kind="attrition", estimator="model", model_version=loaded.version)

@@ -41,14 +41,11 @@ from spm_ml.features.asof import (
 )
 from spm_ml.features.attainment import Bookings, period_attainment, period_close
 from spm_ml.features.deal_fields import replay_field
+from spm_ml.features.rep_activity import REP_ACTIVITY_COLUMNS, rep_activity_features
 
 TRAILING_PERIODS = 4
 """Periods the trailing attainment and pay figures look back over (a year of quarters)."""
 MANAGER_WINDOW_DAYS = 365
-ACTIVITY_RECENT_DAYS = 30
-ACTIVITY_BASELINE_DAYS = 180
-MIN_BASELINE_DAYS = 30
-"""A baseline shorter than this (a new hire) gives no activity ratio."""
 LOSS_WINDOW_DAYS = 90
 PAY_CHANGE_TOLERANCE = 0.005
 """Relative change of base pay per day employed below which it is rounding, not a change."""
@@ -73,6 +70,10 @@ REP_FEATURE_COLUMNS = (
     "days_since_pay_change",
     "activity_30d_vs_baseline",
     "large_losses_90d",
+    "base_pay_vs_peers",
+    "days_since_manager_change",
+    "manager_voluntary_exits_365d",
+    *REP_ACTIVITY_COLUMNS[1:],
 )
 """The columns :func:`rep_history_features` returns, in order."""
 
@@ -83,7 +84,7 @@ CATEGORICAL_REP_FEATURES = ("team",)
 class RepFeatureConfig:
     """The rep feature set a model was trained on (no options yet: the version names it)."""
 
-    version: str = "rep_features.v1"
+    version: str = "rep_features.v2"
 
 
 def rep_history_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
@@ -103,11 +104,19 @@ def rep_history_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFram
       last four pay periods ended before ``as_of``.
     - ``days_since_pay_change``: days since the start of the latest ended pay period whose
       base pay per day employed differs from the period before (NaN if none).
-    - ``activity_30d_vs_baseline``: activities per day in the 30 days before ``as_of`` over
-      the rate in the 180 days before those (cut at the hire); NaN when that baseline is
-      shorter than 30 days or empty.
     - ``large_losses_90d``: amount (at the close) of deals lost in the 90 days before
       ``as_of`` while the rep owned them, over the last closed period's quota.
+    - ``base_pay_vs_peers``: base pay per day employed of the last ended pay period over the
+      median of the reps paid for the same period (with the same ``segment_focus`` when the
+      reps table has that column): pay against peers, beside attainment for the model to
+      weigh (a strong rep paid like an average one is underpaid).
+    - ``days_since_manager_change``: days since the last ``rep_history`` manager change (NaN
+      if none).
+    - ``manager_voluntary_exits_365d``: voluntary exits in the 365 days before ``as_of`` of
+      reps whose manager at their exit was the rep's manager at ``as_of``: a manager people
+      leave.
+    - ``activity_30d_vs_baseline`` and the rep-driven activity columns:
+      :func:`~spm_ml.features.rep_activity.rep_activity_features`.
 
     Quotas and pay are compared per day employed (see the module docstring).
     """
@@ -141,7 +150,12 @@ def rep_history_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFram
     )
     out["days_since_pay_change"] = days_between(as_of, take(pay["pay_changed_at"], last_pay))
 
-    out["activity_30d_vs_baseline"] = _activity_ratio(tables, reps, as_of, hire, vocabulary)
+    out["base_pay_vs_peers"] = take(pay["base_pay_vs_peers"].to_numpy(dtype=np.float64), last_pay)
+    last_change = managers.last(reps, as_of, mask=is_manager_change)
+    out["days_since_manager_change"] = days_between(as_of, take(history["changed_at"], last_change))
+    out["manager_voluntary_exits_365d"] = _manager_voluntary_exits(tables, reps, as_of, vocabulary)
+    activity = rep_activity_features(tables, reps, as_of, hire, vocabulary)
+    out[list(REP_ACTIVITY_COLUMNS)] = activity.to_numpy()
     lost = Bookings.build(tables, vocabulary, outcome="lost")
     lost_amount = lost.index.sum(reps, as_of, values=lost.amounts, window_days=LOSS_WINDOW_DAYS)
     quota = take(periods["full_quota"].to_numpy(dtype=np.float64), last)
@@ -152,7 +166,14 @@ def rep_history_features(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFram
 
 def team_moves(rep_history: pd.DataFrame, vocabulary: pd.Index) -> tuple[pd.DataFrame, EventIndex]:
     """``rep_history``'s team changes, indexed by rep and time (build once, query often)."""
-    moves = rep_history[equal_to(rep_history["field"], "team")].reset_index(drop=True)
+    return field_moves(rep_history, "team", vocabulary)
+
+
+def field_moves(
+    rep_history: pd.DataFrame, field: str, vocabulary: pd.Index
+) -> tuple[pd.DataFrame, EventIndex]:
+    """``rep_history``'s changes of ``field``, indexed by rep and time."""
+    moves = rep_history[equal_to(rep_history["field"], field)].reset_index(drop=True)
     return moves, EventIndex(moves["rep_id"], moves["changed_at"], vocabulary)
 
 
@@ -167,15 +188,58 @@ def team_at(
     else ``current`` (default: the reps table's team, the team at extraction).
 
     ``moves``: :func:`team_moves` already built (a service keeps them)."""
+    return field_at_rep(tables, reps, as_of, "team", current, moves)
+
+
+def manager_at(tables: Tables, reps: np.ndarray, as_of: np.ndarray) -> np.ndarray:
+    """Each rep's manager at ``as_of``: replayed from ``rep_history``, else the reps table's."""
+    return field_at_rep(tables, reps, as_of, MANAGER_FIELD)
+
+
+def field_at_rep(
+    tables: Tables,
+    reps: np.ndarray,
+    as_of: np.ndarray,
+    field: str,
+    current: np.ndarray | None = None,
+    moves: tuple[pd.DataFrame, EventIndex] | None = None,
+) -> np.ndarray:
+    """Each rep's ``field`` (a ``reps`` column ``rep_history`` records) at ``as_of``: replayed
+    from its changes strictly before, else ``current`` (default: the reps table's value)."""
     if current is None:
-        current = tables.reps.set_index("rep_id")["team"].reindex(reps).to_numpy(dtype=object)
+        current = tables.reps.set_index("rep_id")[field].reindex(reps).to_numpy(dtype=object)
     if moves is None:
-        moves = team_moves(tables.rep_history, vocabulary_of(tables.reps["rep_id"]))
+        moves = field_moves(tables.rep_history, field, vocabulary_of(tables.reps["rep_id"]))
     rows, index = moves
     if not len(rows):
         return current
-    values, recorded = replay_field(rows, reps, as_of, "team", index)
+    values, recorded = replay_field(rows, reps, as_of, field, index)
     return np.where(recorded, values, current)
+
+
+def manager_at_exit(tables: Tables, leavers: pd.DataFrame) -> np.ndarray:
+    """The manager of each of ``leavers`` (rows of ``reps``) at their exit, replayed from
+    ``rep_history``: not the reps table's value, which a correction after the exit may move."""
+    reps, exits = leavers["rep_id"].to_numpy(dtype=object), leavers["exit_date"].to_numpy()
+    return field_at_rep(tables, reps, exits, MANAGER_FIELD)
+
+
+def _manager_voluntary_exits(
+    tables: Tables, reps: pd.Series, as_of: pd.Series, vocabulary: pd.Index
+) -> np.ndarray:
+    """Voluntary exits in the 365 days before ``as_of`` under each rep's manager then (of
+    sellers: a manager's own exit says nothing of how they manage).
+
+    A leaver's manager is the one at their exit (:func:`manager_at_exit`); the exit and its
+    reason are facts from the exit on.
+    """
+    people = tables.reps
+    left = equal_to(people["exit_reason"], "voluntary") & people["exit_date"].notna().to_numpy()
+    leavers = people[left].reset_index(drop=True)
+    manager_then = manager_at_exit(tables, leavers)
+    exits = EventIndex(pd.Series(manager_then, dtype=object), leavers["exit_date"], vocabulary)
+    manager = pd.Series(manager_at(tables, reps.to_numpy(dtype=object), as_of.to_numpy()))
+    return exits.count(manager, as_of, window_days=MANAGER_WINDOW_DAYS).astype(np.float64)
 
 
 def employed_share(
@@ -237,8 +301,10 @@ def pay_periods(tables: Tables) -> pd.DataFrame:
     """Every compensation row with the trailing pay figures known once it has ended.
 
     ``paid_vs_target_incentive_4``: paid over target incentive over this row and the three
-    before; ``pay_changed_at``: the start of the latest row (up to this one) whose base pay
-    per day employed moved by more than :data:`PAY_CHANGE_TOLERANCE` from the row before.
+    before; ``base_pay_vs_peers``: base pay per day employed over the median of the rows of
+    the same period (and ``segment_focus``, when the reps table has it); ``pay_changed_at``:
+    the start of the latest row (up to this one) whose base pay per day employed moved by
+    more than :data:`PAY_CHANGE_TOLERANCE` from the row before.
     """
     pay = tables.compensation.sort_values(["rep_id", "period_start"], kind="stable")
     pay = pay.reset_index(drop=True)
@@ -257,33 +323,16 @@ def pay_periods(tables: Tables) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         changed = np.abs(rate / previous - 1) > PAY_CHANGE_TOLERANCE
     changed_at = pd.Series(pay["period_start"].where(changed))
+    peers = [pay["period_start"].to_numpy()]
+    if "segment_focus" in tables.reps:
+        focus = tables.reps.set_index("rep_id")["segment_focus"].astype(object)
+        peers.append(focus.reindex(pay["rep_id"].to_numpy()).fillna("").to_numpy())
+    median = pd.Series(rate).groupby(peers, sort=False).transform("median").to_numpy()
     return pay.assign(
+        base_pay_vs_peers=rate / median,
         paid_vs_target_incentive_4=ratio,
         pay_changed_at=changed_at.groupby(pay["rep_id"].to_numpy(), sort=False).ffill(),
     )
-
-
-def _activity_ratio(
-    tables: Tables,
-    reps: pd.Series,
-    as_of: pd.Series,
-    hire: np.ndarray,
-    vocabulary: pd.Index,
-) -> np.ndarray:
-    """Activities per day in the last 30 days over the rate in the 180 days before them."""
-    activities = tables.activities
-    index = EventIndex(activities["rep_id"], activities["occurred_at"], vocabulary)
-    query = index.query(reps, as_of)
-    recent = index.count(query, window_days=ACTIVITY_RECENT_DAYS)
-    span = index.count(query, window_days=ACTIVITY_RECENT_DAYS + ACTIVITY_BASELINE_DAYS)
-    baseline_days = np.clip(
-        days_between(as_of, hire) - ACTIVITY_RECENT_DAYS, 0, ACTIVITY_BASELINE_DAYS
-    )
-    baseline_rate = (span - recent) / np.where(baseline_days > 0, baseline_days, np.nan)
-    usable = (baseline_days >= MIN_BASELINE_DAYS) & (baseline_rate > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = (recent / ACTIVITY_RECENT_DAYS) / baseline_rate
-    return np.where(usable, ratio, np.nan)
 
 
 def _slope(values: np.ndarray) -> float:

@@ -347,8 +347,9 @@ def _rep_snapshots(org: Tables) -> pd.DataFrame:
 )
 @given(quantile=st.floats(0.2, 0.95), seed=st.integers(0, 10_000))
 def test_no_rep_feature_sees_the_future(org, quantile, seed):
-    """Rep features (attrition, quota risk) read reps, rep_history, quotas, compensation,
-    activities and deals: none may move when the future of any of them is rewritten."""
+    """Rep features (attrition, quota risk) read reps (other reps' exits too), rep_history,
+    quotas, compensation, activities, emails and deals: none may move when the future of any
+    of them is rewritten."""
     snapshots = _rep_snapshots(org)
     cutoff = pd.Timestamp(snapshots["as_of"].quantile(quantile))
     earlier = snapshots[snapshots["as_of"] <= cutoff]
@@ -373,6 +374,11 @@ def test_vandalism_does_change_later_rep_features(org):
         "paid_vs_target_incentive_4",
         "activity_30d_vs_baseline",
         "large_losses_90d",
+        "base_pay_vs_peers",
+        "days_since_manager_change",
+        "rep_activity_14d_vs_90d",
+        "rep_activity_per_inbound_21d",
+        "rep_activity_per_inbound_21d_vs_180d",
     } <= changed
 
 
@@ -394,3 +400,26 @@ def test_the_vandalism_catches_a_current_quota_read_at_its_start(org, monkeypatc
     after = rep_history_features(vandalised, earlier)
     changed = {c for c in before.columns if not before[c].equals(after[c])}
     assert {"quota_vs_peers", "large_losses_90d"} <= changed
+
+
+def _final_managers(tables, leavers):
+    """A planted bug: a leaver's manager read from the reps table (at extraction)."""
+    return leavers["manager_id"].to_numpy(dtype=object)
+
+
+def test_the_vandalism_catches_a_leavers_final_manager_read(org, monkeypatch):
+    """Other reps' exits count under their manager at the exit: read from the reps table
+    instead, a correction made after the cut-off moves earlier features (the vandalism edits
+    a fifth of past leavers after the cut-off, so a few futures are tried)."""
+    snapshots = _rep_snapshots(org)
+    cutoff = pd.Timestamp(snapshots["as_of"].quantile(0.7))
+    earlier = snapshots[snapshots["as_of"] <= cutoff]
+    futures = [vandalise_future(org, cutoff, seed) for seed in range(8)]
+    column = "manager_voluntary_exits_365d"
+    honest = rep_history_features(org, earlier)[column]
+    assert honest.sum() > 0, "the org needs voluntary exits before the cut-off"
+    for future in futures:
+        pd.testing.assert_series_equal(rep_history_features(future, earlier)[column], honest)
+    monkeypatch.setattr(rep_module, "manager_at_exit", _final_managers)
+    before = rep_history_features(org, earlier)[column]
+    assert any(not before.equals(rep_history_features(f, earlier)[column]) for f in futures)

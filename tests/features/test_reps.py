@@ -129,6 +129,35 @@ def test_rep_features_by_hand(org):
     assert r2["large_losses_90d"] == pytest.approx(150000 / 50000)  # D2, lost 2024-04-01
 
 
+def test_new_rep_features_by_hand(org):
+    """Rep-driven activity against the rep's past and against buyers' emails, pay against
+    peers, time since a manager change and the manager's voluntary exits."""
+    peer_pay = org.compensation.iloc[[1]].assign(rep_id="R2", base_pay=42000.0)
+    org = org.replace(compensation=pd.concat([org.compensation, peer_pay], ignore_index=True))
+    snapshots = pd.DataFrame(
+        {
+            "rep_id": ["R1", "R1", "R1", "R1"],
+            "as_of": [t("2024-04-01"), t("2024-04-15"), t("2024-03-01"), t("2024-05-15")],
+        }
+    )
+    f = rep_history_features(org, snapshots)
+    r1, r1_later, r1_before, r1_after_exit = (f.iloc[i] for i in range(4))
+    # calls on 2024-01-12 and 2024-03-20 (the last 14 days), one inbound email 2024-01-20
+    assert r1["rep_activity_14d_vs_90d"] == pytest.approx((1 / 14) / (1 / 90))
+    assert r1["rep_activity_per_inbound_21d"] == pytest.approx(np.log(2 / 1))
+    # the 180 days before: one call, one inbound email -> log(2/2) = 0
+    assert r1["rep_activity_per_inbound_21d_vs_180d"] == pytest.approx(np.log(2))
+    # Q1 2024: R1 paid 21,000, R2 42,000 -> median 31,500; Q1 not ended on 2024-03-01
+    assert r1["base_pay_vs_peers"] == pytest.approx(21000 / 31500)
+    assert r1_before["base_pay_vs_peers"] == pytest.approx(1.0)  # Q4 2023: R1 alone
+    # manager rows on 2023-06-01 and 2024-04-15 (not before 2024-04-15)
+    assert r1["days_since_manager_change"] == 305
+    assert r1_later["days_since_manager_change"] == 319
+    # R2 (manager M1) left voluntarily on 2024-05-01: seen from then on, under M1
+    assert r1["manager_voluntary_exits_365d"] == 0
+    assert r1_after_exit["manager_voluntary_exits_365d"] == 1
+
+
 def test_attrition_label_by_hand(org):
     snapshots = attrition_snapshots(org, AttritionLabel(horizon_days=90))
     assert set(snapshots["rep_id"]) == {"R1", "R2", "R3"}  # M1 is a manager, not scored
