@@ -335,11 +335,11 @@ def _alternatives(
     expected_test = stage_weighted_expectation(inputs, split.test, rates)
     choice = choose_serving_estimator(tables, rows, config)
     rows.record_extra["serving_estimator"] = choice["choice"]
-    rows.record_extra["blend_calibration"] = choice["blend_calibration"]
     rows.document_extra["serving_estimator"] = choice
+    model_test = fitted["model"]
     return {
         "monte_carlo": draws.p_miss,
-        "blend": blend(fitted["model"], draws.p_miss, choice["blend_calibration"]),
+        "blend": (model_test + draws.p_miss) / 2,
         "stage_weighted_pipeline": reference.predict_proba(expected_test[:, None])[:, 1],
     }
 
@@ -374,7 +374,7 @@ def choose_serving_estimator(
         "model": classifier.predict_proba(rows.X.iloc[valid])[:, 1],
         "monte_carlo": simulated,
     }
-    candidates["blend"] = blend(candidates["model"], candidates["monte_carlo"])
+    candidates["blend"] = (candidates["model"] + candidates["monte_carlo"]) / 2
     losses = {
         name: round(float(log_loss(y[valid], np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1])), 4)
         for name, p in candidates.items()
@@ -383,36 +383,8 @@ def choose_serving_estimator(
         "choice": min(losses, key=losses.get),
         "valid_log_loss": losses,
         "rule": "lowest log loss on the validation periods, each estimator learned from the "
-        "fit periods only (the blend before its calibration, fitted on the same periods)",
-        "blend_calibration": fit_blend_calibration(candidates["blend"], y[valid]),
+        "fit periods only",
     }
-
-
-def blend(model: np.ndarray, simulated: np.ndarray, calibration: dict | None = None) -> np.ndarray:
-    """The mean of the classifier's and the Monte Carlo's P(miss), recalibrated.
-
-    The mean of two calibrated probabilities is not calibrated itself (where the two agree it
-    is as sharp as they are, where they disagree it is pulled to the middle), so a Platt map
-    ``sigmoid(a * logit(mean) + b)`` fitted on the validation periods
-    (:func:`fit_blend_calibration`) follows; without one, the plain mean.
-    """
-    mean = (np.asarray(model) + np.asarray(simulated)) / 2
-    if not calibration:
-        return mean
-    logit = np.log(np.clip(mean, 1e-6, 1 - 1e-6) / np.clip(1 - mean, 1e-6, 1))
-    return 1 / (1 + np.exp(-(calibration["a"] * logit + calibration["b"])))
-
-
-def fit_blend_calibration(mean: np.ndarray, y: np.ndarray) -> dict | None:
-    """Platt coefficients ``{a, b}`` mapping the blend's mean to calibrated probabilities; None
-    (keep the mean) when the validation periods hold one class or the slope would not be
-    positive (a map that reverses the ranking is never applied)."""
-    if len(np.unique(y)) < 2:
-        return None
-    logit = np.log(np.clip(mean, 1e-6, 1 - 1e-6) / np.clip(1 - mean, 1e-6, 1))
-    platt = LogisticRegression(C=1e4).fit(logit[:, None], y)
-    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
-    return {"a": a, "b": b} if a > 0 else None
 
 
 def _report(tables: Tables, rows: LabelledRows, probabilities: dict[str, np.ndarray]) -> dict:
@@ -554,7 +526,7 @@ def score_quota_risk(
     p_miss = {
         "model": classifier,
         "monte_carlo": simulated.p_miss,
-        "blend": blend(classifier, simulated.p_miss, record.extra.get("blend_calibration")),
+        "blend": (classifier + simulated.p_miss) / 2,
     }[estimator]
     return pd.DataFrame(
         {

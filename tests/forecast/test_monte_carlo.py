@@ -132,20 +132,3 @@ def test_new_deal_draws_come_from_the_team_pool_when_it_has_history():
     assert draws[2].mean() == pytest.approx(company, abs=0.06)
     again = PeriodRates.from_dict(rates.to_dict())
     assert set(again.new_deal_shares_) == {"*", "busy"}
-
-
-def test_blend_is_recalibrated_on_validation_and_never_reversed():
-    from spm_ml.training.quota_risk import blend, fit_blend_calibration
-
-    rng = np.random.default_rng(0)
-    truth = rng.uniform(0.05, 0.95, 4000)
-    y = (rng.random(4000) < truth).astype(int)
-    # two parts that each know half: their mean is squeezed towards 0.5
-    model, simulated = (truth + 0.5) / 2, (truth + 0.5) / 2
-    mean = blend(model, simulated)
-    calibration = fit_blend_calibration(mean, y)
-    assert calibration["a"] > 1  # the map stretches the squeezed mean back out
-    recalibrated = blend(model, simulated, calibration)
-    assert np.abs(recalibrated - truth).mean() < np.abs(mean - truth).mean()
-    assert fit_blend_calibration(mean, 1 - y) is None  # a reversing map is never kept
-    assert fit_blend_calibration(mean, np.zeros(4000, dtype=int)) is None
