@@ -37,6 +37,7 @@ from spm_ml.training.family import (
     FamilySpec,
     LabelledRows,
     TrainingRun,
+    rows_after_cutoffs,
     train_family,
 )
 from spm_ml.training.split import TimeSplit, split_snapshots
@@ -303,17 +304,14 @@ def attrition_evaluation_rows(
             "promotion compares models of the same label only"
         )
     horizon, roles = labels.pop()
-    start = max(r.training_cutoff for r in records)
     end = extraction_time(tables) - pd.Timedelta(days=horizon)
-    snapshots = attrition_snapshots(tables, AttritionLabel(horizon_days=horizon, roles=roles))
-    rows = snapshots[(snapshots["as_of"] >= start) & (snapshots["as_of"] <= end)]
-    if rows.empty:
-        raise ModelNotFoundError(
-            f"no evaluation data: promotion needs month starts after both models' training "
-            f"cut-off ({start.date()}) whose {horizon}-day window has passed by the data's "
-            f"extraction ({end.date()} at the latest); pass newer data with --data"
-        )
-    return EvaluationRows(rows.reset_index(drop=True), start, end)
+    return rows_after_cutoffs(
+        attrition_snapshots(tables, AttritionLabel(horizon_days=horizon, roles=roles)),
+        records,
+        end,
+        rows_named="month starts",
+        window=f"{horizon}-day window",
+    )
 
 
 def attrition_scores(loaded: LoadedModel, tables: Tables, rows: pd.DataFrame) -> np.ndarray:

@@ -36,6 +36,7 @@ from spm_ml.training.family import (
     FamilySpec,
     LabelledRows,
     TrainingRun,
+    rows_after_cutoffs,
     train_family,
 )
 from spm_ml.training.split import TimeSplit, split_snapshots
@@ -126,17 +127,14 @@ def deal_win_evaluation_rows(
             "promotion compares models of the same label only"
         )
     label = LabelDefinition(horizon_days=horizons.pop())
-    start = max(r.training_cutoff for r in records)
     end = extraction_time(tables) - pd.Timedelta(days=label.horizon_days)
-    snapshots = deal_snapshots(tables, every_days=every_days, label=label)
-    rows = snapshots[(snapshots["as_of"] >= start) & (snapshots["as_of"] <= end)]
-    if rows.empty:
-        raise ModelNotFoundError(
-            f"no evaluation data: promotion needs snapshots after both models' training "
-            f"cut-off ({start.date()}) whose {label.horizon_days}-day outcome window has passed "
-            f"by the data's extraction ({end.date()} at the latest); pass newer data with --data"
-        )
-    return EvaluationRows(rows.reset_index(drop=True), start, end)
+    return rows_after_cutoffs(
+        deal_snapshots(tables, every_days=every_days, label=label),
+        records,
+        end,
+        rows_named="snapshots",
+        window=f"{label.horizon_days}-day outcome window",
+    )
 
 
 def deal_win_scores(loaded: LoadedModel, tables: Tables, rows: pd.DataFrame) -> np.ndarray:

@@ -27,6 +27,7 @@ import pandas as pd
 
 from spm_ml import registry
 from spm_ml.data.tables import Tables
+from spm_ml.errors import ModelNotFoundError
 from spm_ml.models.evaluation import evaluate, flat_metrics, metrics_document
 from spm_ml.models.gbm import CalibratedGBM
 from spm_ml.models.record import TrainingRecord, digest, frame_digest
@@ -127,6 +128,28 @@ class EvaluationRows:
     rows: pd.DataFrame
     start: pd.Timestamp
     end: pd.Timestamp
+
+
+def rows_after_cutoffs(
+    snapshots: pd.DataFrame,
+    records: list[TrainingRecord],
+    end: pd.Timestamp,
+    *,
+    rows_named: str,
+    window: str,
+) -> EvaluationRows:
+    """The ``snapshots`` dated from the later of the models' training cut-offs to ``end``
+    (the extraction minus the label's horizon): judging a model on rows it trained on
+    flatters it.  ``rows_named`` and ``window`` word the error when there are none."""
+    start = max(r.training_cutoff for r in records)
+    rows = snapshots[(snapshots["as_of"] >= start) & (snapshots["as_of"] <= end)]
+    if rows.empty:
+        raise ModelNotFoundError(
+            f"no evaluation data: promotion needs {rows_named} after both models' training "
+            f"cut-off ({start.date()}) whose {window} has passed by the data's extraction "
+            f"({end.date()} at the latest); pass newer data with --data"
+        )
+    return EvaluationRows(rows.reset_index(drop=True), start, end)
 
 
 @dataclass
