@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -269,3 +270,45 @@ def test_a_deal_whose_features_fail_is_reported_by_id(
     assert manifest["rows"]["deal_scores"] == len(got) == len(deals) - 1
     want = deals[deals["deal_id"] != bad]
     assert plain(got, "deal_id") == plain(want, "deal_id"), "the chunk's other deals are kept"
+
+
+@pytest.fixture(scope="module")
+def with_attrition(work, tmp_path_factory):
+    """A copy of the shared store (its deal-win and quota-risk champions) plus an attrition
+    champion trained on an organisation with leavers (the attrition tests' 30 reps, 18
+    months, seed 2), which the batch then scores: only attrition is trained here."""
+    from spm_ml.data.io import write_tables
+    from spm_ml.data.simulate import SimulationConfig, simulate
+    from spm_ml.training.attrition import AttritionTrainConfig, train_attrition
+
+    folder = tmp_path_factory.mktemp("with-attrition")
+    shutil.copy(work / "mlflow.db", folder / "mlflow.db")
+    data = folder / "data"
+    write_tables(simulate(SimulationConfig(n_reps=30, months=18, seed=2)).tables, data)
+    config = AttritionTrainConfig(bootstrap_samples=0)
+    train_attrition(load_tables(data), workdir=folder, config=config)
+    return folder, data
+
+
+def test_top_performers_carry_the_attrition_warnings(with_attrition, tmp_path):
+    from spm_ml.early_warnings import attrition_warnings
+
+    folder, data = with_attrition
+    tables = load_tables(data)
+    as_of = tables.quotas["period_start"].max() + pd.Timedelta(days=45)
+    options = BatchOptions(str(data), str(tmp_path / "out"), folder, as_of=as_of)
+    manifest = run_batch(options).manifest
+    assert manifest["models"]["attrition"]["version"] == "1"
+    reps = pd.read_parquet(tmp_path / "out" / "rep_risk.parquet").set_index("rep_id")
+    warned = attrition_warnings(tables, folder, as_of=as_of).set_index("rep_id")
+    top = reps[reps["top_performer"].astype(bool)]
+    assert len(top) and sorted(top.index) == sorted(warned.index)
+    np.testing.assert_allclose(
+        top["attrition_probability"], warned.loc[top.index, "probability"], rtol=0, atol=1e-12
+    )
+    assert (top["attrition_status"] == "scored").all()
+    others = reps[~reps["top_performer"].astype(bool)]
+    assert others["attrition_probability"].isna().all()
+    assert others["attrition_status"].str.startswith("not a top performer").all()
+    assert manifest["reps"]["top_performers_with_attrition_risk"] == len(top)
+    assert (reps["quota_status"] == "scored").sum() == manifest["reps"]["reps_with_quota_risk"] > 0
