@@ -92,6 +92,8 @@ def _score_isolating(
     scorer: DealScorer, snapshots: pd.DataFrame, top_k: int
 ) -> tuple[list[pd.DataFrame], list[dict]]:
     """Score ``snapshots``; on failure, halve and retry until the failing deals stand alone."""
+    if snapshots.empty:  # no open deal at as_of
+        return [], []
     try:
         scored = scorer.score(snapshots, top_k, keep=KEPT_FEATURES + EMAIL_SIGNALS)
     except Exception as err:  # reported per deal below, never swallowed
