@@ -99,8 +99,8 @@ def rep_risk_rows(
             "manager_id": manager_at(tables, rep_ids, when) if len(rep_ids) else [],
         }
     )
-    out = out.merge(_quota_part(quota), on="rep_id", how="left")
-    out = out.merge(_attrition_part(attrition), on="rep_id", how="left")
+    out = out.merge(_part(quota, QUOTA_FROM_WARNINGS), on="rep_id", how="left")
+    out = out.merge(_part(attrition, ATTRITION_FROM_WARNINGS), on="rep_id", how="left")
     scored = out["p_miss"].notna()
     out["quota_status"] = np.where(
         scored,
@@ -121,37 +121,34 @@ def _missing(family: str) -> str:
     return f"not scored: no {family} champion"
 
 
-def _quota_part(quota: pd.DataFrame) -> pd.DataFrame:
-    if quota.empty:
-        return pd.DataFrame(columns=["rep_id", "p_miss"])
-    return pd.DataFrame(
-        {
-            "rep_id": quota["rep_id"],
-            "period_end": quota["period_end"],
-            "days_left": quota["days_left"].astype("float64"),
-            "p_miss": quota["probability"],
-            "quota_warned": quota["warned"],
-            "quota_warning_since": pd.to_datetime(quota["warning_since"]),
-            "expected_attainment": quota["expected_attainment"],
-            "attainment_p10": quota["attainment_p10"],
-            "attainment_p90": quota["attainment_p90"],
-            "quota_estimator": quota["estimator"],
-            "quota_drivers": [json.dumps(d) for d in quota["drivers"]],
-            "quota_model_version": quota["model_version"],
-        }
-    )
+QUOTA_FROM_WARNINGS = {
+    "period_end": "period_end",
+    "days_left": "days_left",
+    "probability": "p_miss",
+    "warned": "quota_warned",
+    "warning_since": "quota_warning_since",
+    "expected_attainment": "expected_attainment",
+    "attainment_p10": "attainment_p10",
+    "attainment_p90": "attainment_p90",
+    "estimator": "quota_estimator",
+    "drivers": "quota_drivers",
+    "model_version": "quota_model_version",
+}
+ATTRITION_FROM_WARNINGS = {
+    "probability": "attrition_probability",
+    "warned": "attrition_warned",
+    "warning_since": "attrition_warning_since",
+    "drivers": "attrition_drivers",
+    "model_version": "attrition_model_version",
+}
 
 
-def _attrition_part(attrition: pd.DataFrame) -> pd.DataFrame:
-    if attrition.empty:
-        return pd.DataFrame(columns=["rep_id", "attrition_probability"])
-    return pd.DataFrame(
-        {
-            "rep_id": attrition["rep_id"],
-            "attrition_probability": attrition["probability"],
-            "attrition_warned": attrition["warned"],
-            "attrition_warning_since": pd.to_datetime(attrition["warning_since"]),
-            "attrition_drivers": [json.dumps(d) for d in attrition["drivers"]],
-            "attrition_model_version": attrition["model_version"],
-        }
-    )
+def _part(warnings: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """Warning columns under this table's names, by rep; drivers as JSON text."""
+    if warnings.empty:
+        return pd.DataFrame(columns=["rep_id", *names.values()])
+    part = warnings[["rep_id", *names]].rename(columns=names)
+    since = names["warning_since"]
+    part[since] = pd.to_datetime(part[since])
+    part[names["drivers"]] = [json.dumps(d) for d in part[names["drivers"]]]
+    return part

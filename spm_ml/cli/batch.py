@@ -5,11 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from spm_ml import settings
-from spm_ml.cli._common import console, err_console, exits_on_error, progress_bar
+from spm_ml.cli._common import (
+    AsOfOption,
+    ScoredDataOption,
+    as_of_date,
+    console,
+    err_console,
+    exits_on_error,
+    progress_bar,
+)
 from spm_ml.cli.models import WorkdirOption
 
 
@@ -22,14 +29,8 @@ def batch_command(
             "(tables keyed by as_of and id; postgresql://user@host:port/db works as typed)."
         ),
     ],
-    data: Annotated[
-        str | None,
-        typer.Option(help="Organisation to score: folder, SQL URL or ADAPTER:PATH."),
-    ] = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(help="Score as of this date (default: the data's extraction time)."),
-    ] = None,
+    data: ScoredDataOption = None,
+    as_of: AsOfOption = None,
     workdir: WorkdirOption = None,
     engine: Annotated[
         str, typer.Option(help="pandas (this machine); spark is not yet available.")
@@ -47,14 +48,8 @@ def batch_command(
     of one date with the champion models, in resumable chunks; write them to --out."""
     from spm_ml.batch.job import BatchOptions, run_batch
     from spm_ml.cli.data import print_problems
-    from spm_ml.errors import SchemaError, SpmMlError
+    from spm_ml.errors import SchemaError
 
-    when = None
-    if as_of is not None:
-        try:
-            when = pd.Timestamp(as_of)
-        except ValueError as err:
-            raise SpmMlError(f"--as-of {as_of!r} is not a date (use YYYY-MM-DD)") from err
     # read before anything points MLflow somewhere (which rewrites the variable)
     tracking_uri = settings.users_tracking_uri()
     work = settings.workdir(workdir)
@@ -62,7 +57,7 @@ def batch_command(
         source=data or settings.data_source(work),
         target=out,
         workdir=work,
-        as_of=when,
+        as_of=as_of_date(as_of),
         resume=resume,
         chunk_size=chunk_size,
         tracking_uri=tracking_uri,

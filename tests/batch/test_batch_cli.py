@@ -17,54 +17,32 @@ def test_bad_source_stops_before_anything_is_written(tiny, tmp_path):
     source = tmp_path / "org"
     write_tables(tiny.replace(deals=deals), source, format="csv")
     for target in (tmp_path / "out", f"sqlite:///{tmp_path / 'out.db'}"):
-        result = runner.invoke(
-            app,
-            ["batch", "--data", str(source), "--out", str(target), "--workdir", str(tmp_path)],
-        )
+        result = batch(source, target, "--workdir", str(tmp_path))
         assert result.exit_code == 2, result.output
         assert "deals | row 2 (deal_id=D2) | rep_id | dangling_reference" in result.output
         assert "nothing was written" in result.output
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.db").exists()
 
 
+def batch(source, out, *options: str):
+    return runner.invoke(app, ["batch", "--data", str(source), "--out", str(out), *options])
+
+
 def test_a_work_folder_without_models_is_named(tiny_csv_dir, tmp_path):
     empty = tmp_path / "no-models"
-    result = runner.invoke(
-        app,
-        [
-            "batch",
-            "--data",
-            str(tiny_csv_dir),
-            "--out",
-            str(tmp_path / "out"),
-            "--workdir",
-            str(empty),
-        ],
-    )
+    result = batch(tiny_csv_dir, tmp_path / "out", "--workdir", str(empty))
     assert result.exit_code == 2 and "no MLflow store in" in result.output
     assert not empty.exists() and not (tmp_path / "out").exists()
 
 
 def test_spark_engine_is_not_yet_available(tiny_csv_dir, tmp_path):
-    result = runner.invoke(
-        app,
-        ["batch", "--data", str(tiny_csv_dir), "--out", str(tmp_path / "out"), "--engine", "spark"],
-    )
+    result = batch(tiny_csv_dir, tmp_path / "out", "--engine", "spark")
     assert result.exit_code == 2 and "not yet available" in result.output
 
 
-def test_as_of_after_the_extraction_is_refused(tiny_csv_dir, tmp_path):
-    result = runner.invoke(
-        app,
-        [
-            "batch",
-            "--data",
-            str(tiny_csv_dir),
-            "--out",
-            str(tmp_path / "out"),
-            "--as-of",
-            "2030-01-01",
-        ],
-    )
-    assert result.exit_code == 2 and "after the data's extraction" in result.output
+def test_as_of_after_the_extraction_or_not_a_date_is_refused(tiny_csv_dir, tmp_path):
+    late = batch(tiny_csv_dir, tmp_path / "out", "--as-of", "2030-01-01")
+    assert late.exit_code == 2 and "after the data's extraction" in late.output
+    bad = batch(tiny_csv_dir, tmp_path / "out", "--as-of", "someday")
+    assert bad.exit_code == 2 and "not a date" in bad.output
     assert not (tmp_path / "out").exists()
