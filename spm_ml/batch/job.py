@@ -24,8 +24,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -36,6 +37,9 @@ from spm_ml.batch.sinks import ChunkRecord, JobState, Sink, open_sink
 from spm_ml.data.problems import errors_only
 from spm_ml.data.tables import Tables
 from spm_ml.errors import ModelNotFoundError, SchemaError, SpmMlError
+
+if TYPE_CHECKING:
+    from spm_ml.scoring import DealScorer
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +73,11 @@ class BatchOptions:
 class BatchResult:
     manifest: dict
     target: str
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchResult:
     """Run the batch job (see the module docstring) and return its manifest."""
+    from spm_ml.features.deals import open_deals_at
     from spm_ml.models.deal_win import feature_config_of
     from spm_ml.scoring import DealScorer
     from spm_ml.training.deal_win import prepare_tables
@@ -105,8 +109,6 @@ def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchR
     scorer = DealScorer.for_model(deal_model, prepared)
     clock.lap("email sentiment and context")
 
-    from spm_ml.features.deals import open_deals_at
-
     open_deals = open_deals_at(prepared, as_of).sort_values("deal_id", kind="stable")
     chunks = [
         open_deals.iloc[i : i + options.chunk_size]
@@ -118,31 +120,9 @@ def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchR
     if done:
         logger.info("resuming: %d chunk(s) already written to %s", len(done), sink.description)
 
-    for i, snapshots in enumerate(chunks):
-        if ("deal_scores", i) not in done:
-            started = time.perf_counter()
-            rows, failed = score_deal_chunk(
-                scorer, snapshots, top_k=TOP_K, model_version=deal_model.version
-            )
-            record = ChunkRecord(
-                "deal_scores", i, len(rows), failed, round(time.perf_counter() - started, 3)
-            )
-            sink.write_chunk(record, rows)
-            records.append(record)
-        progress("deal chunks", i + 1, len(chunks))
+    records += score_deals(scorer, deal_model.version, chunks, sink, done, progress)
     clock.lap("deal scores")
-
-    if ("rep_risk", 0) not in done:
-        started = time.perf_counter()
-        rows = rep_risk_rows(tables, as_of, models, scorer.context, options.workdir)
-        facts = {
-            "quota_scored": int(rows["p_miss"].notna().sum()),
-            "attrition_scored": int(rows["attrition_probability"].notna().sum()),
-        }
-        seconds = round(time.perf_counter() - started, 3)
-        record = ChunkRecord("rep_risk", 0, len(rows), [], seconds, facts)
-        sink.write_chunk(record, rows)
-        records.append(record)
+    records += score_reps(tables, as_of, models, scorer, options.workdir, sink, done)
     progress("rep risk", 1, 1)
     clock.lap("rep risk")
 
@@ -164,7 +144,55 @@ def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchR
     sink.commit(records, manifest)
     clock.lap("publish")
     manifest["timings_s"] = clock.rounded()  # the publish step too (the stored one lacks it)
-    return BatchResult(manifest, sink.description, clock.laps)
+    return BatchResult(manifest, sink.description)
+
+
+def score_deals(
+    scorer: DealScorer,
+    model_version: str,
+    chunks: list[pd.DataFrame],
+    sink: Sink,
+    done: dict[tuple[str, int], ChunkRecord],
+    progress: Progress,
+) -> list[ChunkRecord]:
+    """Score and write each chunk of open deals not ``done`` yet; their records."""
+    records = []
+    for i, snapshots in enumerate(chunks):
+        if ("deal_scores", i) not in done:
+            started = time.perf_counter()
+            rows, failed = score_deal_chunk(
+                scorer, snapshots, top_k=TOP_K, model_version=model_version
+            )
+            seconds = round(time.perf_counter() - started, 3)
+            record = ChunkRecord("deal_scores", i, len(rows), failed, seconds)
+            sink.write_chunk(record, rows)
+            records.append(record)
+        progress("deal chunks", i + 1, len(chunks))
+    return records
+
+
+def score_reps(
+    tables: Tables,
+    as_of: pd.Timestamp,
+    models: dict,
+    scorer: DealScorer,
+    workdir: Path,
+    sink: Sink,
+    done: dict[tuple[str, int], ChunkRecord],
+) -> list[ChunkRecord]:
+    """Score and write the reps (one chunk: a few hundred rows) unless ``done``."""
+    if ("rep_risk", 0) in done:
+        return []
+    started = time.perf_counter()
+    rows = rep_risk_rows(tables, as_of, models, scorer.context, workdir)
+    facts = {
+        "quota_scored": int(rows["p_miss"].notna().sum()),
+        "attrition_scored": int(rows["attrition_probability"].notna().sum()),
+    }
+    seconds = round(time.perf_counter() - started, 3)
+    record = ChunkRecord("rep_risk", 0, len(rows), [], seconds, facts)
+    sink.write_chunk(record, rows)
+    return [record]
 
 
 def validated_source(source: str):
