@@ -25,7 +25,9 @@ def test_bad_source_stops_before_anything_is_written(tiny, tmp_path):
 
 
 def batch(source, out, *options: str):
-    return runner.invoke(app, ["batch", "--data", str(source), "--out", str(out), *options])
+    # no MLflow URI of the user (an earlier test in this process may have left one)
+    command = ["batch", "--data", str(source), "--out", str(out), *options]
+    return runner.invoke(app, command, env={"MLFLOW_TRACKING_URI": None})
 
 
 def test_a_work_folder_without_models_is_named(tiny_csv_dir, tmp_path):

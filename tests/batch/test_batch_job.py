@@ -312,3 +312,32 @@ def test_top_performers_carry_the_attrition_warnings(with_attrition, tmp_path):
     assert others["attrition_status"].str.startswith("not a top performer").all()
     assert manifest["reps"]["top_performers_with_attrition_risk"] == len(top)
     assert (reps["quota_status"] == "scored").sum() == manifest["reps"]["reps_with_quota_risk"] > 0
+
+
+def test_mlflow_tracking_uri_overrides_the_work_folder(work, as_of, reference, tmp_path):
+    from typer.testing import CliRunner
+
+    from spm_ml.cli import app
+
+    elsewhere = tmp_path / "work"  # no MLflow store here: the models come from the URI
+    elsewhere.mkdir()
+    shutil.copy(settings.email_scores_path(work), settings.email_scores_path(elsewhere))
+    result = CliRunner().invoke(
+        app,
+        [
+            "batch",
+            "--data",
+            settings.data_source(work),
+            "--workdir",
+            str(elsewhere),
+            "--out",
+            str(tmp_path / "out"),
+            "--as-of",
+            as_of.isoformat(),
+        ],  # fmt: skip
+        env={"MLFLOW_TRACKING_URI": settings.tracking_uri(work)},
+    )
+    assert result.exit_code == 0, result.output
+    assert not (elsewhere / "mlflow.db").exists()
+    got = {t: pd.read_parquet(tmp_path / "out" / f"{t}.parquet") for t in KEYS}
+    assert_same_rows(got, reference[2])
