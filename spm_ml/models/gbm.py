@@ -58,7 +58,8 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
     linear_blend:
         Serve the mean of the booster's Platt-calibrated log-odds and those of the project's
         tuned logistic regression fitted on the same rows (needs ``eval_set``, Platt
-        calibration and numeric inputs).  On a few dozen positives neither learner wins
+        calibration and numeric inputs); the regression alone if the booster's held-out
+        margins do not rank the positives higher.  On a few dozen positives neither learner wins
         reliably and their mean ranks better than either (attrition,
         ``docs/model-cards/attrition.md``); the drivers stay exact: each feature's term is
         the mean of its two log-odds terms.
@@ -283,9 +284,16 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
         model = self.calibrator_.model
         return float(model.coef_[0, 0]), float(model.intercept_[0])
 
+    def _booster_weight(self) -> float:
+        """The booster's share of the blended log-odds: one half, or none when its held-out
+        margins did not rank the positives higher (the Platt fit kept no slope, see
+        :mod:`spm_ml.models.calibration`): the regression then serves alone, at full scale."""
+        return 0.5 if self._platt()[0] > 1e-6 else 0.0
+
     def _blended_margin(self, margin: np.ndarray, matrix: np.ndarray) -> np.ndarray:
         a, b = self._platt()
-        return (a * margin + b + self._linear().margin(matrix)) / 2
+        w = self._booster_weight()
+        return w * (a * margin + b) + (1 - w) * self._linear().margin(matrix)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
@@ -295,8 +303,8 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
 
         Rows sum to the booster's raw margin.  Calibration is monotone, so the ranking of
         drivers is the ranking for the calibrated probability too.  With ``linear_blend``
-        rows sum to the served log-odds: each term is the mean of the booster's (scaled by
-        the Platt slope) and the regression's.
+        rows sum to the served log-odds: each term is the weighted mean of the booster's
+        (scaled by the Platt slope) and the regression's.
         """
         check_is_fitted(self, "booster_")
         contributions = self._contributions(self._matrix(X))
@@ -311,10 +319,11 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
         if linear is None:
             return trees
         a, b = self._platt()
-        blended = a * trees
-        blended[:, :-1] += linear.contributions(matrix)
-        blended[:, -1] += b + linear.intercept
-        return blended / 2
+        w = self._booster_weight()
+        blended = w * a * trees
+        blended[:, :-1] += (1 - w) * linear.contributions(matrix)
+        blended[:, -1] += w * b + (1 - w) * linear.intercept
+        return blended
 
     def top_drivers(self, X: pd.DataFrame, k: int = 3) -> list[list[dict]]:
         """The ``k`` features that moved each row's score most, with value and direction."""

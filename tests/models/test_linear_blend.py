@@ -67,6 +67,20 @@ def test_blend_serves_the_mean_log_odds_and_explains_them_exactly(blended):
     assert {d["feature"] for row in drivers for d in row} <= set(X.columns)
 
 
+def test_a_booster_without_ranking_leaves_the_regression_alone(blended):
+    model = blended[0]
+    test, _ = numeric(300, 8)
+    slope = model.calibrator_.model.coef_.copy()
+    model.calibrator_.model.coef_[:] = 1e-9  # what calibration keeps when margins rank wrong
+    try:
+        p = model.predict_proba(test)[:, 1]
+        linear = model.linear_.margin(test.to_numpy(dtype=float))
+        np.testing.assert_allclose(np.log(p / (1 - p)), linear, atol=1e-9)
+        np.testing.assert_allclose(model.explain(test).sum(axis=1), linear, atol=1e-9)
+    finally:
+        model.calibrator_.model.coef_[:] = slope  # the fixture is shared
+
+
 def test_blend_refuses_what_it_cannot_explain():
     X, y = numeric(600, 7)
     with pytest.raises(TrainingError, match="eval_set and Platt"):
