@@ -140,7 +140,7 @@ def measure(n_reps: int, seed: int, bootstrap: int, sentiment: bool) -> dict:
     for fraction in REPORTED_FRACTIONS:
         part = held[np.isclose(held["fraction"], fraction)]
         by_fraction[f"{fraction:.0%}"]["ece_floor_served"] = round(
-            calibrated_ece_floor(part[document["serving_estimator"]].to_numpy()), 4
+            calibrated_ece_floor(part[document["serving_estimator"]["choice"]].to_numpy()), 4
         )
     return {
         "_held": held[["miss", "fraction", *names]].assign(seed=seed),
