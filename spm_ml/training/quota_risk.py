@@ -42,6 +42,7 @@ from spm_ml.features.reps import rep_history_features
 from spm_ml.forecast.monte_carlo import AttainmentDraws, draw_attainment
 from spm_ml.forecast.rates import PeriodRates
 from spm_ml.models.gbm import CalibratedGBM
+from spm_ml.models.metrics import binary_metrics, calibrated_ece_floor
 from spm_ml.models.record import TrainingRecord
 from spm_ml.registry import LoadedModel
 from spm_ml.training.deal_scores import out_of_fold_probabilities
@@ -395,6 +396,7 @@ def _report(tables: Tables, rows: LabelledRows, probabilities: dict[str, np.ndar
     served = rows.record_extra["serving_estimator"]
     inside = (final >= draws.p10) & (final <= draws.p90)
     return {
+        "served_by_elapsed": served_by_elapsed(test, probabilities[served], served),
         "lead_time_days": {**lead_time_days(test, probabilities[served]), "estimator": served},
         "lead_time_days_by_estimator": {
             name: lead_time_days(test, probabilities[name])
@@ -406,6 +408,25 @@ def _report(tables: Tables, rows: LabelledRows, probabilities: dict[str, np.ndar
             "mean_width": round(float(np.mean(draws.p90 - draws.p10)), 4),
         },
     }
+
+
+def served_by_elapsed(test: pd.DataFrame, probability: np.ndarray, estimator: str) -> dict:
+    """The served estimator's ROC AUC and ECE at each fraction of the period elapsed, with
+    the ECE a perfectly calibrated score would show on as many rows (its noise floor): a
+    few hundred rows per fraction put that floor near the 0.05 a reader might hold it to."""
+    y = test["miss"].to_numpy(dtype=int)
+    fractions = test["fraction_elapsed"].to_numpy()
+    out = {"estimator": estimator}
+    for fraction in np.unique(fractions):
+        rows = fractions == fraction
+        metrics = binary_metrics(y[rows], probability[rows])
+        out[f"{fraction:g}"] = {
+            "rows": int(rows.sum()),
+            "roc_auc": round(metrics["roc_auc"], 4),
+            "ece": round(metrics["ece"], 4),
+            "ece_floor": round(calibrated_ece_floor(probability[rows]), 4),
+        }
+    return out
 
 
 def lead_time_days(test: pd.DataFrame, probability: np.ndarray) -> dict:
