@@ -39,7 +39,7 @@ from spm_ml.features.quota import (
     quota_snapshots,
 )
 from spm_ml.features.reps import rep_history_features
-from spm_ml.forecast.monte_carlo import AttainmentDraws, draw_attainment
+from spm_ml.forecast.monte_carlo import AttainmentDraws, draw_snapshots
 from spm_ml.forecast.rates import PeriodRates
 from spm_ml.models.gbm import CalibratedGBM
 from spm_ml.models.record import TrainingRecord
@@ -272,27 +272,23 @@ def monte_carlo(
     draws: int,
     seed: int,
 ) -> AttainmentDraws:
-    """The Monte Carlo's attainment draws for snapshots ``rows`` of ``inputs``."""
+    """The Monte Carlo's attainment draws for snapshots ``rows`` of ``inputs`` (the shared
+    engine, :func:`~spm_ml.forecast.monte_carlo.draw_snapshots`, in shares of quota)."""
     deals = inputs.deals[np.isin(inputs.deals["snapshot"].to_numpy(), rows)]
     position = pd.Series(np.arange(len(rows)), index=rows).reindex(deals["snapshot"]).to_numpy()
     order = np.argsort(position, kind="stable")
-    deals, position = deals.iloc[order], position[order]
-    quota = inputs.snapshots["quota_amount"].to_numpy(dtype=np.float64)[rows]
-    p_win = np.nan_to_num(deals["p_win"].to_numpy(dtype=np.float64))
-    p_close = p_win * rates.p_in_period(deals)
-    stages = deals["stage"].to_numpy(dtype=object)
-    value = np.nan_to_num(deals["amount"].to_numpy()) * rates.amount_change(stages)
-    rng = np.random.default_rng(seed)
-    fractions = inputs.snapshots["fraction_elapsed"].to_numpy()[rows]
-    return draw_attainment(
+    deals = deals.iloc[order].assign(snapshot=position[order])
+    simulated = draw_snapshots(
+        deals,
         inputs.X["attainment_to_date"].to_numpy()[rows],
-        position,
-        p_close,
-        value / quota[position],
-        rates.new_deal_draws(fractions, draws, rng, inputs.X["team"].to_numpy(dtype=object)[rows]),
-        threshold=threshold,
+        inputs.snapshots["quota_amount"].to_numpy(dtype=np.float64)[rows],
+        inputs.snapshots["fraction_elapsed"].to_numpy()[rows],
+        inputs.X["team"].to_numpy(dtype=object)[rows],
+        rates,
+        draws=draws,
         seed=seed,
     )
+    return simulated.attainment(threshold)
 
 
 def stage_weighted_expectation(inputs: QuotaInputs, rows: np.ndarray, rates: PeriodRates):
