@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from spm_ml.cli import alerts, data, models, run, sentiment
+from spm_ml.cli import alerts, data, forecast, models, run, sentiment
 from spm_ml.cli._common import configure_logging, exit_on_sigterm
 
 app = typer.Typer(
@@ -32,6 +32,8 @@ app.command("quickstart")(run.quickstart)
 app.command("serve")(run.serve)
 app.command("promote")(models.promote_command)
 app.command("warnings")(alerts.warnings_command)
+app.command("forecast")(forecast.forecast_command)
+app.command("backtest")(forecast.backtest_command)
 train_app.command("deal-win")(models.train_deal_win_command)
 train_app.command("attrition")(models.train_attrition_command)
 train_app.command("quota-risk")(models.train_quota_risk_command)

@@ -1,0 +1,302 @@
+"""The bookings forecast of a period: P10/P50/P90 per rep, team and company, and its split.
+
+One Monte Carlo (:func:`spm_ml.forecast.monte_carlo.draw_snapshots`, quota risk's) draws
+every rep's bookings by the period's end, in units of the rep's scale
+(:mod:`spm_ml.forecast.periods`), then multiplies back to money.  Draw ``j`` of every rep is
+one joint future, so a team's or the company's draws are the reps' draws summed draw by draw
+and their quantiles are quantiles of sums (:func:`~spm_ml.forecast.monte_carlo.sum_by`).
+
+What each draw holds: **closed won to date** (a fact: deals already closed are never
+scored), **open pipeline** (each deal open at ``as_of`` closes won in the period with its
+win probability times the learned probability that its close does not slip out, at a
+learned amount change) and **not yet created** (the rep's team's past bookings from deals
+created after the same point of a period, in units of scale).
+
+The rates are learned at ``as_of`` from every period closed before it (:func:`rates_at`),
+not read from the quota-risk champion's ``period_rates.json``: those were learned from its
+training window only (they stop where its test window starts, two quarters or more before
+the data ends), in quota shares of reps with a quota, and at its snapshot fractions; the
+forecast of today wants the latest closed periods, the organisation's own unit (money
+without quotas) and the pool at today's point of the period.  The back-test
+(:mod:`spm_ml.forecast.backtest`) replays exactly this procedure, so its figures are the
+forecast's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from spm_ml.data.tables import Tables
+from spm_ml.errors import SpmMlError
+from spm_ml.features.attainment import Bookings, period_close
+from spm_ml.features.context import DealContext
+from spm_ml.features.deals import DealFeatureConfig
+from spm_ml.features.quota import DEFAULT_FRACTIONS
+from spm_ml.forecast.monte_carlo import draw_snapshots, sum_by
+from spm_ml.forecast.periods import Period, period_snapshots, periods_of
+from spm_ml.forecast.rates import PeriodRates
+from spm_ml.training.quota_risk import DealScorer, QuotaInputs, learn_rates, quota_inputs
+
+logger = logging.getLogger(__name__)
+
+LEVELS = ("rep", "team", "company")
+COMPANY = "company"
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """How the draws are made; the same for the forecast and its back-test."""
+
+    sims: int = 2000
+    seed: int = 0
+    history_fractions: tuple[float, ...] = DEFAULT_FRACTIONS
+    """Points of past periods the rates are learned at (the forecast's own point is added)."""
+
+
+def no_scores(rows: pd.DataFrame, row_features: pd.DataFrame) -> np.ndarray:
+    """Past periods' pipeline needs no win probability: the rates read stages, amounts and
+    dates only."""
+    return np.full(len(rows), np.nan)
+
+
+def history_inputs(
+    tables: Tables,
+    periods: Sequence[Period],
+    fractions: Sequence[float],
+    *,
+    deal_config: DealFeatureConfig,
+    context: DealContext,
+    bookings: Bookings,
+) -> QuotaInputs:
+    """Every rep of ``periods`` seen at each of ``fractions`` of them, featurised as quota
+    risk's inputs: what :func:`rates_at` learns from."""
+    parts = [
+        period_snapshots(tables, period, period.at(f), bookings)
+        for period in periods
+        for f in sorted(set(fractions))
+    ]
+    snapshots = pd.concat(parts, ignore_index=True)
+    return quota_inputs(
+        tables, snapshots, deal_config=deal_config, score_deals=no_scores, context=context
+    )
+
+
+def rates_at(tables: Tables, history: QuotaInputs, as_of: pd.Timestamp) -> PeriodRates:
+    """:class:`PeriodRates` from the reps active in periods closed by ``as_of``, with what
+    was known at ``as_of`` (:func:`~spm_ml.training.quota_risk.learn_rates`)."""
+    snapshots = history.snapshots
+    closed = (period_close(snapshots["period_end"]) <= as_of).to_numpy()
+    train = np.flatnonzero(closed & snapshots["active"].to_numpy(dtype=bool))
+    if not len(train):
+        raise SpmMlError(
+            f"no period closed before {as_of:%Y-%m-%d}: the forecast learns slips, amount "
+            "changes and new-deal bookings from closed periods"
+        )
+    return learn_rates(tables, history, train, as_of)
+
+
+@dataclass
+class BookingForecast:
+    """One period's drawn bookings at ``as_of``, per rep, in money."""
+
+    period: Period
+    as_of: pd.Timestamp
+    reps: pd.DataFrame
+    """``rep_id, team, quota, scale, active``, row-aligned with the draws."""
+    deals: pd.DataFrame
+    """The open deals drawn: ``deal_id, rep_id, stage, amount, p_win, p_close_in_period``."""
+    booked: np.ndarray
+    """``(n_reps,)``: closed won to date."""
+    pipeline: np.ndarray
+    """``(n_reps, sims)``: from deals open at ``as_of``."""
+    new: np.ndarray
+    """``(n_reps, sims)``: from deals not created yet."""
+    rates: PeriodRates
+    inputs: QuotaInputs
+    excluded: tuple[str, ...] = ()
+    config: ForecastConfig = field(default_factory=ForecastConfig)
+
+    def totals(self) -> np.ndarray:
+        """``(n_reps, sims)``: bookings by the period's end."""
+        return self.booked[:, None] + self.pipeline + self.new
+
+    def draws(self, level: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``(ids, {"booked", "pipeline", "new", "total": (n_ids, sims)})`` at ``level``:
+        each rep, each team (the rep's team at ``as_of``) or the company, summed draw by
+        draw."""
+        parts = {
+            "booked": np.repeat(self.booked[:, None], self.pipeline.shape[1], axis=1),
+            "pipeline": self.pipeline,
+            "new": self.new,
+        }
+        if level == "rep":
+            ids = self.reps["rep_id"].to_numpy(dtype=object)
+            out = parts
+        elif level in ("team", COMPANY):
+            groups = self.reps["team"] if level == "team" else np.full(len(self.reps), COMPANY)
+            out = {}
+            for name, values in parts.items():
+                ids, out[name] = sum_by(values, np.asarray(groups))
+        else:
+            raise ValueError(f"unknown level {level!r}: one of {LEVELS}")
+        out["total"] = out["booked"] + out["pipeline"] + out["new"]
+        return ids, out
+
+    def quota(self, level: str, ids: np.ndarray) -> np.ndarray:
+        """Quota per id (NaN where a rep of the group has none)."""
+        quota = self.reps["quota"]
+        if level == "rep":
+            return quota.to_numpy(dtype=np.float64)
+        groups = self.reps["team"] if level == "team" else pd.Series(COMPANY, index=self.reps.index)
+        summed = quota.groupby(groups.to_numpy()).sum(min_count=1)
+        missing = quota.isna().groupby(groups.to_numpy()).any()
+        return summed.where(~missing).reindex(ids).to_numpy(dtype=np.float64)
+
+    def summary(self, levels: Sequence[str] = LEVELS) -> pd.DataFrame:
+        """One row per rep, team and company: ``level, id, quota, closed_won``, the open
+        pipeline's and the not-yet-created deals' P10/P50/P90, the total's P10/P50/P90,
+        ``expected`` and ``p_reach_quota`` (NaN without a quota)."""
+        frames = []
+        for level in levels:
+            ids, draws = self.draws(level)
+            quota = self.quota(level, ids)
+            row = {"level": level, "id": ids, "quota": quota}
+            row["closed_won"] = draws["booked"][:, 0] if len(ids) else np.zeros(0)
+            for part, name in (("pipeline", "open"), ("new", "new"), ("total", "total")):
+                q = np.quantile(draws[part], QUANTILES, axis=1)
+                for i, level_q in enumerate(("p10", "p50", "p90")):
+                    row[f"{name}_{level_q}"] = q[i]
+            row["expected"] = draws["total"].mean(axis=1)
+            with np.errstate(invalid="ignore"):
+                reach = (draws["total"] >= quota[:, None]).mean(axis=1)
+            row["p_reach_quota"] = np.where(np.isnan(quota), np.nan, reach)
+            frames.append(pd.DataFrame(row))
+        out = pd.concat(frames, ignore_index=True)
+        teams = self.reps.set_index("rep_id")["team"]
+        out.insert(2, "team", np.where(out["level"] == "rep", out["id"].map(teams), None))
+        return out
+
+
+def forecast_bookings(
+    tables: Tables,
+    period: Period,
+    as_of: pd.Timestamp,
+    *,
+    score_deals: DealScorer,
+    deal_config: DealFeatureConfig,
+    context: DealContext,
+    config: ForecastConfig | None = None,
+    history: QuotaInputs | None = None,
+    bookings: Bookings | None = None,
+    exclude: Sequence[str] = (),
+) -> BookingForecast:
+    """Draw ``period``'s bookings as seen at ``as_of``.
+
+    ``score_deals`` gives the open deals' win probabilities (the deal-win champion for a
+    forecast, models blind to ``as_of``'s future in the back-test); ``history`` (built by
+    :func:`history_inputs`) may be shared by several calls, as the back-test does; deals
+    in ``exclude`` never close (a what-if: "what if I lose my biggest deal?").
+    """
+    config = config or ForecastConfig()
+    as_of = pd.Timestamp(as_of)
+    if not period.start <= as_of < period.close:
+        raise SpmMlError(
+            f"as of {as_of:%Y-%m-%d %H:%M} is outside the period {period.label} "
+            f"({period.start:%Y-%m-%d} to {period.end:%Y-%m-%d}): a forecast is made inside it"
+        )
+    bookings = bookings or Bookings.build(tables)
+    if history is None:
+        closed = [p for p in periods_of(tables) if p.close <= as_of]
+        fractions = (*config.history_fractions, period.fraction(as_of))
+        history = history_inputs(
+            tables,
+            closed,
+            fractions,
+            deal_config=deal_config,
+            context=context,
+            bookings=bookings,
+        )
+    rates = rates_at(tables, history, as_of)
+    snapshots = period_snapshots(tables, period, as_of, bookings)
+    if snapshots.empty:
+        raise SpmMlError(f"nobody can book in {period.label} as of {as_of:%Y-%m-%d}")
+    inputs = quota_inputs(
+        tables, snapshots, deal_config=deal_config, score_deals=score_deals, context=context
+    )
+    _check_excluded(tables, inputs, exclude, as_of)
+    scale = snapshots["quota_amount"].to_numpy(dtype=np.float64)
+    teams = inputs.X["team"].to_numpy(dtype=object)
+    drawn = draw_snapshots(
+        inputs.deals,
+        inputs.X["attainment_to_date"].to_numpy(dtype=np.float64),
+        scale,
+        snapshots["fraction_elapsed"].to_numpy(),
+        teams,
+        rates,
+        draws=config.sims,
+        seed=config.seed,
+        excluded=frozenset(exclude),
+    )
+    # a rep who has left books no new deal; what they booked before leaving stays
+    drawn = dataclasses.replace(drawn, new=drawn.new * snapshots["active"].to_numpy()[:, None])
+    reps = snapshots[["rep_id", "quota", "active"]].assign(team=teams, scale=scale)
+    return BookingForecast(
+        period=period,
+        as_of=as_of,
+        reps=reps,
+        deals=_drawn_deals(inputs, rates, snapshots, exclude),
+        booked=drawn.booked * scale,
+        pipeline=drawn.pipeline * scale[:, None],
+        new=drawn.new * scale[:, None],
+        rates=rates,
+        inputs=inputs,
+        excluded=tuple(exclude),
+        config=config,
+    )
+
+
+def _drawn_deals(
+    inputs: QuotaInputs, rates: PeriodRates, snapshots: pd.DataFrame, exclude: Sequence[str]
+) -> pd.DataFrame:
+    deals = inputs.deals
+    p_close = np.nan_to_num(deals["p_win"].to_numpy(dtype=np.float64)) * rates.p_in_period(deals)
+    excluded = deals["deal_id"].isin(set(exclude)).to_numpy()
+    return pd.DataFrame(
+        {
+            "deal_id": deals["deal_id"].to_numpy(),
+            "rep_id": snapshots["rep_id"].to_numpy()[deals["snapshot"].to_numpy()],
+            "stage": deals["stage"].to_numpy(),
+            "amount": deals["amount"].to_numpy(),
+            "p_win": deals["p_win"].to_numpy(),
+            "p_close_in_period": np.where(excluded, 0.0, p_close),
+            "excluded": excluded,
+        }
+    )
+
+
+def _check_excluded(
+    tables: Tables, inputs: QuotaInputs, exclude: Sequence[str], as_of: pd.Timestamp
+) -> None:
+    """A what-if names deals open at ``as_of``; anything else is a mistake to report."""
+    open_ids = set(inputs.deals["deal_id"])
+    known = tables.deals.set_index("deal_id")
+    for deal_id in exclude:
+        if deal_id in open_ids:
+            continue
+        if deal_id not in known.index:
+            raise SpmMlError(f"--exclude-deal {deal_id!r}: no such deal in deals.deal_id")
+        deal = known.loc[deal_id]
+        if pd.notna(deal["closed_at"]) and deal["closed_at"] < as_of:
+            why = f"it closed {deal['outcome']} on {deal['closed_at']:%Y-%m-%d} (a fact)"
+        elif deal["created_at"] >= as_of:
+            why = f"it was created on {deal['created_at']:%Y-%m-%d}, after as of"
+        else:
+            why = "its owner then books in no forecast row"
+        raise SpmMlError(f"--exclude-deal {deal_id!r} is not open at {as_of:%Y-%m-%d}: {why}")
