@@ -71,6 +71,10 @@ class BacktestConfig:
         default_factory=lambda: DealFeatureConfig(email_sentiment=False)
     )
     deal_folds: int = 3
+    deal_model: dict = field(default_factory=lambda: {"n_jobs": 1})
+    """Blind deal models' settings over :data:`~spm_ml.training.deal_scores.OUT_OF_FOLD_MODEL`:
+    one thread each, since a back-test fits dozens of small models and two threads waiting
+    on each other every boosting round cost more than they give on a shared machine."""
     run_rate_periods: int = 4
 
 
@@ -106,6 +110,7 @@ def as_of_scorer(
     context: DealContext,
     folds: int,
     seed: int,
+    model_params: dict | None = None,
 ) -> Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]:
     """Win probabilities from deal models blind to labels known at or after ``as_of``."""
 
@@ -119,6 +124,7 @@ def as_of_scorer(
             context=context,
             folds=folds,
             seed=seed,
+            model_params=model_params,
         )
         if np.isnan(p).all() and len(p):
             raise SpmMlError(f"no deal labels known before {as_of:%Y-%m-%d} to score with")
@@ -147,6 +153,7 @@ def replay(
         context=context,
         folds=config.deal_folds,
         seed=config.forecast.seed,
+        model_params=config.deal_model,
     )
     forecast = forecast_bookings(
         tables,
