@@ -71,6 +71,9 @@ class BacktestConfig:
         default_factory=lambda: DealFeatureConfig(email_sentiment=False)
     )
     deal_folds: int = 3
+    mature_labels: bool = True
+    """Blind deal models learn from snapshots whose horizon ended before ``as_of`` only
+    (:func:`~spm_ml.training.deal_scores.out_of_fold_probabilities`)."""
     deal_model: dict = field(default_factory=lambda: {"n_jobs": 1})
     """Blind deal models' settings over :data:`~spm_ml.training.deal_scores.OUT_OF_FOLD_MODEL`:
     one thread each, since a back-test fits dozens of small models and two threads waiting
@@ -111,6 +114,7 @@ def as_of_scorer(
     folds: int,
     seed: int,
     model_params: dict | None = None,
+    mature_labels: bool = True,
 ) -> Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]:
     """Win probabilities from deal models blind to labels known at or after ``as_of``."""
 
@@ -125,6 +129,7 @@ def as_of_scorer(
             folds=folds,
             seed=seed,
             model_params=model_params,
+            mature_labels=mature_labels,
         )
         if np.isnan(p).all() and len(p):
             raise SpmMlError(f"no deal labels known before {as_of:%Y-%m-%d} to score with")
@@ -154,6 +159,7 @@ def replay(
         folds=config.deal_folds,
         seed=config.forecast.seed,
         model_params=config.deal_model,
+        mature_labels=config.mature_labels,
     )
     forecast = forecast_bookings(
         tables,
@@ -375,6 +381,8 @@ def metrics(rows: pd.DataFrame, skipped: list[dict], config: BacktestConfig) -> 
                 "sims": config.forecast.sims,
                 "seed": config.forecast.seed,
                 "deal_folds": config.deal_folds,
+                "mature_labels": config.mature_labels,
+                "slip_size": config.forecast.slip_size,
                 "run_rate_periods": config.run_rate_periods,
                 "deal_features": config.deal_features.version,
                 "email_sentiment": config.deal_features.email_sentiment,

@@ -227,8 +227,11 @@ def quota_risk_slices(tables: Tables, rows: LabelledRows) -> dict[str, pd.Series
     return {"fraction_elapsed": test["fraction_elapsed"].map(lambda f: f"{f:.1%}")}
 
 
-def learn_rates(tables: Tables, inputs: QuotaInputs, train: np.ndarray, cutoff) -> PeriodRates:
-    """:class:`PeriodRates` from the training snapshots (labels known before ``cutoff``)."""
+def learn_rates(
+    tables: Tables, inputs: QuotaInputs, train: np.ndarray, cutoff, *, slip_size: bool = False
+) -> PeriodRates:
+    """:class:`PeriodRates` from the training snapshots (labels known before ``cutoff``);
+    ``slip_size``: the slip model reads deal size too (the bookings forecast's choice)."""
     snapshots = inputs.snapshots.iloc[train]
     deals = inputs.deals[np.isin(inputs.deals["snapshot"].to_numpy(), train)]
     outcome = tables.deals.set_index("deal_id")[["outcome", "closed_at"]]
@@ -245,7 +248,9 @@ def learn_rates(tables: Tables, inputs: QuotaInputs, train: np.ndarray, cutoff) 
     deals = deals.assign(won=won, won_in_period=in_period, close_amount_ratio=ratio)
     new_share = new_deal_shares(inputs.bookings, snapshots)
     teams = inputs.X["team"].to_numpy(dtype=object)[train]
-    return PeriodRates.learn(deals, snapshots.assign(new_deal_share=new_share, team=teams))
+    return PeriodRates.learn(
+        deals, snapshots.assign(new_deal_share=new_share, team=teams), slip_size=slip_size
+    )
 
 
 def new_deal_shares(bookings: Bookings, snapshots: pd.DataFrame) -> np.ndarray:
