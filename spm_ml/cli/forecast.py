@@ -91,7 +91,13 @@ def forecast_command(
 
 
 def _money(value: float) -> str:
-    return "-" if pd.isna(value) else f"{value:,.0f}"
+    """Money in a narrow column: 740k, 6.67M (the CSV and JSON keep every digit)."""
+    if pd.isna(value):
+        return "-"
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:.0f}"
 
 
 def _print_forecast(forecast, version: str, paths: dict[str, Path]) -> None:
@@ -105,19 +111,10 @@ def _print_forecast(forecast, version: str, paths: dict[str, Path]) -> None:
         + (f"; without deals {', '.join(forecast.excluded)}" if forecast.excluded else "")
     )
     table = Table(title_justify="left")
-    for column in (
-        "level",
-        "id",
-        "quota",
-        "closed won",
-        "open P50",
-        "new P50",
-        "P10 (worst)",
-        "P50 (likely)",
-        "P90 (best)",
-        "P(>= quota)",
-    ):
-        table.add_column(column, justify="left" if column in ("level", "id") else "right")
+    table.add_column("level", min_width=7)
+    table.add_column("id", min_width=12)
+    for column in ("quota", "won", "open", "new", "P10", "P50", "P90", "P>=q"):
+        table.add_column(column, justify="right")
     order = {"company": 0, "team": 1, "rep": 2}
     summary = summary.sort_values(
         ["level", "id"], key=lambda s: s.map(order) if s.name == "level" else s
@@ -137,9 +134,10 @@ def _print_forecast(forecast, version: str, paths: dict[str, Path]) -> None:
         )
     console.print(table)
     console.print(
-        "[dim]P10/P50/P90 of a team or the company are quantiles of the reps' draws summed "
-        "draw by draw, not sums of the reps' quantiles. Closed won to date is a fact; open "
-        "pipeline and not-yet-created deals are drawn.[/]"
+        "[dim]won: closed won to date (a fact); open, new: P50 of the open pipeline's and of "
+        "not-yet-created deals' bookings; P10/P50/P90: worst / likely / best case of the "
+        "total; P>=q: chance of reaching quota. A team's or the company's range is read from "
+        "the reps' draws summed draw by draw, not from sums of the reps' quantiles.[/]"
     )
     for name, path in paths.items():
         console.print(f"{name}: {path}")
@@ -193,17 +191,7 @@ def _print_backtest(document: dict, paths: dict[str, Path]) -> None:
         + (f"; {len(document['skipped'])} points skipped" if document["skipped"] else "")
     )
     table = Table(title_justify="left")
-    for column in (
-        "level",
-        "elapsed",
-        "n",
-        "80% coverage",
-        "P50 MAPE",
-        "P50 bias",
-        "CRPS / actual",
-        "stage-weighted MAPE",
-        "run-rate MAPE",
-    ):
+    for column in ("level", "at", "n", "cover80", "MAPE", "bias", "CRPS/y", "stageMAPE", "rrMAPE"):
         table.add_column(column, justify="left" if column == "level" else "right")
     for level, block in document["by_level"].items():
         for elapsed, scores in block["by_elapsed"].items():
@@ -220,6 +208,11 @@ def _print_backtest(document: dict, paths: dict[str, Path]) -> None:
                 _percent(refs["run_rate"]["p50_mape"]),
             )
     console.print(table)
+    console.print(
+        "[dim]at: share of the period elapsed; cover80: actuals inside P10-P90; MAPE, bias: "
+        "of P50 against the actual; CRPS/y: CRPS over the actual; stageMAPE, rrMAPE: the "
+        "stage-weighted pipeline's and the run-rate's MAPE on the same rows.[/]"
+    )
     for skipped in document["skipped"]:
         console.print(
             f"[dim]skipped {skipped['period']} at {skipped['fraction']:.0%}: {skipped['reason']}[/]"

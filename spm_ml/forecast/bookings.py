@@ -1,23 +1,24 @@
 """The bookings forecast of a period: P10/P50/P90 per rep, team and company, and its split.
 
 One Monte Carlo (:func:`spm_ml.forecast.monte_carlo.draw_snapshots`, quota risk's) draws
-every rep's bookings by the period's end, in units of the rep's scale
-(:mod:`spm_ml.forecast.periods`), then multiplies back to money.  Draw ``j`` of every rep is
-one joint future, so a team's or the company's draws are the reps' draws summed draw by draw
-and their quantiles are quantiles of sums (:func:`~spm_ml.forecast.monte_carlo.sum_by`).
+every rep's bookings by the period's end, in money (quota risk draws the same engine in
+shares of quota; :mod:`spm_ml.forecast.periods` says why money here).  Draw ``j`` of every
+rep is one joint future, so a team's or the company's draws are the reps' draws summed draw
+by draw and their quantiles are quantiles of sums
+(:func:`~spm_ml.forecast.monte_carlo.sum_by`).
 
 What each draw holds: **closed won to date** (a fact: deals already closed are never
 scored), **open pipeline** (each deal open at ``as_of`` closes won in the period with its
 win probability times the learned probability that its close does not slip out, at a
-learned amount change) and **not yet created** (the rep's team's past bookings from deals
-created after the same point of a period, in units of scale).
+learned amount change) and **not yet created** (drawn from what the reps of the rep's team
+booked, in past periods, from deals created after the same point of the period).
 
 The rates are learned at ``as_of`` from every period closed before it (:func:`rates_at`),
 not read from the quota-risk champion's ``period_rates.json``: those were learned from its
 training window only (they stop where its test window starts, two quarters or more before
-the data ends), in quota shares of reps with a quota, and at its snapshot fractions; the
-forecast of today wants the latest closed periods, the organisation's own unit (money
-without quotas) and the pool at today's point of the period.  The back-test
+the data ends), in shares of quota, at its snapshot fractions and with its slip model; the
+forecast of today wants the latest closed periods, money, the pool at today's point of the
+period and a slip model that knows deal size.  The back-test
 (:mod:`spm_ml.forecast.backtest`) replays exactly this procedure, so its figures are the
 forecast's.
 """
@@ -60,8 +61,13 @@ class ForecastConfig:
     """Points of past periods the rates are learned at (the forecast's own point is added)."""
     slip_size: bool = True
     """The slip model reads deal size (:class:`~spm_ml.forecast.rates.PeriodRates`): without
-    it big deals were forecast to land in the period as often as small ones, and the
-    company's P50 ran 25% above what was booked."""
+    it big deals were forecast to land in the period as often as small ones (with neither
+    it nor mature deal labels, the company's mid-period P50 ran 25% above what was booked
+    on the simulated organisation)."""
+    slip_settle_days: int | None = 180
+    """The slip model learns from snapshots at least this old at ``as_of`` (when there are
+    enough): younger ones have not seen their slow wins yet
+    (:meth:`~spm_ml.forecast.rates.PeriodRates.learn`'s ``slip_known_by``)."""
 
 
 def no_scores(rows: pd.DataFrame, row_features: pd.DataFrame) -> np.ndarray:
@@ -93,7 +99,10 @@ def history_inputs(
 
 
 def rates_at(
-    tables: Tables, history: QuotaInputs, as_of: pd.Timestamp, *, slip_size: bool = True
+    tables: Tables,
+    history: QuotaInputs,
+    as_of: pd.Timestamp,
+    config: ForecastConfig | None = None,
 ) -> PeriodRates:
     """:class:`PeriodRates` from the reps active in periods closed by ``as_of``, with what
     was known at ``as_of`` (:func:`~spm_ml.training.quota_risk.learn_rates`)."""
@@ -105,7 +114,12 @@ def rates_at(
             f"no period closed before {as_of:%Y-%m-%d}: the forecast learns slips, amount "
             "changes and new-deal bookings from closed periods"
         )
-    return learn_rates(tables, history, train, as_of, slip_size=slip_size)
+    config = config or ForecastConfig()
+    settle = config.slip_settle_days
+    known_by = None if settle is None else as_of - pd.Timedelta(days=settle)
+    return learn_rates(
+        tables, history, train, as_of, slip_size=config.slip_size, slip_known_by=known_by
+    )
 
 
 @dataclass
@@ -229,7 +243,7 @@ def forecast_bookings(
             context=context,
             bookings=bookings,
         )
-    rates = rates_at(tables, history, as_of, slip_size=config.slip_size)
+    rates = rates_at(tables, history, as_of, config)
     snapshots = period_snapshots(tables, period, as_of, bookings)
     if snapshots.empty:
         raise SpmMlError(f"nobody can book in {period.label} as of {as_of:%Y-%m-%d}")

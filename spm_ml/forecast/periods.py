@@ -6,11 +6,11 @@ The reps forecast in a period at ``as_of`` are everyone who can book in it: reps
 quota for it (employed at ``as_of``), the owners at ``as_of`` of the deals open then, and
 reps who booked in it before ``as_of`` (a leaver's early bookings still count).
 
-The Monte Carlo draws in units of each rep's **scale** (:func:`rep_scales`), so reps of any
-size share a team's pool of new-deal bookings: the rep's quota for the period, else the
-rep's latest earlier quota, else the median quota of the latest quota period, else 1 (an
-organisation without quotas is drawn in money throughout).  Everything it reads is known at
-``as_of``: quotas are set at a period's start.
+The Monte Carlo draws in money (the engine's ``scale`` is 1 for every rep; quota risk draws
+the same engine in shares of quota).  Quota is only what the forecast is compared against:
+bookings from deals not created yet do not grow with a rep's quota (on the simulated
+organisation their correlation with it is -0.10 in money, -0.40 as a share of it), so
+drawing them as shares of quota over-forecast the company by 10% at a quarter elapsed.
 """
 
 from __future__ import annotations
@@ -91,25 +91,11 @@ def parse_period(text: str, tables: Tables) -> Period:
     return Period(quarter.start_time, quarter.end_time.normalize())
 
 
-def rep_scales(tables: Tables, reps: np.ndarray, period: Period) -> tuple[np.ndarray, np.ndarray]:
-    """``(quota, scale)`` of each rep for ``period``: the quota (NaN without one) and the unit
-    the draws are made in (see the module docstring)."""
+def rep_quotas(tables: Tables, reps: np.ndarray, period: Period) -> np.ndarray:
+    """Each rep's quota for ``period`` (NaN without one)."""
     quotas = tables.quotas[tables.quotas["quota_amount"] > 0]
-    reps = np.asarray(reps, dtype=object)
-    if quotas.empty:
-        return np.full(len(reps), np.nan), np.ones(len(reps))
-    this = quotas[(quotas["period_start"] == period.start)].drop_duplicates("rep_id")
-    quota = this.set_index("rep_id")["quota_amount"].reindex(reps).to_numpy(dtype=np.float64)
-    earlier = quotas[quotas["period_start"] <= period.start].sort_values("period_start")
-    latest = earlier.drop_duplicates("rep_id", keep="last").set_index("rep_id")["quota_amount"]
-    scale = latest.reindex(reps).to_numpy(dtype=np.float64)
-    if len(earlier):
-        last_period = earlier[earlier["period_start"] == earlier["period_start"].max()]
-        typical = float(last_period["quota_amount"].median())
-    else:
-        typical = float(quotas["quota_amount"].median())
-    scale = np.where(np.isnan(quota), np.where(np.isnan(scale), typical, scale), quota)
-    return quota, scale
+    this = quotas[quotas["period_start"] == period.start].drop_duplicates("rep_id")
+    return this.set_index("rep_id")["quota_amount"].reindex(reps).to_numpy(dtype=np.float64)
 
 
 def period_snapshots(
@@ -117,9 +103,10 @@ def period_snapshots(
 ) -> pd.DataFrame:
     """One row per rep who can book in ``period`` as seen at ``as_of`` (module docstring).
 
-    Columns: ``rep_id, period_start, period_end, quota, quota_amount`` (the scale, the
-    column the quota-risk inputs divide by), ``as_of, fraction_elapsed`` and ``active``
-    (employed at ``as_of``: only an active rep creates new deals).
+    Columns: ``rep_id, period_start, period_end, quota``, ``quota_amount`` (the draws'
+    scale, the column the quota-risk inputs divide by: 1, money), ``as_of,
+    fraction_elapsed`` and ``active`` (employed at ``as_of``: only an active rep creates new
+    deals).
     """
     bookings = bookings or Bookings.build(tables)
     as_of = pd.Timestamp(as_of)
@@ -136,7 +123,7 @@ def period_snapshots(
     candidates = set(with_quota[with_quota.map(employed).fillna(False).astype(bool)])
     candidates |= {r for r in owners if isinstance(r, str)} | set(booked)
     rep_ids = np.array(sorted(candidates), dtype=object)
-    quota, scale = rep_scales(tables, rep_ids, period)
+    quota = rep_quotas(tables, rep_ids, period)
     active = employed.reindex(rep_ids).fillna(False).to_numpy(dtype=bool)
     return pd.DataFrame(
         {
@@ -144,7 +131,7 @@ def period_snapshots(
             "period_start": period.start,
             "period_end": period.end,
             "quota": quota,
-            "quota_amount": scale,
+            "quota_amount": 1.0,
             "as_of": as_of,
             "fraction_elapsed": period.fraction(as_of),
             "active": active,

@@ -27,6 +27,9 @@ from sklearn.linear_model import LogisticRegression
 
 from spm_ml.data.schema import OPEN_STAGES
 
+MIN_SLIP_WINS = 30
+"""Wins inside and outside the period the settled snapshots need before the slip model
+learns from them alone (``PeriodRates.learn(slip_known_by=...)``)."""
 MIN_TEAM_OBSERVATIONS = 30
 """A team's own pool of new-deal bookings needs this many past snapshots at a fraction."""
 
@@ -48,7 +51,12 @@ class PeriodRates:
 
     @classmethod
     def learn(
-        cls, deals: pd.DataFrame, snapshots: pd.DataFrame, *, slip_size: bool = False
+        cls,
+        deals: pd.DataFrame,
+        snapshots: pd.DataFrame,
+        *,
+        slip_size: bool = False,
+        slip_known_by: pd.Timestamp | None = None,
     ) -> PeriodRates:
         """Learn from training rows.
 
@@ -58,8 +66,20 @@ class PeriodRates:
         NaN unless won).  ``snapshots``: training snapshots with ``fraction_elapsed`` and
         ``new_deal_share`` (and ``team``: teams with at least :data:`MIN_TEAM_OBSERVATIONS`
         at a fraction get their own pool, a team's creation and conversion pace).
+
+        ``slip_known_by``: the slip model learns only from snapshots taken before it (when
+        the rows have ``as_of`` and at least :data:`MIN_SLIP_WINS` wins of each kind are
+        there).  A win is known once it has happened, so snapshots close to the cut-off
+        hold their fast wins and not yet their slow ones, and the share won inside the
+        period reads high (0.73 from the one quarter before 2024Q2 on the simulated
+        organisation); snapshots old enough for their slow wins to have come do not.
         """
         won = deals[deals["won"].to_numpy(dtype=bool)]
+        if slip_known_by is not None and "as_of" in won:
+            settled = won[(won["as_of"] < slip_known_by).to_numpy()]
+            kinds = settled["won_in_period"].astype(bool)
+            if min(int(kinds.sum()), int((~kinds).sum())) >= MIN_SLIP_WINS:
+                won = settled
         target = won["won_in_period"].to_numpy(dtype=int)
         share = float(target.mean()) if len(target) else 0.5
         slip = None

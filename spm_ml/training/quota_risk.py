@@ -228,10 +228,10 @@ def quota_risk_slices(tables: Tables, rows: LabelledRows) -> dict[str, pd.Series
 
 
 def learn_rates(
-    tables: Tables, inputs: QuotaInputs, train: np.ndarray, cutoff, *, slip_size: bool = False
+    tables: Tables, inputs: QuotaInputs, train: np.ndarray, cutoff, **slip
 ) -> PeriodRates:
     """:class:`PeriodRates` from the training snapshots (labels known before ``cutoff``);
-    ``slip_size``: the slip model reads deal size too (the bookings forecast's choice)."""
+    ``slip``: :meth:`PeriodRates.learn`'s slip options (the bookings forecast's choices)."""
     snapshots = inputs.snapshots.iloc[train]
     deals = inputs.deals[np.isin(inputs.deals["snapshot"].to_numpy(), train)]
     outcome = tables.deals.set_index("deal_id")[["outcome", "closed_at"]]
@@ -248,9 +248,7 @@ def learn_rates(
     deals = deals.assign(won=won, won_in_period=in_period, close_amount_ratio=ratio)
     new_share = new_deal_shares(inputs.bookings, snapshots)
     teams = inputs.X["team"].to_numpy(dtype=object)[train]
-    return PeriodRates.learn(
-        deals, snapshots.assign(new_deal_share=new_share, team=teams), slip_size=slip_size
-    )
+    return PeriodRates.learn(deals, snapshots.assign(new_deal_share=new_share, team=teams), **slip)
 
 
 def new_deal_shares(bookings: Bookings, snapshots: pd.DataFrame) -> np.ndarray:
