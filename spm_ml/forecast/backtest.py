@@ -14,9 +14,9 @@ Each forecast is then set against what was booked, per rep, per team and for the
 beside two references computed in the same run on the same rows:
 
 - ``stage_weighted``: booked to date + open amount x its stage's historical in-period win
-  rate + the mean new-deal bookings at this point (quota risk's
-  :func:`~spm_ml.training.quota_risk.stage_weighted_expectation`), what a CRM's weighted
-  pipeline gives;
+  rate at the same point of past periods + the mean new-deal bookings at this point
+  (quota risk's :func:`~spm_ml.training.quota_risk.stage_weighted_expectation`), what a
+  CRM's weighted pipeline gives, told how much of the period is left;
 - ``run_rate``: booked to date + the rest of the period at the mean bookings per period of
   the last :attr:`BacktestConfig.run_rate_periods` closed periods (a rep's own, a team's
   reps', the company's own).
@@ -48,8 +48,10 @@ from spm_ml.forecast.bookings import (
     ForecastConfig,
     forecast_bookings,
     history_inputs,
+    rates_at,
 )
 from spm_ml.forecast.periods import Period, periods_of
+from spm_ml.forecast.rates import PeriodRates
 from spm_ml.training.deal_scores import out_of_fold_probabilities
 from spm_ml.training.quota_risk import QuotaInputs, stage_weighted_expectation
 
@@ -119,6 +121,14 @@ def as_of_scorer(
     """Win probabilities from deal models blind to labels known at or after ``as_of``."""
 
     def score(rows: pd.DataFrame, row_features: pd.DataFrame) -> np.ndarray:
+        try:
+            return _score(rows, row_features)
+        except ValueError as err:  # a calibration fold with one class: too few labels
+            raise SpmMlError(
+                f"too few deal labels known before {as_of:%Y-%m-%d} to fit a deal model: {err}"
+            ) from err
+
+    def _score(rows: pd.DataFrame, row_features: pd.DataFrame) -> np.ndarray:
         p = out_of_fold_probabilities(
             tables,
             rows,
@@ -172,7 +182,9 @@ def replay(
         history=history,
         bookings=bookings,
     )
-    references = _references(tables, forecast, bookings, config.run_rate_periods)
+    same_point = np.abs(history.snapshots["fraction_elapsed"].to_numpy() - fraction) < 0.01
+    stage_rates = rates_at(tables, _subset(history, same_point), as_of, config.forecast)
+    references = _references(tables, forecast, bookings, stage_rates, config.run_rate_periods)
     actual = bookings.between(
         forecast.reps["rep_id"], np.full(len(forecast.reps), period.start), period.close
     )
@@ -215,14 +227,35 @@ def replay(
     return pd.concat(frames, ignore_index=True)
 
 
+def _subset(inputs: QuotaInputs, keep: np.ndarray) -> QuotaInputs:
+    """The snapshots ``keep`` of ``inputs`` (positions renumbered), with their deals."""
+    rows = np.flatnonzero(keep)
+    position = np.full(len(keep), -1)
+    position[rows] = np.arange(len(rows))
+    deals = inputs.deals[keep[inputs.deals["snapshot"].to_numpy()]]
+    deals = deals.assign(snapshot=position[deals["snapshot"].to_numpy()])
+    return QuotaInputs(
+        inputs.snapshots.iloc[rows].reset_index(drop=True),
+        inputs.X.iloc[rows].reset_index(drop=True),
+        deals.reset_index(drop=True),
+        inputs.bookings,
+    )
+
+
 def _references(
-    tables: Tables, forecast: BookingForecast, bookings: Bookings, periods_back: int
+    tables: Tables,
+    forecast: BookingForecast,
+    bookings: Bookings,
+    stage_rates: PeriodRates,
+    periods_back: int,
 ) -> dict[str, pd.DataFrame]:
-    """Stage-weighted pipeline and run-rate per rep, team and company, in money."""
+    """Stage-weighted pipeline (``stage_rates``: learned at the same point of past periods,
+    so a stage's rate knows how much of the period is left) and run-rate per rep, team and
+    company, in money."""
     inputs, reps = forecast.inputs, forecast.reps
     scale = reps["scale"].to_numpy(dtype=np.float64)
     rows = np.arange(len(reps))
-    weighted = stage_weighted_expectation(inputs, rows, forecast.rates) * scale
+    weighted = stage_weighted_expectation(inputs, rows, stage_rates) * scale
     period, as_of = forecast.period, forecast.as_of
     remaining = 1.0 - period.fraction(as_of)
     past = [p for p in periods_of(tables) if p.close <= as_of][-periods_back:]
