@@ -102,8 +102,14 @@ def draw_pipeline(
     n_draws: int,
     *,
     seed: int = 0,
+    draw_factor: np.ndarray | None = None,
 ) -> np.ndarray:
     """``(n_snapshots, n_draws)``: what each snapshot's open deals book in each draw.
+
+    ``draw_factor`` (``(n_draws,)``, optional) multiplies every deal's probability in a
+    draw: a shock common to all deals of that future (a good or a bad quarter), so sums
+    over many deals spread as wide as past periods did, not as narrow as independent
+    coin flips.
 
     Deal ``i`` always reads row ``i`` of one stream of uniforms (chunks only split the
     stream), so a deal given ``p_close_won = 0`` (a what-if without it) leaves every other
@@ -123,7 +129,10 @@ def draw_pipeline(
         stop = min(max(stop, start + 1), n_snapshots)
         lo, hi = bounds[start], bounds[stop]
         if hi > lo:
-            wins = rng.random((hi - lo, n_draws)) < p_close_won[lo:hi, None]
+            p = p_close_won[lo:hi, None]
+            if draw_factor is not None:
+                p = np.minimum(p * draw_factor[None, :], 1.0)
+            wins = rng.random((hi - lo, n_draws)) < p
             booked = wins * value_share[lo:hi, None]
             owners, first = np.unique(deal_snapshot[lo:hi], return_index=True)
             pipeline[owners] += np.add.reduceat(booked, first, axis=0)
@@ -164,6 +173,8 @@ def draw_snapshots(
     draws: int,
     seed: int,
     excluded: frozenset[str] = frozenset(),
+    pipeline_factor: np.ndarray | None = None,
+    new_factor: np.ndarray | None = None,
 ) -> SnapshotDraws:
     """Draw the bookings of snapshots by their period's end: the one Monte Carlo of quota
     risk (scale = quota) and of the bookings forecast (which multiplies back to money).
@@ -172,6 +183,9 @@ def draw_snapshots(
     ``deal_id``, ``stage``, ``amount``, ``p_win``, ``days_left``, ``days_to_expected_close``.
     ``booked``: per snapshot, bookings to date in units of ``scale``.  A deal in
     ``excluded`` never closes (a what-if); every other draw stays as it was.
+    ``pipeline_factor`` and ``new_factor`` (``(draws,)``, optional): per-draw shocks
+    common to every snapshot, on the open deals' probabilities and on the new-deal
+    bookings (:func:`draw_pipeline`).
     """
     position = deals["snapshot"].to_numpy(dtype=np.int64)
     p_win = np.nan_to_num(deals["p_win"].to_numpy(dtype=np.float64))
@@ -182,9 +196,17 @@ def draw_snapshots(
     value = np.nan_to_num(deals["amount"].to_numpy(dtype=np.float64)) * rates.amount_change(stages)
     rng = np.random.default_rng(seed)
     new = rates.new_deal_draws(np.asarray(fractions), draws, rng, teams)
+    if new_factor is not None:
+        new = new * new_factor[None, :]
     scale = np.asarray(scale, dtype=np.float64)
     pipeline = draw_pipeline(
-        position, p_close, value / scale[position], len(scale), draws, seed=seed
+        position,
+        p_close,
+        value / scale[position],
+        len(scale),
+        draws,
+        seed=seed,
+        draw_factor=pipeline_factor,
     )
     return SnapshotDraws(np.asarray(booked, dtype=np.float64), pipeline, new)
 
