@@ -22,6 +22,7 @@ import pandas as pd
 
 from spm_ml.data.simulate import SimulationConfig, simulate
 from spm_ml.forecast.backtest import BacktestConfig, backtest, metrics
+from spm_ml.forecast.bookings import ForecastConfig
 
 
 def main() -> None:
@@ -31,8 +32,15 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--rows", type=Path, default=None, help="write the pooled rows (CSV)")
+    parser.add_argument(
+        "--no-slip-size", action="store_true", help="slip model without deal size (ablation)"
+    )
+    parser.add_argument(
+        "--no-shocks", action="store_true", help="no per-draw common shocks (ablation)"
+    )
     args = parser.parse_args()
-    config = BacktestConfig()
+    forecast = ForecastConfig(slip_size=not args.no_slip_size, common_shocks=not args.no_shocks)
+    config = BacktestConfig(forecast=forecast)
     frames, documents = [], {}
     for seed in args.seeds:
         start = time.perf_counter()
