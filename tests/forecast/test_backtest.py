@@ -56,14 +56,24 @@ def test_backtest_command_writes_the_issue_keys_and_the_chart(small_org_dir, tmp
         assert keys <= set(block)
     assert document["by_elapsed"]["0.5"]["coverage_80"] == document["coverage_80"]
     assert set(document["by_level"]) == {"company", "team", "rep"}
-    # 2024Q1 has no closed period before it to learn from: skipped, said so
+    # 2024Q1 has no closed period before it to learn from; at 25% of 2024Q2 no deal label
+    # has its 180-day horizon behind it yet: both skipped, and said why
     assert document["n_periods"] == 3 and document["periods"] == ["2024Q2", "2024Q3", "2024Q4"]
-    assert {s["period"] for s in document["skipped"]} == {"2024Q1"}
+    skipped = {(s["period"], s["fraction"]) for s in document["skipped"]}
+    assert (
+        {("2024Q1", f) for f in (0.25, 0.5, 0.75)}
+        <= skipped
+        <= {
+            *{("2024Q1", f) for f in (0.25, 0.5, 0.75)},
+            ("2024Q2", 0.25),
+        }
+    )
+    assert all(s["reason"] for s in document["skipped"])
     assert 0 <= document["coverage_80"] <= 1 and document["crps"] > 0
     assert (tmp_path / "out" / "backtest.png").stat().st_size > 1000
     rows = pd.read_csv(tmp_path / "out" / "backtest.csv")
     assert set(rows["level"]) == {"company", "team", "rep"}
-    assert "coverage" in result.output and "2024Q4" in result.output
+    assert "cover80" in result.output and "2024Q4" in result.output
 
 
 def vandalise_after(tables: Tables, cutoff: pd.Timestamp, seed: int) -> Tables:
