@@ -39,7 +39,7 @@ from spm_ml.features.quota import (
     quota_snapshots,
 )
 from spm_ml.features.reps import rep_history_features
-from spm_ml.forecast.monte_carlo import AttainmentDraws, draw_attainment
+from spm_ml.forecast.monte_carlo import AttainmentDraws, draw_snapshots
 from spm_ml.forecast.rates import PeriodRates
 from spm_ml.models.gbm import CalibratedGBM
 from spm_ml.models.metrics import binary_metrics, calibrated_ece_floor
@@ -228,8 +228,11 @@ def quota_risk_slices(tables: Tables, rows: LabelledRows) -> dict[str, pd.Series
     return {"fraction_elapsed": test["fraction_elapsed"].map(lambda f: f"{f:.1%}")}
 
 
-def learn_rates(tables: Tables, inputs: QuotaInputs, train: np.ndarray, cutoff) -> PeriodRates:
-    """:class:`PeriodRates` from the training snapshots (labels known before ``cutoff``)."""
+def learn_rates(
+    tables: Tables, inputs: QuotaInputs, train: np.ndarray, cutoff, **slip
+) -> PeriodRates:
+    """:class:`PeriodRates` from the training snapshots (labels known before ``cutoff``);
+    ``slip``: :meth:`PeriodRates.learn`'s slip options (the bookings forecast's choices)."""
     snapshots = inputs.snapshots.iloc[train]
     deals = inputs.deals[np.isin(inputs.deals["snapshot"].to_numpy(), train)]
     outcome = tables.deals.set_index("deal_id")[["outcome", "closed_at"]]
@@ -246,7 +249,7 @@ def learn_rates(tables: Tables, inputs: QuotaInputs, train: np.ndarray, cutoff) 
     deals = deals.assign(won=won, won_in_period=in_period, close_amount_ratio=ratio)
     new_share = new_deal_shares(inputs.bookings, snapshots)
     teams = inputs.X["team"].to_numpy(dtype=object)[train]
-    return PeriodRates.learn(deals, snapshots.assign(new_deal_share=new_share, team=teams))
+    return PeriodRates.learn(deals, snapshots.assign(new_deal_share=new_share, team=teams), **slip)
 
 
 def new_deal_shares(bookings: Bookings, snapshots: pd.DataFrame) -> np.ndarray:
@@ -273,27 +276,23 @@ def monte_carlo(
     draws: int,
     seed: int,
 ) -> AttainmentDraws:
-    """The Monte Carlo's attainment draws for snapshots ``rows`` of ``inputs``."""
+    """The Monte Carlo's attainment draws for snapshots ``rows`` of ``inputs`` (the shared
+    engine, :func:`~spm_ml.forecast.monte_carlo.draw_snapshots`, in shares of quota)."""
     deals = inputs.deals[np.isin(inputs.deals["snapshot"].to_numpy(), rows)]
     position = pd.Series(np.arange(len(rows)), index=rows).reindex(deals["snapshot"]).to_numpy()
     order = np.argsort(position, kind="stable")
-    deals, position = deals.iloc[order], position[order]
-    quota = inputs.snapshots["quota_amount"].to_numpy(dtype=np.float64)[rows]
-    p_win = np.nan_to_num(deals["p_win"].to_numpy(dtype=np.float64))
-    p_close = p_win * rates.p_in_period(deals)
-    stages = deals["stage"].to_numpy(dtype=object)
-    value = np.nan_to_num(deals["amount"].to_numpy()) * rates.amount_change(stages)
-    rng = np.random.default_rng(seed)
-    fractions = inputs.snapshots["fraction_elapsed"].to_numpy()[rows]
-    return draw_attainment(
+    deals = deals.iloc[order].assign(snapshot=position[order])
+    simulated = draw_snapshots(
+        deals,
         inputs.X["attainment_to_date"].to_numpy()[rows],
-        position,
-        p_close,
-        value / quota[position],
-        rates.new_deal_draws(fractions, draws, rng, inputs.X["team"].to_numpy(dtype=object)[rows]),
-        threshold=threshold,
+        inputs.snapshots["quota_amount"].to_numpy(dtype=np.float64)[rows],
+        inputs.snapshots["fraction_elapsed"].to_numpy()[rows],
+        inputs.X["team"].to_numpy(dtype=object)[rows],
+        rates,
+        draws=draws,
         seed=seed,
     )
+    return simulated.attainment(threshold)
 
 
 def stage_weighted_expectation(inputs: QuotaInputs, rows: np.ndarray, rates: PeriodRates):
