@@ -10,13 +10,13 @@ that survive a kill, written to a folder or a database with a manifest.
    the manifest);
 3. scores open deals chunk by chunk through :class:`~spm_ml.scoring.DealScorer` (the API's
    scorer) and the reps through the early warnings' functions: one scoring path;
-4. writes each chunk atomically (:mod:`spm_ml.batch.sinks`), so a killed job re-run with
+4. draws the bookings forecast of the period open at the as-of (``spm-ml forecast``'s
+   function, :mod:`spm_ml.forecast`, with the deal model this job scores with): P10/P50/P90
+   per rep, team and company in the ``forecast`` table;
+5. writes each chunk atomically (:mod:`spm_ml.batch.sinks`), so a killed job re-run with
    ``resume`` skips what was written and ends with exactly the rows of an uninterrupted
    run; then publishes all of it at once with ``manifest.json`` (as-of, models and
    versions, input digests, row counts, failed ids, timings).
-
-The period forecast (``spm-ml forecast``, :mod:`spm_ml.forecast`) is not part of this job
-yet: :func:`period_forecast` is the hook it plugs into, and the manifest says it is absent.
 """
 
 from __future__ import annotations
@@ -126,7 +126,11 @@ def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchR
     progress("rep risk", 1, 1)
     clock.lap("rep risk")
 
-    forecast, why_not = period_forecast(tables, as_of, models)
+    forecast_records, forecast_status = period_forecast(
+        prepared, as_of, deal_model, scorer, sink, done
+    )
+    records += forecast_records
+    clock.lap("forecast")
     manifest = build_manifest(
         options,
         sink,
@@ -138,7 +142,7 @@ def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchR
         resumed=len(done),
         open_deals=len(open_deals),
         validation_warnings=len(warnings),
-        forecast=why_not if forecast is None else "written",
+        forecast=forecast_status,
         timings=clock.rounded(),
     )
     sink.commit(records, manifest)
@@ -273,20 +277,42 @@ def job_state(tables: Tables, as_of: pd.Timestamp, models: dict, chunk_size: int
 
 
 def period_forecast(
-    tables: Tables, as_of: pd.Timestamp, models: dict
-) -> tuple[pd.DataFrame | None, str]:
-    """The period's bookings forecast (P10/P50/P90 per rep, team and company) for the
-    ``forecast`` output, or ``None`` and why it is absent.
+    prepared: Tables,
+    as_of: pd.Timestamp,
+    deal_model,
+    scorer: DealScorer,
+    sink: Sink,
+    done: dict[tuple[str, int], ChunkRecord],
+) -> tuple[list[ChunkRecord], str]:
+    """Write the ``forecast`` table: P10/P50/P90 of the bookings of the period open at
+    ``as_of``, per rep, team and company (``spm-ml forecast``'s draws, with the deal model
+    this job scores with); its records and a one-line status for the manifest."""
+    from spm_ml.forecast.periods import periods_of
+    from spm_ml.forecast.run import forecast_with, scorer_of
 
-    The hook for ``spm-ml forecast``'s function in :mod:`spm_ml.forecast` (issue 17, built
-    beside this job): when it lands, call it here and add ``"forecast"`` to
-    :data:`~spm_ml.batch.sinks.TABLE_KEYS`.  Until then the per-rep expected attainment and
-    its 80% interval are in ``rep_risk``.
-    """
-    return None, (
-        "not written: the period forecast of spm-ml forecast (spm_ml/forecast/) is not "
-        "part of this job yet; rep_risk holds each rep's expected attainment and 80% interval"
+    open_now = [p for p in periods_of(prepared) if p.start <= as_of < p.close]
+    if not open_now:
+        return [], (
+            f"not written: no period is open at {as_of:%Y-%m-%d} (the periods of the quota "
+            "table, or calendar quarters without one)"
+        )
+    period = open_now[-1]
+    if ("forecast", 0) in done:
+        return [], f"written: {period.label}"
+    started = time.perf_counter()
+    champion = scorer_of(deal_model, prepared, scorer.context)
+    summary = forecast_with(champion, period, as_of).summary()
+    rows = summary.assign(
+        forecast_id=summary["level"] + ":" + summary["id"].astype(str),
+        as_of=as_of,
+        period=period.label,
+        fraction_elapsed=round(period.fraction(as_of), 4),
     )
+    rows = rows[["forecast_id", *[c for c in rows.columns if c != "forecast_id"]]]
+    seconds = round(time.perf_counter() - started, 3)
+    record = ChunkRecord("forecast", 0, len(rows), [], seconds, {"period": period.label})
+    sink.write_chunk(record, rows.reset_index(drop=True))
+    return [record], f"written: {period.label}"
 
 
 def build_manifest(options: BatchOptions, sink: Sink, **facts) -> dict:

@@ -19,9 +19,13 @@ import pandas as pd
 from spm_ml.data.io import is_sql_url
 from spm_ml.errors import SpmMlError
 
-TABLE_KEYS: dict[str, str] = {"deal_scores": "deal_id", "rep_risk": "rep_id"}
-"""Each output table and the id that, with ``as_of``, keys its rows.  The period forecast
-joins here when :mod:`spm_ml.forecast` provides it (see :mod:`spm_ml.batch.job`)."""
+TABLE_KEYS: dict[str, str] = {
+    "deal_scores": "deal_id",
+    "rep_risk": "rep_id",
+    "forecast": "forecast_id",
+}
+"""Each output table and the id that, with ``as_of``, keys its rows (a forecast row's id is
+``level:id``: ``rep:R001``, ``team:West``, ``company:company``)."""
 
 
 @dataclass(frozen=True)

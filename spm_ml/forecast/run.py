@@ -25,7 +25,7 @@ from spm_ml.features.deals import DealFeatureConfig
 from spm_ml.features.snapshots import extraction_time
 from spm_ml.forecast.backtest import BacktestConfig, BacktestResult, backtest
 from spm_ml.forecast.bookings import BookingForecast, ForecastConfig, forecast_bookings
-from spm_ml.forecast.periods import parse_period
+from spm_ml.forecast.periods import Period, parse_period
 from spm_ml.forecast.plots import backtest_chart, fan_chart
 
 logger = logging.getLogger(__name__)
@@ -47,19 +47,49 @@ class ChampionScorer:
 
 def champion_scorer(tables: Tables, workdir: Path) -> ChampionScorer:
     """Load ``deal-win@champion`` from ``workdir``'s store and prepare ``tables`` for it."""
-    from spm_ml.models.deal_win import custom_fields_of, feature_config_of, model_inputs
+    from spm_ml.models.deal_win import custom_fields_of, feature_config_of
     from spm_ml.training.deal_win import prepare_tables
 
     registry.use_local_store(workdir)
     loaded = registry.load_model(DEAL_MODEL)
-    deal_config = feature_config_of(loaded.record)
-    tables = prepare_tables(tables, deal_config, workdir)[0]
-    context = DealContext.build(tables, deal_config, custom_fields=custom_fields_of(loaded.record))
+    tables = prepare_tables(tables, feature_config_of(loaded.record), workdir)[0]
+    context = DealContext.build(
+        tables, feature_config_of(loaded.record), custom_fields=custom_fields_of(loaded.record)
+    )
+    return scorer_of(loaded, tables, context)
+
+
+def scorer_of(loaded, prepared: Tables, context: DealContext) -> ChampionScorer:
+    """A loaded deal-win version as the forecast's pipeline weights, on tables already
+    prepared for it (the batch job has them, and the context, from its own scoring)."""
+    from spm_ml.models.deal_win import feature_config_of, model_inputs
 
     def score(rows: pd.DataFrame, row_features: pd.DataFrame) -> np.ndarray:
         return loaded.model.predict_proba(model_inputs(row_features))[:, 1]
 
-    return ChampionScorer(tables, deal_config, context, score, loaded.version)
+    config = feature_config_of(loaded.record)
+    return ChampionScorer(prepared, config, context, score, loaded.version)
+
+
+def forecast_with(
+    champion: ChampionScorer,
+    period: Period,
+    as_of: pd.Timestamp,
+    *,
+    config: ForecastConfig | None = None,
+    exclude: Sequence[str] = (),
+) -> BookingForecast:
+    """``period``'s bookings drawn at ``as_of``, open deals weighted by ``champion``."""
+    return forecast_bookings(
+        champion.tables,
+        period,
+        as_of,
+        score_deals=champion.score,
+        deal_config=champion.deal_config,
+        context=champion.context,
+        config=config,
+        exclude=exclude,
+    )
 
 
 def run_forecast(
@@ -91,17 +121,7 @@ def run_forecast(
             "nothing is known then"
         )
     champion = champion_scorer(tables, workdir)
-    forecast = forecast_bookings(
-        champion.tables,
-        chosen,
-        as_of,
-        score_deals=champion.score,
-        deal_config=champion.deal_config,
-        context=champion.context,
-        config=config,
-        exclude=exclude,
-    )
-    return forecast, champion.version
+    return forecast_with(champion, chosen, as_of, config=config, exclude=exclude), champion.version
 
 
 def forecast_document(forecast: BookingForecast, deal_model_version: str) -> dict:

@@ -28,7 +28,7 @@ from spm_ml.data.io import load_tables
 
 pytestmark = pytest.mark.slow
 CHUNK = 50
-KEYS = {"deal_scores": "deal_id", "rep_risk": "rep_id"}
+KEYS = {"deal_scores": "deal_id", "rep_risk": "rep_id", "forecast": "forecast_id"}
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +99,8 @@ def test_manifest_says_what_was_scored_with_what(reference, as_of):
     assert models["deal-win"]["version"] and models["quota-risk"]["version"]
     assert "missing" in models["attrition"], "the shared small org trains no attrition model"
     assert set(manifest["inputs"]["tables"]) >= {"deals", "emails", "quotas"}
-    assert manifest["failed"] == {"deal_scores": [], "rep_risk": []}
-    assert manifest["timings_s"]["total"] > 0 and "forecast" in manifest
+    assert manifest["failed"] == {"deal_scores": [], "rep_risk": [], "forecast": []}
+    assert manifest["timings_s"]["total"] > 0 and manifest["forecast"].startswith("written: ")
     assert json.loads((out / MANIFEST).read_text())["fingerprint"] == manifest["fingerprint"]
     assert not (out / PARTIAL).exists()
 
@@ -146,6 +146,30 @@ def test_reps_carry_the_warnings_scores(work, reference, as_of):
     assert (reps["attrition_status"] == "not scored: no attrition champion").all()
 
 
+def test_forecast_rows_are_spm_ml_forecast(work, reference, as_of):
+    """The batch's forecast table is what ``spm-ml forecast`` prints for the open period."""
+    from spm_ml.forecast.periods import periods_of
+    from spm_ml.forecast.run import run_forecast
+
+    forecast = reference[2]["forecast"].set_index("forecast_id")
+    tables = load_tables(settings.data_source(work))
+    (period,) = [p for p in periods_of(tables) if p.start <= as_of < p.close]
+    expected, _ = run_forecast(tables, work, period.label, as_of=as_of)
+    summary = expected.summary()
+    summary.index = summary["level"] + ":" + summary["id"].astype(str)
+    assert sorted(forecast.index) == sorted(summary.index)
+    for column in ("quota", "closed_won", "total_p10", "total_p50", "total_p90", "expected"):
+        np.testing.assert_allclose(
+            forecast[column].to_numpy(dtype=float),
+            summary.loc[forecast.index, column].to_numpy(dtype=float),
+            rtol=0,
+            atol=1e-6,
+        )
+    company = forecast.loc["company:company"]
+    assert company["total_p10"] <= company["total_p50"] <= company["total_p90"]
+    assert (forecast["period"] == period.label).all()
+
+
 def test_at_extraction_no_period_is_open_and_the_deals_match_quickstart(work, tmp_path):
     manifest = batch(work, tmp_path / "out", chunk_size=5000)
     reps = pd.read_parquet(tmp_path / "out" / "rep_risk.parquet")
@@ -153,6 +177,8 @@ def test_at_extraction_no_period_is_open_and_the_deals_match_quickstart(work, tm
     assert reps["p_miss"].isna().all()
     assert manifest["reps"]["reps_with_quota_risk"] == 0
     assert "no rep has a quota period open" in manifest["reps"]["quota_risk"]
+    assert manifest["forecast"].startswith("not written: no period is open")
+    assert not (tmp_path / "out" / "forecast.parquet").exists()
     # quickstart's scores are the ones the API parity test checks the service against
     quickstart = pd.read_parquet(work / "outputs" / "deal_scores.parquet").set_index("deal_id")
     got = pd.read_parquet(tmp_path / "out" / "deal_scores.parquet").set_index("deal_id")
