@@ -11,7 +11,7 @@ import pandas as pd
 import typer
 
 from spm_ml import settings
-from spm_ml.cli._common import console, exits_on_error, progress_bar
+from spm_ml.cli._common import as_of_date, console, exits_on_error, progress_bar
 from spm_ml.cli.models import WorkdirOption
 from spm_ml.errors import SpmMlError
 
@@ -23,15 +23,6 @@ DataOption = Annotated[
 ]
 SimsOption = Annotated[int, typer.Option(min=100, help="Monte Carlo draws.")]
 SeedOption = Annotated[int, typer.Option(help="Random seed: the same seed gives the same output.")]
-
-
-def _date(text: str | None, option: str) -> pd.Timestamp | None:
-    if text is None:
-        return None
-    try:
-        return pd.Timestamp(text)
-    except ValueError as err:
-        raise SpmMlError(f"{option} {text!r} is not a date (use YYYY-MM-DD)") from err
 
 
 @exits_on_error
@@ -77,7 +68,7 @@ def forecast_command(
         tables,
         work,
         period,
-        as_of=_date(as_of, "--as-of"),
+        as_of=as_of_date(as_of),
         config=ForecastConfig(sims=sims, seed=seed),
         exclude=tuple(exclude_deal or ()),
     )
