@@ -19,13 +19,33 @@ WorkdirOption = Annotated[
 ]
 
 
+TimeBudgetOption = Annotated[
+    float | None,
+    typer.Option(
+        min=1,
+        help="--table: seconds the whole run may take, evaluation included (default 120).",
+    ),
+]
+
+
 def _table_config(
-    target, positive, negative, sep, time_col, id_col, keep_col, drop_col, learner, seed
+    target,
+    positive,
+    negative,
+    sep,
+    time_col,
+    id_col,
+    keep_col,
+    drop_col,
+    learner,
+    seed,
+    time_budget=None,
 ):
     """A flat export's training configuration from the command's options."""
-    from spm_ml.training.tabular import TabularTrainConfig
+    from spm_ml.training.tabular import DEFAULT_TIME_BUDGET, TabularTrainConfig
 
     return TabularTrainConfig(
+        time_budget=DEFAULT_TIME_BUDGET if time_budget is None else float(time_budget),
         target=target,
         positive=positive,
         negatives=tuple(negative or ()),
@@ -113,6 +133,7 @@ def train_attrition_command(
         Path | None, typer.Option(help="Write held-out metrics of model and references here.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    time_budget: TimeBudgetOption = None,
 ) -> None:
     """Train a calibrated attrition model on an organisation: the probability that an AE
     leaves voluntarily within --horizon-days (it becomes the challenger); or, with --table, on
@@ -132,6 +153,7 @@ def train_attrition_command(
         "--drop-col": drop_col,
         "--model-out": model_out,
         "--register": register,
+        "--time-budget": time_budget,
     }
     if table is None:
         given = [o for o, v in table_only.items() if v]
@@ -160,7 +182,17 @@ def train_attrition_command(
         table,
         replace(
             _table_config(
-                target, positive, negative, sep, None, id_col, keep_col, drop_col, learner, seed
+                target,
+                positive,
+                negative,
+                sep,
+                None,
+                id_col,
+                keep_col,
+                drop_col,
+                learner,
+                seed,
+                time_budget,
             ),
             family="attrition",
             exclude_protected=True,
@@ -237,6 +269,7 @@ def train_deal_win_command(
             "(the first version becomes champion, later ones challenger)."
         ),
     ] = None,
+    time_budget: TimeBudgetOption = None,
 ) -> None:
     """Train a calibrated deal-win model on an organisation (it becomes the challenger), or,
     with --table, on any flat export of closed deals (saved to --model-out; the MLflow store
@@ -253,6 +286,7 @@ def train_deal_win_command(
         "--drop-col": drop_col,
         "--model-out": model_out,
         "--register": register,
+        "--time-budget": time_budget,
     }
     if table is not None:
         if data is not None:
@@ -268,7 +302,17 @@ def train_deal_win_command(
         _train_from_table(
             table,
             _table_config(
-                target, positive, negative, sep, time_col, id_col, keep_col, drop_col, learner, seed
+                target,
+                positive,
+                negative,
+                sep,
+                time_col,
+                id_col,
+                keep_col,
+                drop_col,
+                learner,
+                seed,
+                time_budget,
             ),
             model_out=model_out,
             workdir=workdir,
