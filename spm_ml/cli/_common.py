@@ -23,6 +23,9 @@ from rich.text import Text
 
 from spm_ml.errors import SpmMlError
 
+COMMAND_STARTED: float | None = None
+"""``time.perf_counter()`` when the running command started (set by the root callback)."""
+
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 

@@ -20,12 +20,13 @@ def train_table(
 ) -> None:
     """Read and screen ``table``, print every column decision, train, print the metrics;
     all of it within ``config.time_budget`` seconds (reading and screening included)."""
+    from spm_ml.cli import _common
     from spm_ml.cli.models import print_training_summary
     from spm_ml.models.learner_search import Deadline
     from spm_ml.training.family import write_metrics_json
     from spm_ml.training.tabular import load_tabular, protocol_text, train_tabular
 
-    deadline = Deadline(config.time_budget)
+    deadline = Deadline(config.time_budget, started=_common.COMMAND_STARTED)
     data = load_tabular(table, config)
     n_pos = int(data.y.sum())
     console.print(

@@ -224,7 +224,11 @@ class TabularClassifier(ClassifierMixin, BaseEstimator):
 
         n_fit = int(np.mean([len(f) for f, _ in splits]))
         shapes = GBM_CANDIDATES if self.learner in ("auto", "gbm") else ()
+        self.skipped_: list[str] = []
         for shape in shapes:
+            if deadline.remaining() <= 0:  # out of time: keep what was fitted, say what not
+                self.skipped_.append(shape)
+                continue
             run = self._gbm_run(gbm_params(n_fit, shape), Z, y, splits, categorical, None)
             self.gbm_runs_[shape] = run
         self.search_ = {"trials": 0, "stopped_by": "not run"}
