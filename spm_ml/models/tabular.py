@@ -217,7 +217,9 @@ class TabularClassifier(ClassifierMixin, BaseEstimator):
         losses = {C: float(log_loss(y_held, p, labels=[0, 1])) for C, p in by_C.items()}
         self.logistic_C_ = min(losses, key=losses.get)
         self.logistic_ = logistic_reference(cats, nums, C=self.logistic_C_, seed=self.random_state)
+        t1 = time.perf_counter()
         self.logistic_.fit(Z, y)
+        self.logistic_fit_seconds_ = time.perf_counter() - t1
         self.fit_seconds_[LOGISTIC] = time.perf_counter() - t0
         if self.learner in ("auto", "logistic"):
             held_p[LOGISTIC] = by_C[self.logistic_C_]
@@ -356,14 +358,13 @@ class TabularClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _refit_estimate(self, run: GbmRun, n_splits: int) -> float:
-        """Seconds a refit of ``run``'s configuration on all rows should take, from its
-        measured inner fits (the largest candidate counts: any may be chosen, or blended)."""
-        per_fit = max([run.seconds, *(r.seconds for r in self.gbm_runs_.values())]) / max(
-            n_splits, 1
-        )
-        share = 1.0 if n_splits == 1 else n_splits / (n_splits - 1)
-        rows = 1 / (1 - self.valid_fraction) if n_splits == 1 else share
-        return 2 * per_fit * rows + self.fit_seconds_.get(LOGISTIC, 0.0) / max(n_splits, 1)
+        """Seconds one refit of the chosen model on all rows should take, from the measured
+        inner fits: every GBM configuration's fit (a blend may need two), scaled to all rows,
+        and the logistic regression's single fit; 20% added for the unexpected."""
+        fits = [run.seconds, *(r.seconds for name, r in self.gbm_runs_.items() if name != "gbm")]
+        per_fit = sum(fits) / max(n_splits, 1)
+        rows = 1 / (1 - self.valid_fraction) if n_splits == 1 else n_splits / (n_splits - 1)
+        return 1.2 * (per_fit * rows + self.logistic_fit_seconds_)
 
     def _blend(self, held_p: dict, y_held: np.ndarray, sizes: list[int]) -> dict | None:
         """The best two candidates' blend, its weight cross-fitted over the held-out parts;
