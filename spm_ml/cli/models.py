@@ -29,23 +29,12 @@ TimeBudgetOption = Annotated[
 
 
 def _table_config(
-    target,
-    positive,
-    negative,
-    sep,
-    time_col,
-    id_col,
-    keep_col,
-    drop_col,
-    learner,
-    seed,
-    time_budget=None,
+    target, positive, negative, sep, time_col, id_col, keep_col, drop_col, learner, seed
 ):
     """A flat export's training configuration from the command's options."""
-    from spm_ml.training.tabular import DEFAULT_TIME_BUDGET, TabularTrainConfig
+    from spm_ml.training.tabular import TabularTrainConfig
 
     return TabularTrainConfig(
-        time_budget=DEFAULT_TIME_BUDGET if time_budget is None else float(time_budget),
         target=target,
         positive=positive,
         negatives=tuple(negative or ()),
@@ -67,10 +56,17 @@ def _train_from_table(
     workdir: Path | None,
     metrics_json: Path | None,
     register: str | None,
+    time_budget: float | None = None,
 ) -> None:
     """A flat export's run: an explicit work folder wins; else the user's tracking server;
-    else a per-user folder, never the current one."""
+    else a per-user folder, never the current one.  ``time_budget`` (``--time-budget``)
+    replaces the configuration's default."""
+    from dataclasses import replace
+
     from spm_ml.cli.tabular import train_table
+
+    if time_budget is not None:
+        config = replace(config, time_budget=float(time_budget))
 
     explicit = workdir is not None or bool(os.environ.get("SPM_ML_WORKDIR"))
     train_table(
@@ -182,17 +178,7 @@ def train_attrition_command(
         table,
         replace(
             _table_config(
-                target,
-                positive,
-                negative,
-                sep,
-                None,
-                id_col,
-                keep_col,
-                drop_col,
-                learner,
-                seed,
-                time_budget,
+                target, positive, negative, sep, None, id_col, keep_col, drop_col, learner, seed
             ),
             family="attrition",
             exclude_protected=True,
@@ -201,6 +187,7 @@ def train_attrition_command(
         workdir=workdir,
         metrics_json=metrics_json,
         register=register,
+        time_budget=time_budget,
     )
 
 
@@ -302,22 +289,13 @@ def train_deal_win_command(
         _train_from_table(
             table,
             _table_config(
-                target,
-                positive,
-                negative,
-                sep,
-                time_col,
-                id_col,
-                keep_col,
-                drop_col,
-                learner,
-                seed,
-                time_budget,
+                target, positive, negative, sep, time_col, id_col, keep_col, drop_col, learner, seed
             ),
             model_out=model_out,
             workdir=workdir,
             metrics_json=metrics_json,
             register=register,
+            time_budget=time_budget,
         )
         return
     given = [o for o, v in table_only.items() if v]

@@ -79,6 +79,18 @@ class GbmRun:
     extra: dict = field(default_factory=dict)
 
 
+def paired_standard_error(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray) -> float:
+    """Standard error of the mean per-row log-loss difference between ``p_a`` and ``p_b``."""
+    y = np.asarray(y, dtype=int)
+
+    def per_row(p):
+        p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+        return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+    difference = per_row(p_a) - per_row(p_b)
+    return float(np.std(difference, ddof=1) / np.sqrt(len(difference)))
+
+
 def log_loss_of(y: np.ndarray, p: np.ndarray) -> float:
     p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
@@ -110,13 +122,16 @@ def tune_lightgbm(
     reserve: Callable[[GbmRun], float],
     max_trials: int,
     seed: int = 0,
+    y_held: np.ndarray | None = None,
 ) -> tuple[GbmRun, dict]:
     """The best LightGBM configuration found before ``deadline`` (at most ``max_trials``).
 
     ``run_params(params)`` fits one configuration on the inner splits (``None`` when it had
     to stop for the deadline); ``first`` is the data-sized default, already fitted;
     ``reserve(best)`` is the time to leave for what follows (the refits of the chosen
-    model).  Returns the best run and a summary (trials run, stop reason, seconds).
+    model).  With ``y_held`` (the held-out outcomes), the best trial replaces ``first``
+    only when its log loss is lower by more than one paired standard error.  Returns the
+    chosen run and a summary (trials run, stop reason, seconds, whether the default was kept).
     """
     import optuna
 
@@ -151,7 +166,17 @@ def tune_lightgbm(
         study.tell(trial, run.loss)
         if run.loss < best.loss:
             best = run
+    # the best of many trials on the same held-out rows is optimistic: like every choice
+    # here, it replaces the default only when better by more than a paired standard error
+    kept_default = (
+        best is not first
+        and y_held is not None
+        and first.loss - best.loss <= paired_standard_error(y_held, first.held_p, best.held_p)
+    )
+    if kept_default:
+        best = first
     summary = {
+        "kept_default": kept_default,
         "trials": trials,
         "stopped_by": stop,
         "seconds": round(time.perf_counter() - started, 2),

@@ -243,6 +243,7 @@ class TabularClassifier(ClassifierMixin, BaseEstimator):
                 reserve=lambda best: self.refit_reserve * self._refit_estimate(best, len(splits)),
                 max_trials=self.max_trials,
                 seed=self.random_state,
+                y_held=y_held,
             )
         for shape, run in self.gbm_runs_.items():
             held_p[shape] = run.held_p

@@ -781,6 +781,14 @@ def _log_run(data, config, model, evaluation, split_params, choices) -> None:
         "logistic_regression_C": model.logistic_C_,
         "calibration_method": getattr(model.calibrator_, "method", "none"),
         "fold_choices": _param(choices),
+        "search_trials": model.search_.get("trials", 0),
+        "search_stopped_by": model.search_.get("stopped_by", ""),
+        "search_best_params": _param(model.search_.get("best_params", {})),
+        "blend": _param(
+            {"parts": model.blend_["parts"], "weight": model.blend_["weight"]}
+            if model.blend_
+            else {}
+        ),
     }
     for decision in data.decisions:
         state = "used" if decision.used else "dropped"
