@@ -13,15 +13,16 @@ within ``time_limit`` seconds when given:
    additive model, strong on small tabular data), ``gbm`` (LightGBM: the data-sized default
    - ``num_leaves`` 4..31, ``min_child_samples`` 5..50 from the row count - then a seeded
    Optuna search over its shape, learning rate and regularisation while time is left; see
-   :mod:`spm_ml.models.learner_search`), and ``blend``: the best two on the log-odds scale,
-   the weight cross-fitted across the held-out parts.
+   :mod:`spm_ml.models.learner_search`), and ``blend``: the best pair of the three best on
+   the log-odds scale, the weight cross-fitted across the held-out parts.
 3. **Choice** by held-out log loss (GBM margins and the blend through a 2-parameter Platt
    curve, the logistic regression's own probabilities) with the one-standard-error rule: the
-   simplest candidate (class rate < logistic regression < additive GBM < GBM < blend) whose
-   loss is within one paired standard error of the best; recorded in ``selection_``.  So a
-   blend is chosen only when it beats both its parts (and everything else) on held-out
-   rows.  With ``learner="auto"`` the class rate competes too: when nothing clearly beats
-   it, the model *is* the class rate (``chosen_ == "prior"``) and the run says so.
+   simplest single candidate (class rate < logistic regression < additive GBM < GBM) whose
+   loss is within one paired standard error of the best; then the blend instead, when its
+   out-of-fold loss beats every single candidate's, its parts included
+   (:func:`choose_candidate`); recorded in ``selection_``.  With ``learner="auto"`` the
+   class rate competes too: when nothing clearly beats it, the model *is* the class rate
+   (``chosen_ == "prior"``, never a blend) and the run says so.
 4. **Refit** of the chosen candidate on all rows (GBM: the mean early-stopped round count),
    calibrated on the held-out margins by the project's one rule
    (:func:`~spm_ml.models.calibration.fit_calibrator`: isotonic or Platt, whichever has the
@@ -36,6 +37,7 @@ them into features, so the saved model applies the decisions learned at training
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 
@@ -93,8 +95,29 @@ def gbm_params(n_rows: int, shape: str) -> dict:
 
 BLEND = "blend"
 SIMPLEST_FIRST = (PRIOR, LOGISTIC, "gbm_additive", "gbm", BLEND)
-"""The one-standard-error rule's order: a blend is chosen only when it beats every single
-candidate (its parts included) by more than a paired standard error."""
+"""The one-standard-error rule's order, simplest first."""
+
+
+def choose_candidate(
+    y: np.ndarray, held_p: dict[str, np.ndarray]
+) -> tuple[dict[str, float], dict[str, float], str]:
+    """The model choice: the one-standard-error rule among the single candidates, then the
+    blend instead when its held-out log loss beats every single candidate's (its two parts
+    included) and the data has signal (the rule did not choose the class rate).
+
+    The blend's weight was cross-fitted (:func:`~spm_ml.models.learner_search.cross_fitted_blend`),
+    so its held-out loss is out of fold like the others'; an average of two models adds
+    little variance, so beating both is asked of it, not a further standard error.
+    Returns the mean losses and paired standard errors of every candidate (:func:
+    `one_standard_error_choice`) and the chosen name.
+    """
+    means, se, _ = one_standard_error_choice(y, held_p)
+    singles = {k: v for k, v in held_p.items() if k != BLEND}
+    _, _, chosen = one_standard_error_choice(y, singles)
+    beats_all = BLEND in held_p and means[BLEND] < min(means[k] for k in singles)
+    if beats_all and chosen != PRIOR:
+        chosen = BLEND
+    return means, se, chosen
 
 
 def one_standard_error_choice(
@@ -255,9 +278,7 @@ class TabularClassifier(ClassifierMixin, BaseEstimator):
         if self.learner == "auto":  # no signal is a legitimate answer: say so, do not guess
             held_p[PRIOR] = np.concatenate([np.full(len(v), y[f].mean()) for f, v in splits])
 
-        self.selection_, self.selection_se_, self.chosen_ = one_standard_error_choice(
-            y_held, held_p
-        )
+        self.selection_, self.selection_se_, self.chosen_ = choose_candidate(y_held, held_p)
         self.selection_own_se_ = own_standard_errors(y_held, held_p)
         self.calibration_scores_: dict[str, float] = {}
         self.calibrator_ = None
@@ -368,21 +389,26 @@ class TabularClassifier(ClassifierMixin, BaseEstimator):
         return 1.2 * (per_fit * rows + self.logistic_fit_seconds_)
 
     def _blend(self, held_p: dict, y_held: np.ndarray, sizes: list[int]) -> dict | None:
-        """The best two candidates' blend, its weight cross-fitted over the held-out parts;
+        """The best blend of two candidates: each pair of the three best, its weight
+        cross-fitted over the held-out parts, judged by the blended held-out log loss;
         ``None`` with fewer than two candidates."""
-        names = sorted(held_p, key=lambda n: log_loss_of(y_held, held_p[n]))[:2]
-        if len(names) < 2:
-            return None
-        a, b = names
+        ranked = sorted(held_p, key=lambda n: log_loss_of(y_held, held_p[n]))[:3]
         parts = blend_parts(sizes, y_held, self.random_state)
-        cross, weight = cross_fitted_blend(held_p[a], held_p[b], y_held, parts)
-        platt, _ = fit_calibrator(cross, y_held, "platt", self.random_state)
-        return {
-            "parts": (a, b),
-            "weight": weight,
-            "margin": blend_margin(held_p[a], held_p[b], weight),
-            "held_p": platt.predict(cross),
-        }
+        best = None
+        for a, b in itertools.combinations(ranked, 2):  # a is the better of the two
+            cross, weight = cross_fitted_blend(held_p[a], held_p[b], y_held, parts)
+            platt, _ = fit_calibrator(cross, y_held, "platt", self.random_state)
+            blended = platt.predict(cross)
+            loss = log_loss_of(y_held, blended)
+            if best is None or loss < best["loss"]:
+                best = {
+                    "parts": (a, b),
+                    "weight": weight,
+                    "margin": blend_margin(held_p[a], held_p[b], weight),
+                    "held_p": blended,
+                    "loss": loss,
+                }
+        return best
 
     def _logistic_held_out(self, Z, y, splits, cats, nums) -> dict[float, np.ndarray]:
         """Pooled held-out probabilities per ``C``: features fitted once per split, warm starts."""

@@ -11,7 +11,7 @@ import pytest
 from test_tabular import export  # the same synthetic export as the tabular tests
 
 from spm_ml.models.learner_search import Deadline, cross_fitted_blend, tune_lightgbm
-from spm_ml.models.tabular import BLEND, one_standard_error_choice
+from spm_ml.models.tabular import BLEND, PRIOR, choose_candidate, one_standard_error_choice
 from spm_ml.training.tabular import (
     CV_MAX_ROWS,
     TabularTrainConfig,
@@ -136,14 +136,22 @@ def test_the_blend_is_chosen_only_when_it_beats_both_parts_out_of_fold():
     margin, weight = cross_fitted_blend(a, b, y, parts)
     blend = 1 / (1 + np.exp(-margin))
     held = {"logistic_regression": a, "gbm": b, BLEND: blend}
-    means, _, chosen = one_standard_error_choice(y, held)
+    means, _, chosen = choose_candidate(y, held)
     assert chosen == BLEND and means[BLEND] < min(means["gbm"], means["logistic_regression"])
     assert 0.3 <= weight <= 0.7
     # a part that already holds everything the other knows: the blend adds nothing
     c = a.copy()
     margin, _ = cross_fitted_blend(a, c, y, parts)
     held = {"logistic_regression": a, "gbm": c, BLEND: 1 / (1 + np.exp(-margin))}
-    assert one_standard_error_choice(y, held)[2] != BLEND
+    means, _, chosen = choose_candidate(y, held)
+    assert chosen != BLEND and means[BLEND] >= min(means["gbm"], means["logistic_regression"])
+    # no signal: the class rate, never a blend of noise that happens to beat it
+    noise_a, noise_b = rng.random(n), rng.random(n)
+    prior = np.full(n, y.mean())
+    margin, _ = cross_fitted_blend(noise_a, noise_b, y, parts)
+    held = {PRIOR: prior, "gbm": noise_a, "logistic_regression": noise_b}
+    held[BLEND] = 1 / (1 + np.exp(-margin))
+    assert choose_candidate(y, held)[2] == PRIOR
 
 
 def test_a_blend_is_saved_registered_and_predicts_a_probability(tmp_path, workdir, monkeypatch):
