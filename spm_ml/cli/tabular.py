@@ -58,8 +58,9 @@ def train_table(
         )
     model = run.model
     console.print(
-        f"model: [bold]{model.chosen_}[/], the simplest within one paired standard error of "
-        f"the best held-out log loss on the training rows ({choice_text(model)}); chosen in "
+        f"model: [bold]{model.chosen_}[/], the simplest single candidate within one paired "
+        "standard error of the best held-out log loss on the training rows, or the blend "
+        f"when it beats every single one ({choice_text(model)}); chosen in "
         "evaluation: " + ", ".join(f"{k} {v}x" for k, v in run.fold_choices.items())
     )
     console.print(search_text(model, run.split_params))
@@ -106,11 +107,19 @@ def choice_text(model) -> str:
 def search_text(model, split_params: dict) -> str:
     """What the search did: LightGBM trials and why they stopped, the blend's recipe."""
     search = model.search_
-    text = (
-        f"LightGBM search: {search.get('trials', 0)} trials on all rows (stopped by "
-        f"{search.get('stopped_by', 'n/a')}), {split_params.get('search_trials_evaluation', 0)} "
-        "in evaluation"
-    )
+    stopped = f"stopped by {search.get('stopped_by', 'n/a')}"
+    if search.get("kept_default"):
+        stopped += "; the default kept: the best trial was within one standard error"
+    if split_params.get("split") == "cv":
+        text = (
+            f"LightGBM search: {search.get('trials', 0)} trials on all rows ({stopped}), "
+            f"{split_params.get('search_trials_evaluation', 0)} in evaluation"
+        )
+    else:
+        text = (
+            f"LightGBM search: {search.get('trials', 0)} trials on the training rows "
+            f"({stopped}); the final model refits that choice on all rows"
+        )
     if model.chosen_ == "blend":
         a, b = model.blend_["parts"]
         weight = model.blend_["weight"]

@@ -105,11 +105,11 @@ def choose_candidate(
     blend instead when its held-out log loss beats every single candidate's (its two parts
     included) and the data has signal (the rule did not choose the class rate).
 
-    The blend's weight was cross-fitted (:func:`~spm_ml.models.learner_search.cross_fitted_blend`),
-    so its held-out loss is out of fold like the others'; an average of two models adds
-    little variance, so beating both is asked of it, not a further standard error.
-    Returns the mean losses and paired standard errors of every candidate (:func:
-    `one_standard_error_choice`) and the chosen name.
+    The blend's weight was cross-fitted (``learner_search.cross_fitted_blend``), so its
+    held-out loss is out of fold like the others'; an average of two models adds little
+    variance, so beating both is asked of it, not a further standard error.  Returns the
+    mean losses and paired standard errors of every candidate (as
+    :func:`one_standard_error_choice`) and the chosen name.
     """
     means, se, _ = one_standard_error_choice(y, held_p)
     singles = {k: v for k, v in held_p.items() if k != BLEND}
