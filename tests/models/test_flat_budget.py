@@ -38,7 +38,6 @@ def test_protocol_switches_from_cv_to_one_holdout_by_size():
     assert evaluation_protocol(50_000, has_times=True) == "time"
 
 
-@pytest.mark.slow  # ~20 s: 3,000 rows screened, searched, evaluated and refitted
 def test_a_large_table_is_judged_on_one_stratified_holdout_with_grouped_intervals(
     tmp_path, workdir
 ):
