@@ -39,7 +39,7 @@ import pandas as pd
 from spm_ml.data.simulate import SimulationConfig, simulate
 from spm_ml.data.simulate.truth import latent_deal_state, latent_rep_state
 from spm_ml.features.deals import DealFeatureConfig
-from spm_ml.models.metrics import binary_metrics
+from spm_ml.models.metrics import binary_metrics, calibrated_ece_floor
 from spm_ml.models.references import tuned_logistic_reference
 from spm_ml.training.family import fit_on_split
 from spm_ml.training.quota_risk import QUOTA_RISK, QuotaRiskTrainConfig, train_quota_risk
@@ -84,6 +84,28 @@ def ceiling_probabilities(org, run, config: QuotaRiskTrainConfig) -> dict[str, n
     }
 
 
+def fraction_metrics(held: pd.DataFrame, names) -> dict:
+    """ROC AUC, ECE and Brier of each estimator at each reported fraction elapsed."""
+    by_fraction = {}
+    for fraction in REPORTED_FRACTIONS:
+        part = held[np.isclose(held["fraction"], fraction)]
+        by_fraction[f"{fraction:.0%}"] = {
+            "rows": len(part),
+            "miss_rate": round(float(part["miss"].mean()), 3),
+            **{
+                name: {
+                    k: round(v, 4)
+                    for k, v in binary_metrics(
+                        part["miss"].to_numpy(), part[name].to_numpy()
+                    ).items()
+                    if k in ("roc_auc", "ece", "brier")
+                }
+                for name in names
+            },
+        }
+    return by_fraction
+
+
 def _open_deals(org, snapshots: pd.DataFrame) -> pd.DataFrame:
     from spm_ml.features.deals import deal_features
     from spm_ml.features.quota import open_deal_rows
@@ -113,25 +135,15 @@ def measure(n_reps: int, seed: int, bootstrap: int, sentiment: bool) -> dict:
     y = held["miss"].to_numpy()
     names = (*ESTIMATORS, *CEILINGS)
     overall = {name: binary_metrics(y, held[name].to_numpy()) for name in names}
-    by_fraction = {}
+    by_fraction = fraction_metrics(held, names)
+    document = run.metrics
     for fraction in REPORTED_FRACTIONS:
         part = held[np.isclose(held["fraction"], fraction)]
-        by_fraction[f"{fraction:.0%}"] = {
-            "rows": len(part),
-            "miss_rate": round(float(part["miss"].mean()), 3),
-            **{
-                name: {
-                    k: round(v, 4)
-                    for k, v in binary_metrics(
-                        part["miss"].to_numpy(), part[name].to_numpy()
-                    ).items()
-                    if k in ("roc_auc", "ece", "brier")
-                }
-                for name in names
-            },
-        }
-    document = run.metrics
+        by_fraction[f"{fraction:.0%}"]["ece_floor_served"] = round(
+            calibrated_ece_floor(part[document["serving_estimator"]["choice"]].to_numpy()), 4
+        )
     return {
+        "_held": held[["miss", "fraction", *names]].assign(seed=seed),
         "n_reps": n_reps,
         "seed": seed,
         "train_seconds": round(seconds, 1),
@@ -161,23 +173,48 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="Also write the results here.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    results = []
+    results, pooled = [], {}
     for n_reps in args.reps:
         for seed in args.seeds:
             result = measure(n_reps, seed, args.bootstrap, not args.no_sentiment)
+            held = result.pop("_held")
+            pooled.setdefault(n_reps, []).append(held)
             results.append(result)
             print(json.dumps(result, indent=1))
             _print_table(result)
+    for n_reps, parts in pooled.items():
+        if len(parts) > 1:
+            results.append(pooled_result(n_reps, pd.concat(parts, ignore_index=True)))
+            print(json.dumps(results[-1], indent=1))
+            _print_table(results[-1])
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
 
+def pooled_result(n_reps: int, held: pd.DataFrame) -> dict:
+    """Every seed's held-out rows together: ECE over a few hundred rows per fraction is
+    mostly binning noise, over a thousand much less (each seed's floor is printed too)."""
+    names = (*ESTIMATORS, *CEILINGS)
+    by_fraction = fraction_metrics(held, names)
+    for fraction in REPORTED_FRACTIONS:
+        part = held[np.isclose(held["fraction"], fraction)]
+        by_fraction[f"{fraction:.0%}"]["ece_floor_blend"] = round(
+            calibrated_ece_floor(part["blend"].to_numpy()), 4
+        )
+    return {
+        "n_reps": n_reps,
+        "pooled_seeds": sorted(held["seed"].unique().tolist()),
+        "by_fraction": by_fraction,
+    }
+
+
 def _print_table(result: dict) -> None:
     names = (*ESTIMATORS, *CEILINGS)
-    print(f"\n{result['n_reps']} reps, seed {result['seed']}: ROC AUC / ECE on held-out periods")
+    seeds = result.get("pooled_seeds", [result.get("seed")])
+    print(f"\n{result['n_reps']} reps, seeds {seeds}: ROC AUC / ECE on held-out periods")
     header = f"{'elapsed':>8} {'rows':>5} " + " ".join(f"{n[:14]:>16}" for n in names)
     print(header)
-    rows = [("all", result["rows"]["test"], result["overall"])]
+    rows = [("all", result["rows"]["test"], result["overall"])] if "overall" in result else []
     rows += [(k, v["rows"], v) for k, v in result["by_fraction"].items()]
     for label, n, metrics in rows:
         cells = " ".join(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,10 @@ from spm_ml.errors import SpmMlError
 from spm_ml.features.attainment import period_close
 from spm_ml.features.reps import manager_at
 from spm_ml.features.snapshots import extraction_time
+
+if TYPE_CHECKING:
+    from spm_ml.features.context import DealContext
+    from spm_ml.registry import LoadedModel
 
 WARNING_PROBABILITY = 0.5
 """A rep is warned about from this P(miss) on (the lead time in training uses the same)."""
@@ -159,6 +164,8 @@ def quota_warnings(
     *,
     as_of: pd.Timestamp | None = None,
     manager: str | None = None,
+    models: dict[str, LoadedModel] | None = None,
+    context: DealContext | None = None,
 ) -> pd.DataFrame:
     """Every rep with an open quota period at ``as_of`` (default: the data's extraction),
     scored by the champions, with drivers in words and the date the warning has held since.
@@ -166,6 +173,10 @@ def quota_warnings(
     Columns: ``manager_id, rep_id, rep_name, kind, probability, warned, warning_since,
     expected_attainment, attainment_p10, attainment_p90, days_left, period_end, drivers,
     estimator, model_version, as_of``; sorted by manager, then probability.
+
+    ``models`` (``quota-risk`` and ``deal-win``, loaded by the caller) and ``context`` (the
+    deal model's, over tables with email scores) let a caller that holds them already (the
+    batch job) score with exactly those versions, without loading or indexing twice.
     """
     from spm_ml.features.context import DealContext
     from spm_ml.models.deal_win import custom_fields_of, feature_config_of, model_inputs
@@ -173,9 +184,10 @@ def quota_warnings(
     from spm_ml.training.quota_risk import quota_inputs, score_quota_risk
 
     as_of = pd.Timestamp(as_of) if as_of is not None else extraction_time(tables)
-    registry.use_local_store(workdir)
-    quota_model = registry.load_model("quota-risk")
-    deal_model = registry.load_model("deal-win")
+    if models is None:
+        registry.use_local_store(workdir)
+        models = {name: registry.load_model(name) for name in ("quota-risk", "deal-win")}
+    quota_model, deal_model = models["quota-risk"], models["deal-win"]
     snapshots = current_period_snapshots(tables, as_of)
     if manager is not None:
         bosses = manager_at(tables, snapshots["rep_id"].to_numpy(), snapshots["as_of"].to_numpy())
@@ -185,10 +197,12 @@ def quota_warnings(
     if snapshots.empty:
         return pd.DataFrame()
     deal_config = feature_config_of(deal_model.record)
-    tables = prepare_tables(tables, deal_config, workdir)[0]
-    context = DealContext.build(
-        tables, deal_config, custom_fields=custom_fields_of(deal_model.record)
-    )
+    if context is None:
+        tables = prepare_tables(tables, deal_config, workdir)[0]
+        context = DealContext.build(
+            tables, deal_config, custom_fields=custom_fields_of(deal_model.record)
+        )
+    tables = context.tables
 
     def champion(rows: pd.DataFrame, row_features: pd.DataFrame) -> np.ndarray:
         return deal_model.model.predict_proba(model_inputs(row_features))[:, 1]
@@ -217,8 +231,10 @@ def attrition_warnings(
     *,
     as_of: pd.Timestamp | None = None,
     manager: str | None = None,
+    model: LoadedModel | None = None,
 ) -> pd.DataFrame:
-    """Top performers at attrition risk at ``as_of``, scored by the attrition champion.
+    """Top performers at attrition risk at ``as_of``, scored by the attrition champion
+    (or ``model``, when the caller loaded it).
 
     Every AE employed at ``as_of`` is scored (and at the previous month starts, to date the
     warning); a rep is warned about when a top performer (trailing attainment in the
@@ -231,8 +247,10 @@ def attrition_warnings(
     from spm_ml.training.attrition import WARNING_SHARE, AttritionTrainConfig, attrition_features
 
     as_of = pd.Timestamp(as_of) if as_of is not None else extraction_time(tables)
-    registry.use_local_store(workdir)
-    loaded = registry.load_model("attrition")
+    if model is None:
+        registry.use_local_store(workdir)
+        model = registry.load_model("attrition")
+    loaded = model
     share = loaded.record.extra.get("top_performer_share", AttritionTrainConfig.top_performer_share)
     starts = pd.date_range(end=as_of, periods=ATTRITION_HISTORY_MONTHS + 1, freq="MS")
     dates = pd.DatetimeIndex(sorted({*starts[starts < as_of], as_of}))

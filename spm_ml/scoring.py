@@ -123,10 +123,20 @@ class DealScorer:
         return self.context.tables
 
     # -- batch: deals of the context ------------------------------------------------------
-    def score(self, snapshots: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
-        """Probability and ``top_k`` drivers for each ``(deal_id, as_of)`` of the context."""
+    def score(
+        self, snapshots: pd.DataFrame, top_k: int = 3, keep: Sequence[str] = ()
+    ) -> pd.DataFrame:
+        """Probability and ``top_k`` drivers for each ``(deal_id, as_of)`` of the context.
+
+        ``keep`` names feature columns to return beside them (the batch job's stage, amount
+        and email-tone signals: the values the model read, not a second computation); a
+        name the feature set does not have comes back empty.
+        """
         features = deal_features(self.tables, snapshots, self.feature_config, self.context)
-        return self._scored(features, top_k)
+        scored = self._scored(features, top_k)
+        for name in keep:
+            scored[name] = features[name].to_numpy() if name in features else np.nan
+        return scored
 
     def score_open_deals(self, as_of: pd.Timestamp, top_k: int = 3) -> pd.DataFrame:
         """Every deal open at ``as_of``, scored and explained, with its rep and amount."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -264,3 +266,34 @@ def trained_workdir(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("quickstart")
     run_quickstart(work, reps=20, months=12, seed=0)
     return work
+
+
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+"""The local PostgreSQL server (trust auth) of the data and batch tests."""
+
+
+def _postgres_ready() -> bool:
+    return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432"]).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def postgres() -> str:
+    """The URL of PostgreSQL on 127.0.0.1:5432, started here if it is down; skips with the
+    reason when it is not installed or will not start."""
+    if shutil.which("pg_isready") is None or shutil.which("pg_ctlcluster") is None:
+        pytest.skip("PostgreSQL is not installed here (no pg_isready / pg_ctlcluster)")
+    if not _postgres_ready():
+        version = subprocess.run(["ls", "/etc/postgresql"], capture_output=True, text=True)
+        subprocess.run(
+            [
+                "pg_ctlcluster",
+                "--skip-systemctl-redirect",
+                version.stdout.split()[0],
+                "main",
+                "start",
+            ],
+            check=False,
+        )
+    if not _postgres_ready():
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 is installed but could not be started")
+    return POSTGRES_URL

@@ -7,7 +7,7 @@ import logging
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -33,6 +33,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_BAD_INPUT = 2
 """Exit status for input the user can fix (bad data, unknown model, unreachable source)."""
+
+ScoredDataOption = Annotated[
+    str | None,
+    typer.Option("--data", help="Organisation to score: folder, SQL URL or ADAPTER:PATH."),
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Score as of this date (default: the data's extraction time)."),
+]
+
+
+def as_of_date(text: str | None):
+    """``--as-of`` as a timestamp (``None`` stays ``None``: the data's extraction time)."""
+    import pandas as pd
+
+    if text is None:
+        return None
+    try:
+        return pd.Timestamp(text)
+    except ValueError as err:
+        raise SpmMlError(f"--as-of {text!r} is not a date (use YYYY-MM-DD)") from err
 
 
 def exits_on_error(command: F) -> F:

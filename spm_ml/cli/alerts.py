@@ -9,20 +9,14 @@ import pandas as pd
 import typer
 
 from spm_ml import settings
-from spm_ml.cli._common import console, exits_on_error
+from spm_ml.cli._common import AsOfOption, ScoredDataOption, as_of_date, console, exits_on_error
 from spm_ml.cli.models import WorkdirOption
 
 
 @exits_on_error
 def warnings_command(
-    data: Annotated[
-        str | None,
-        typer.Option(help="Organisation to score: folder, SQL URL or ADAPTER:PATH."),
-    ] = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(help="Score as of this date (default: the data's extraction time)."),
-    ] = None,
+    data: ScoredDataOption = None,
+    as_of: AsOfOption = None,
     manager: Annotated[
         str | None, typer.Option(help="Only this manager's reps (a reps.rep_id).")
     ] = None,
@@ -43,12 +37,7 @@ def warnings_command(
 
     if output_format not in ("table", "json"):
         raise SpmMlError(f"--format must be table or json, not {output_format!r}")
-    when = None
-    if as_of is not None:
-        try:
-            when = pd.Timestamp(as_of)
-        except ValueError as err:
-            raise SpmMlError(f"--as-of {as_of!r} is not a date (use YYYY-MM-DD)") from err
+    when = as_of_date(as_of)
     work = settings.workdir(workdir)
     tables = load_tables(data or settings.data_source(work))
     quota = quota_warnings(tables, work, as_of=when, manager=manager)

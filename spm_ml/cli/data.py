@@ -67,7 +67,7 @@ def validate(
     if problems_out is not None:
         problems_frame(problems).to_csv(problems_out, index=False)
     if problems:
-        _print_problems(problems, show_all=all)
+        print_problems(problems, show_all=all)
     errors = errors_only(problems)
     if errors or tables is None:
         err_console.print(
@@ -84,7 +84,7 @@ def validate(
     console.print(f"[green]valid[/]: {source} meets the data contract")
 
 
-def _print_problems(problems: list[Problem], *, show_all: bool) -> None:
+def print_problems(problems: list[Problem], *, show_all: bool) -> None:
     """One line per problem, ``severity table | row | column | kind: message``: easy to grep."""
     shown: dict[tuple[str, str, str], int] = {}
     hidden = 0

@@ -33,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from spm_ml.errors import TrainingError
 from spm_ml.models.calibration import fit_calibrator
+from spm_ml.models.linear_part import LinearPart
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,14 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
     calibration:
         ``"auto"`` (isotonic or Platt, whichever has the lower held-out Brier score),
         ``"isotonic"``, ``"platt"`` or ``"none"``.
+    linear_blend:
+        Serve the mean of the booster's Platt-calibrated log-odds and those of the project's
+        tuned logistic regression fitted on the same rows (needs ``eval_set``, Platt
+        calibration and numeric inputs); the regression alone if the booster's held-out
+        margins do not rank the positives higher.  On a few dozen positives neither learner wins
+        reliably and their mean ranks better than either (attrition,
+        ``docs/model-cards/attrition.md``); the drivers stay exact: each feature's term is
+        the mean of its two log-odds terms.
     refit:
         After early stopping, refit on train + eval rows and calibrate on ``calibration_folds``
         cross-fitted margins; ``False`` keeps the booster trained on the train rows only and
@@ -78,7 +87,9 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
         categorical_features: tuple[str, ...] | None = None,
         n_jobs: int = 2,
         random_state: int = 0,
+        linear_blend: bool = False,
     ) -> None:
+        self.linear_blend = linear_blend
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -125,7 +136,10 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
         }
         self.classes_ = np.array([0, 1])
         self.calibrator_ = None
+        self.linear_ = None
         self.calibration_scores_: dict[str, float] = {}
+        if self.linear_blend and (eval_set is None or self.calibration != "platt"):
+            raise TrainingError("a linear blend needs an eval_set and Platt calibration")
         if eval_set is None:
             self.booster_ = self._train(self._prepare(X), y, self.n_estimators)
             self.best_iteration_ = self.early_stopping_iteration_ = self.n_estimators
@@ -141,7 +155,7 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
                 self.calibrator_, self.calibration_scores_ = fit_calibrator(
                     self.decision_function(X_val), y_val, self.calibration, self.random_state
                 )
-            return self
+            return self._fit_linear_part(train, y, valid, y_val)
 
         both = pd.concat([train, valid], ignore_index=True)
         y_both = np.concatenate([y, y_val])
@@ -154,6 +168,24 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
             )
         self.booster_ = self._train(both, y_both, rounds)
         self.best_iteration_ = rounds
+        return self._fit_linear_part(train, y, valid, y_val)
+
+    def _fit_linear_part(
+        self, train: pd.DataFrame, y: np.ndarray, valid: pd.DataFrame, y_val: np.ndarray
+    ) -> CalibratedGBM:
+        """With ``linear_blend``, the tuned logistic regression (C chosen on the eval rows,
+        refitted on both, as the reference is) read into :class:`LinearPart`."""
+        if not self.linear_blend:
+            return self
+        from spm_ml.models.references import tuned_logistic_reference
+
+        if self.categorical_features_:
+            raise TrainingError(
+                "a linear blend reads numeric inputs only; categorical: "
+                + ", ".join(self.categorical_features_)
+            )
+        pipeline, _ = tuned_logistic_reference(train, y, valid, y_val, (), seed=self.random_state)
+        self.linear_ = LinearPart.of(pipeline, len(self.feature_names_in_))
         return self
 
     def _cross_fitted_margins(
@@ -231,14 +263,37 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities, shape ``(n, 2)``."""
-        return self._probability(self.decision_function(X))
+        check_is_fitted(self, "booster_")
+        matrix = self._matrix(X)
+        return self._probability(self._margin(matrix), matrix)
 
-    def _probability(self, margin: np.ndarray) -> np.ndarray:
-        if self.calibrator_ is not None:
+    def _probability(self, margin: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        if self._linear() is not None:
+            p = 1.0 / (1.0 + np.exp(-self._blended_margin(margin, matrix)))
+        elif self.calibrator_ is not None:
             p = self.calibrator_.predict(margin)
         else:
             p = 1.0 / (1.0 + np.exp(-margin))
         return np.column_stack([1.0 - p, p])
+
+    def _linear(self) -> LinearPart | None:
+        return self.__dict__.get("linear_")  # models saved before the blend have none
+
+    def _platt(self) -> tuple[float, float]:
+        """Slope and intercept of the Platt map: calibrated log-odds = a * margin + b."""
+        model = self.calibrator_.model
+        return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+    def _booster_weight(self) -> float:
+        """The booster's share of the blended log-odds: one half, or none when its held-out
+        margins did not rank the positives higher (the Platt fit kept no slope, see
+        :mod:`spm_ml.models.calibration`): the regression then serves alone, at full scale."""
+        return 0.5 if self._platt()[0] > 1e-6 else 0.0
+
+    def _blended_margin(self, margin: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        a, b = self._platt()
+        w = self._booster_weight()
+        return w * (a * margin + b) + (1 - w) * self._linear().margin(matrix)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
@@ -247,7 +302,9 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
         """Exact Tree SHAP contributions in log-odds, one column per feature plus ``bias``.
 
         Rows sum to the booster's raw margin.  Calibration is monotone, so the ranking of
-        drivers is the ranking for the calibrated probability too.
+        drivers is the ranking for the calibrated probability too.  With ``linear_blend``
+        rows sum to the served log-odds: each term is the weighted mean of the booster's
+        (scaled by the Platt slope) and the regression's.
         """
         check_is_fitted(self, "booster_")
         contributions = self._contributions(self._matrix(X))
@@ -255,9 +312,18 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
         return pd.DataFrame(contributions, columns=columns, index=X.index)
 
     def _contributions(self, matrix: np.ndarray) -> np.ndarray:
-        return self.booster_.predict(
+        trees = self.booster_.predict(
             matrix, pred_contrib=True, num_iteration=self.best_iteration_, **_THREADS(matrix)
         )
+        linear = self._linear()
+        if linear is None:
+            return trees
+        a, b = self._platt()
+        w = self._booster_weight()
+        blended = w * a * trees
+        blended[:, :-1] += (1 - w) * linear.contributions(matrix)
+        blended[:, -1] += w * b + (1 - w) * linear.intercept
+        return blended
 
     def top_drivers(self, X: pd.DataFrame, k: int = 3) -> list[list[dict]]:
         """The ``k`` features that moved each row's score most, with value and direction."""
@@ -275,7 +341,7 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "booster_")
         matrix = self._matrix(X)
         if k <= 0:
-            return self._probability(self._margin(matrix))[:, 1], [[] for _ in matrix]
+            return self._probability(self._margin(matrix), matrix)[:, 1], [[] for _ in matrix]
         contributions = self._contributions(matrix)
         margin = self._margin(matrix)
         values = contributions[:, :-1]
@@ -296,7 +362,7 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
                     for c in columns
                 ]
             )
-        return self._probability(margin)[:, 1], drivers
+        return self._probability(margin, matrix)[:, 1], drivers
 
     # -- internals -----------------------------------------------------------------------
     def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:

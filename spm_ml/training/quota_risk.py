@@ -39,9 +39,10 @@ from spm_ml.features.quota import (
     quota_snapshots,
 )
 from spm_ml.features.reps import rep_history_features
-from spm_ml.forecast.monte_carlo import AttainmentDraws, draw_attainment
+from spm_ml.forecast.monte_carlo import AttainmentDraws, draw_snapshots
 from spm_ml.forecast.rates import PeriodRates
 from spm_ml.models.gbm import CalibratedGBM
+from spm_ml.models.metrics import binary_metrics, calibrated_ece_floor
 from spm_ml.models.record import TrainingRecord
 from spm_ml.registry import LoadedModel
 from spm_ml.training.deal_scores import out_of_fold_probabilities
@@ -227,8 +228,11 @@ def quota_risk_slices(tables: Tables, rows: LabelledRows) -> dict[str, pd.Series
     return {"fraction_elapsed": test["fraction_elapsed"].map(lambda f: f"{f:.1%}")}
 
 
-def learn_rates(tables: Tables, inputs: QuotaInputs, train: np.ndarray, cutoff) -> PeriodRates:
-    """:class:`PeriodRates` from the training snapshots (labels known before ``cutoff``)."""
+def learn_rates(
+    tables: Tables, inputs: QuotaInputs, train: np.ndarray, cutoff, **slip
+) -> PeriodRates:
+    """:class:`PeriodRates` from the training snapshots (labels known before ``cutoff``);
+    ``slip``: :meth:`PeriodRates.learn`'s slip options (the bookings forecast's choices)."""
     snapshots = inputs.snapshots.iloc[train]
     deals = inputs.deals[np.isin(inputs.deals["snapshot"].to_numpy(), train)]
     outcome = tables.deals.set_index("deal_id")[["outcome", "closed_at"]]
@@ -245,7 +249,7 @@ def learn_rates(tables: Tables, inputs: QuotaInputs, train: np.ndarray, cutoff) 
     deals = deals.assign(won=won, won_in_period=in_period, close_amount_ratio=ratio)
     new_share = new_deal_shares(inputs.bookings, snapshots)
     teams = inputs.X["team"].to_numpy(dtype=object)[train]
-    return PeriodRates.learn(deals, snapshots.assign(new_deal_share=new_share, team=teams))
+    return PeriodRates.learn(deals, snapshots.assign(new_deal_share=new_share, team=teams), **slip)
 
 
 def new_deal_shares(bookings: Bookings, snapshots: pd.DataFrame) -> np.ndarray:
@@ -272,27 +276,23 @@ def monte_carlo(
     draws: int,
     seed: int,
 ) -> AttainmentDraws:
-    """The Monte Carlo's attainment draws for snapshots ``rows`` of ``inputs``."""
+    """The Monte Carlo's attainment draws for snapshots ``rows`` of ``inputs`` (the shared
+    engine, :func:`~spm_ml.forecast.monte_carlo.draw_snapshots`, in shares of quota)."""
     deals = inputs.deals[np.isin(inputs.deals["snapshot"].to_numpy(), rows)]
     position = pd.Series(np.arange(len(rows)), index=rows).reindex(deals["snapshot"]).to_numpy()
     order = np.argsort(position, kind="stable")
-    deals, position = deals.iloc[order], position[order]
-    quota = inputs.snapshots["quota_amount"].to_numpy(dtype=np.float64)[rows]
-    p_win = np.nan_to_num(deals["p_win"].to_numpy(dtype=np.float64))
-    p_close = p_win * rates.p_in_period(deals)
-    stages = deals["stage"].to_numpy(dtype=object)
-    value = np.nan_to_num(deals["amount"].to_numpy()) * rates.amount_change(stages)
-    rng = np.random.default_rng(seed)
-    fractions = inputs.snapshots["fraction_elapsed"].to_numpy()[rows]
-    return draw_attainment(
+    deals = deals.iloc[order].assign(snapshot=position[order])
+    simulated = draw_snapshots(
+        deals,
         inputs.X["attainment_to_date"].to_numpy()[rows],
-        position,
-        p_close,
-        value / quota[position],
-        rates.new_deal_draws(fractions, draws, rng, inputs.X["team"].to_numpy(dtype=object)[rows]),
-        threshold=threshold,
+        inputs.snapshots["quota_amount"].to_numpy(dtype=np.float64)[rows],
+        inputs.snapshots["fraction_elapsed"].to_numpy()[rows],
+        inputs.X["team"].to_numpy(dtype=object)[rows],
+        rates,
+        draws=draws,
         seed=seed,
     )
+    return simulated.attainment(threshold)
 
 
 def stage_weighted_expectation(inputs: QuotaInputs, rows: np.ndarray, rates: PeriodRates):
@@ -395,6 +395,7 @@ def _report(tables: Tables, rows: LabelledRows, probabilities: dict[str, np.ndar
     served = rows.record_extra["serving_estimator"]
     inside = (final >= draws.p10) & (final <= draws.p90)
     return {
+        "served_by_elapsed": served_by_elapsed(test, probabilities[served], served),
         "lead_time_days": {**lead_time_days(test, probabilities[served]), "estimator": served},
         "lead_time_days_by_estimator": {
             name: lead_time_days(test, probabilities[name])
@@ -406,6 +407,25 @@ def _report(tables: Tables, rows: LabelledRows, probabilities: dict[str, np.ndar
             "mean_width": round(float(np.mean(draws.p90 - draws.p10)), 4),
         },
     }
+
+
+def served_by_elapsed(test: pd.DataFrame, probability: np.ndarray, estimator: str) -> dict:
+    """The served estimator's ROC AUC and ECE at each fraction of the period elapsed, with
+    the ECE a perfectly calibrated score would show on as many rows (its noise floor): a
+    few hundred rows per fraction put that floor near the 0.05 a reader might hold it to."""
+    y = test["miss"].to_numpy(dtype=int)
+    fractions = test["fraction_elapsed"].to_numpy()
+    out = {"estimator": estimator}
+    for fraction in np.unique(fractions):
+        rows = fractions == fraction
+        metrics = binary_metrics(y[rows], probability[rows])
+        out[f"{fraction:g}"] = {
+            "rows": int(rows.sum()),
+            "roc_auc": round(metrics["roc_auc"], 4),
+            "ece": round(metrics["ece"], 4),
+            "ece_floor": round(calibrated_ece_floor(probability[rows]), 4),
+        }
+    return out
 
 
 def lead_time_days(test: pd.DataFrame, probability: np.ndarray) -> dict:

@@ -1,12 +1,11 @@
 """Loading the contract from PostgreSQL on 127.0.0.1:5432 (started here if it is down).
 
-Each test writes into its own schema, so runs never see each other's tables.
+Each test writes into its own schema, so runs never see each other's tables.  The
+``postgres`` fixture (tests/conftest.py) starts the server or skips with the reason.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import uuid
 
 import pandas as pd
@@ -15,32 +14,6 @@ import pytest
 from spm_ml.data.io import check_source, load_tables, write_tables_sql
 
 pytestmark = pytest.mark.postgres
-BASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def _ready() -> bool:
-    return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432"]).returncode == 0
-
-
-@pytest.fixture(scope="module")
-def postgres() -> str:
-    if shutil.which("pg_isready") is None or shutil.which("pg_ctlcluster") is None:
-        pytest.skip("PostgreSQL is not installed here (no pg_isready / pg_ctlcluster)")
-    if not _ready():
-        version = subprocess.run(["ls", "/etc/postgresql"], capture_output=True, text=True)
-        subprocess.run(
-            [
-                "pg_ctlcluster",
-                "--skip-systemctl-redirect",
-                version.stdout.split()[0],
-                "main",
-                "start",
-            ],
-            check=False,
-        )
-    if not _ready():
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 is installed but could not be started")
-    return BASE_URL
 
 
 @pytest.fixture

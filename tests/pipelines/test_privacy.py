@@ -1,8 +1,9 @@
 """Email bodies are customer data: a marker planted in one must surface nowhere we write.
 
 We plant the marker in an email of a small organisation, then train (CLI, verbose logs),
-batch-score and validate a broken copy, and scan everything produced: terminal output, log
-records, the MLflow database and artifacts, the email-score cache and the batch outputs.
+batch-score (quickstart's file and `spm-ml batch`) and validate a broken copy, and scan
+everything produced: terminal output, log records, the MLflow database and artifacts, the
+email-score cache and the batch outputs.
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ def test_marker_never_leaves_the_input(planted, tmp_path, caplog):
     scored = score_open_deals_to_file(DealScorer(model, context), out)
     assert len(scored) > 0
     assert MARKER.encode() not in out.read_bytes()
+    # the pre-call batch job: its terminal output, Parquet files and manifest
+    batch = tmp_path / "batch"
+    args = ["-v", "batch", "--data", str(planted), "--workdir", str(work), "--out", str(batch)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert MARKER not in result.output and (batch / "manifest.json").exists()
+    assert _files_containing(batch, MARKER.encode()) == []
 
 
 def test_marker_not_in_validation_errors(planted, tmp_path):

@@ -70,6 +70,10 @@ def test_train_writes_every_estimator_and_the_lead_time(trained):
     assert {"median", "q1", "q3", "estimator"} <= set(lead)
     assert lead["estimator"] == document["serving_estimator"]["choice"]
     assert document["label"]["threshold"] == 1.0
+    by_elapsed = document["served_by_elapsed"]
+    assert by_elapsed["estimator"] == lead["estimator"]
+    mid = by_elapsed["0.5"]
+    assert mid["rows"] > 0 and 0 < mid["ece_floor"] < 0.5 and 0 <= mid["ece"] <= 1
     interval = document["monte_carlo_interval"]
     assert 0 < interval["coverage"] <= 1 and interval["nominal"] == 0.8
     # the Monte Carlo knows something: better than the prior on held-out periods
