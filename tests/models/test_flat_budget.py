@@ -186,7 +186,7 @@ def test_a_blend_is_saved_registered_and_predicts_a_probability(tmp_path, workdi
 
 
 def test_finishing_reserve_scales_with_the_budget():
-    assert finish_seconds(Deadline(15)) == 5.0
+    assert finish_seconds(Deadline(15)) == 8.0
     assert finish_seconds(Deadline(100)) == pytest.approx(12.0)
     assert finish_seconds(Deadline(1000)) == 15.0
     assert finish_seconds(Deadline(None)) == 0.0
