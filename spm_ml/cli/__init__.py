@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import typer
 
-from spm_ml.cli import alerts, batch, data, forecast, models, run, sentiment
+from spm_ml.cli import _common, alerts, batch, data, forecast, models, run, sentiment
 from spm_ml.cli._common import configure_logging, exit_on_sigterm
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ sentiment_app = typer.Typer(help="Email sentiment scoring.", no_args_is_help=Tru
 def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
+    _common.COMMAND_STARTED = time.perf_counter()  # a --time-budget counts from here
     configure_logging(verbose)
 
 

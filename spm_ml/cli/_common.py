@@ -11,9 +11,20 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from spm_ml.errors import SpmMlError
+
+COMMAND_STARTED: float | None = None
+"""``time.perf_counter()`` when the running command started (set by the root callback)."""
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -94,15 +105,40 @@ def configure_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.ERROR)
 
 
+class _BudgetColumn(ProgressColumn):
+    """``elapsed 37 s, 83 s left of 120 s``: the run's clock against its time budget (a
+    finished stage keeps the time it finished at)."""
+
+    def __init__(self, deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def render(self, task) -> Text:
+        elapsed = task.fields.get("finished_at", self.deadline.elapsed())
+        if self.deadline.seconds is None:
+            return Text(f"elapsed {elapsed:3.0f} s", "cyan")
+        left = max(0.0, self.deadline.seconds - elapsed)
+        text = f"elapsed {elapsed:3.0f} s, {left:3.0f} s left of {self.deadline.seconds:.0f} s"
+        return Text(text, "cyan")
+
+
 @contextmanager
-def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
-    """A ``progress(stage, done, total)`` callback drawing one rich bar per stage."""
+def progress_bar(deadline=None) -> Iterator[Callable[[str, int, int], None]]:
+    """A ``progress(stage, done, total)`` callback drawing one rich bar per stage.
+
+    With a ``deadline`` (:class:`~spm_ml.models.learner_search.Deadline`), each bar shows
+    the run's elapsed time and the time left of its budget instead of the stage's own
+    elapsed time and an estimate."""
+    timing = (
+        [TimeElapsedColumn(), TimeRemainingColumn()]
+        if deadline is None
+        else [_BudgetColumn(deadline)]
+    )
     with Progress(
         TextColumn("{task.description:<22}"),
         BarColumn(),
         TextColumn("{task.completed:,}/{task.total:,}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        *timing,
         console=err_console,
         transient=False,
     ) as bar:
@@ -112,5 +148,7 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
             if stage not in tasks:
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
+            if deadline is not None and done >= total:
+                bar.update(tasks[stage], finished_at=deadline.elapsed())
 
         yield update

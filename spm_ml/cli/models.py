@@ -19,6 +19,15 @@ WorkdirOption = Annotated[
 ]
 
 
+TimeBudgetOption = Annotated[
+    float | None,
+    typer.Option(
+        min=1,
+        help="--table: seconds the whole run may take, evaluation included (default 120).",
+    ),
+]
+
+
 def _table_config(
     target, positive, negative, sep, time_col, id_col, keep_col, drop_col, learner, seed
 ):
@@ -47,10 +56,17 @@ def _train_from_table(
     workdir: Path | None,
     metrics_json: Path | None,
     register: str | None,
+    time_budget: float | None = None,
 ) -> None:
     """A flat export's run: an explicit work folder wins; else the user's tracking server;
-    else a per-user folder, never the current one."""
+    else a per-user folder, never the current one.  ``time_budget`` (``--time-budget``)
+    replaces the configuration's default."""
+    from dataclasses import replace
+
     from spm_ml.cli.tabular import train_table
+
+    if time_budget is not None:
+        config = replace(config, time_budget=float(time_budget))
 
     explicit = workdir is not None or bool(os.environ.get("SPM_ML_WORKDIR"))
     train_table(
@@ -113,6 +129,7 @@ def train_attrition_command(
         Path | None, typer.Option(help="Write held-out metrics of model and references here.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    time_budget: TimeBudgetOption = None,
 ) -> None:
     """Train a calibrated attrition model on an organisation: the probability that an AE
     leaves voluntarily within --horizon-days (it becomes the challenger); or, with --table, on
@@ -132,6 +149,7 @@ def train_attrition_command(
         "--drop-col": drop_col,
         "--model-out": model_out,
         "--register": register,
+        "--time-budget": time_budget,
     }
     if table is None:
         given = [o for o, v in table_only.items() if v]
@@ -169,6 +187,7 @@ def train_attrition_command(
         workdir=workdir,
         metrics_json=metrics_json,
         register=register,
+        time_budget=time_budget,
     )
 
 
@@ -237,6 +256,7 @@ def train_deal_win_command(
             "(the first version becomes champion, later ones challenger)."
         ),
     ] = None,
+    time_budget: TimeBudgetOption = None,
 ) -> None:
     """Train a calibrated deal-win model on an organisation (it becomes the challenger), or,
     with --table, on any flat export of closed deals (saved to --model-out; the MLflow store
@@ -253,6 +273,7 @@ def train_deal_win_command(
         "--drop-col": drop_col,
         "--model-out": model_out,
         "--register": register,
+        "--time-budget": time_budget,
     }
     if table is not None:
         if data is not None:
@@ -274,6 +295,7 @@ def train_deal_win_command(
             workdir=workdir,
             metrics_json=metrics_json,
             register=register,
+            time_budget=time_budget,
         )
         return
     given = [o for o, v in table_only.items() if v]

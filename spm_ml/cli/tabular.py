@@ -18,11 +18,15 @@ def train_table(
     register: str | None = None,
     tracking_uri: str | None = None,
 ) -> None:
-    """Read and screen ``table``, print every column decision, train, print the metrics."""
+    """Read and screen ``table``, print every column decision, train, print the metrics;
+    all of it within ``config.time_budget`` seconds (reading and screening included)."""
+    from spm_ml.cli import _common
     from spm_ml.cli.models import print_training_summary
+    from spm_ml.models.learner_search import Deadline
     from spm_ml.training.family import write_metrics_json
-    from spm_ml.training.tabular import load_tabular, train_tabular
+    from spm_ml.training.tabular import load_tabular, protocol_text, train_tabular
 
+    deadline = Deadline(config.time_budget, started=_common.COMMAND_STARTED)
     data = load_tabular(table, config)
     n_pos = int(data.y.sum())
     console.print(
@@ -36,13 +40,12 @@ def train_table(
     print_decisions(data.decisions)
     for note in data.notes:
         console.print(f"[yellow]note:[/] {note}")
-    split = (
-        f"time split on {config.time_col!r}"
-        if config.time_col
-        else (f"{config.cv_repeats}x{config.cv_folds} repeated stratified cross-validation")
+    console.print(
+        f"evaluating by {protocol_text(len(data.y), config)}, then fitting the final model on "
+        f"all rows; time budget {config.time_budget:.0f} s for the whole run "
+        f"({deadline.elapsed():.0f} s spent reading and screening)"
     )
-    console.print(f"evaluating by {split}, then fitting the final model on all rows")
-    with progress_bar() as progress:
+    with progress_bar(deadline) as progress:
         run = train_tabular(
             data,
             config,
@@ -51,13 +54,16 @@ def train_table(
             progress=progress,
             register=register,
             tracking_uri=tracking_uri,
+            deadline=deadline,
         )
     model = run.model
     console.print(
-        f"model: [bold]{model.chosen_}[/], the simplest within one paired standard error of "
-        f"the best held-out log loss on the training rows ({choice_text(model)}); chosen in "
+        f"model: [bold]{model.chosen_}[/], the simplest single candidate within one paired "
+        "standard error of the best held-out log loss on the training rows, or the blend "
+        f"when it beats every single one ({choice_text(model)}); chosen in "
         "evaluation: " + ", ".join(f"{k} {v}x" for k, v in run.fold_choices.items())
     )
+    console.print(search_text(model, run.split_params))
     if model.chosen_ == "prior":
         err_console.print(
             "[bold yellow]no usable signal:[/] no model beat the class rate on held-out rows, "
@@ -73,7 +79,7 @@ def train_table(
         f"(mlflow.pyfunc.load_model(...).predict(rows) -> 'probability'); "
         f"MLflow run {run.run_id} in experiment {config.experiment!r} of "
         f"{mlflow.get_tracking_uri()} "
-        f"({run.seconds:.1f} s)"
+        f"({deadline.elapsed():.1f} s of the {config.time_budget:.0f} s budget)"
     )
     if run.model_version is not None:
         console.print(
@@ -96,6 +102,34 @@ def choice_text(model) -> str:
             )
         parts.append(text)
     return "; ".join(parts)
+
+
+def search_text(model, split_params: dict) -> str:
+    """What the search did: LightGBM trials and why they stopped, the blend's recipe."""
+    search = model.search_
+    stopped = f"stopped by {search.get('stopped_by', 'n/a')}"
+    if search.get("kept_default"):
+        stopped += "; the default kept: the best trial was within one standard error"
+    if split_params.get("split") == "cv":
+        text = (
+            f"LightGBM search: {search.get('trials', 0)} trials on all rows ({stopped}), "
+            f"{split_params.get('search_trials_evaluation', 0)} in evaluation"
+        )
+    else:
+        text = (
+            f"LightGBM search: {search.get('trials', 0)} trials on the training rows "
+            f"({stopped}); the final model refits that choice on all rows"
+        )
+    if model.chosen_ == "blend":
+        a, b = model.blend_["parts"]
+        weight = model.blend_["weight"]
+        text += f"; blend = {weight:.1f} x {a} + {1 - weight:.1f} x {b} (log-odds)"
+    if split_params.get("cv_repeats_asked", 0) > split_params.get("cv_repeats", 0):
+        text += (
+            f"; {split_params['cv_repeats']} of {split_params['cv_repeats_asked']} CV repeats "
+            "fitted in the time budget"
+        )
+    return text
 
 
 def print_decisions(decisions) -> None:

@@ -5,20 +5,37 @@ outcome leaks, protected attributes for models about people; :mod:`spm_ml.featur
 -> evaluation -> final fit on every row -> MLflow pyfunc in ``--model-out`` + an MLflow run
 in experiment ``<family>-tabular`` (``deal-win-tabular``, ``attrition-tabular``).
 
-Evaluation repeats the whole :class:`~spm_ml.models.tabular.TabularClassifier` procedure
-(inner splits, model choice, calibration) on training rows only:
+**Time budget.**  ``time_budget`` (``--time-budget``, default 120 s) bounds the whole run
+from reading the file to the logged run, evaluation included.  :data:`FINISH_SECONDS` are
+kept for saving and logging; the rest is shared between the evaluation fits and the final
+fit, each a :class:`~spm_ml.models.tabular.TabularClassifier` whose LightGBM search stops
+when its next trial would not leave time for the refits (estimated from measured fit times).
 
-- ``time`` (``--time-col``): rows before the 75th percentile of the time column train, the
-  later 25% test; inside, the latest 20% of training rows are the validation slice.
-- ``cv`` (no time column): repeated stratified k-fold (3 x 5 by default); each repeat scores
+**Protocol, scaled to the data** (:func:`evaluation_protocol`).  Evaluation repeats the whole
+:class:`~spm_ml.models.tabular.TabularClassifier` procedure (inner splits, search, model
+choice, calibration) on training rows only:
+
+- ``time`` (``--time-col`` given, any size): rows before the 75th percentile of the time
+  column train, the later 25% test; inside, the latest 20% of training rows are the
+  validation slice.  Then the chosen model is refitted on all rows (``refit``: no second
+  search).
+- ``cv`` (no time column, fewer than :data:`CV_MAX_ROWS` = 3,000 rows): repeated stratified
+  k-fold (up to 3 x 5 by default).  The budget is planned for one repeat and the final fit:
+  each fold of the first repeat gets an equal share of the time left (the final fit 1.25
+  shares); a further repeat runs, with the same per-fold limits, only when the first
+  repeat's measured time says it and the final fit still fit (small tables, whose searches
+  end at ``max_trials``, get all three; the run says how many ran).  Each repeat scores
   every row once out of fold; metrics are computed per repeat and averaged, and the 95%
   intervals come from one set of row resamples applied to every repeat and every model.
-  In the metrics document ``n_train`` is the mean training-fold size and ``n_test`` the
-  number of rows scored out of fold per repeat (all rows); ``cv`` holds the folds, the
-  repeats and the rows, which the CLI prints as "5-fold CV over 448 rows".
+  The final model is a full fit on all rows with the time left.
+- ``holdout`` (no time column, :data:`CV_MAX_ROWS` rows or more): one stratified 25% test
+  split, bootstrap intervals resampling whole groups of the first ``--id-col`` when one is
+  given (rows of one account or person are not independent), else rows; then ``refit``.
 
-The saved model is then fitted on all rows by the same procedure.  The leak screen looks at
-every row's outcome once, before any split: it only removes columns, never tunes anything.
+In the metrics document ``n_train`` is the (mean) training size and ``n_test`` the rows
+scored (per repeat); ``cv`` holds the folds, the repeats and the rows, which the CLI prints
+as "5-fold CV over 448 rows".  The leak screen looks at every row's outcome once, before
+any split: it only removes columns, never tunes anything.
 """
 
 from __future__ import annotations
@@ -36,7 +53,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.model_selection import RepeatedStratifiedKFold
+from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
 from spm_ml import registry
 from spm_ml.errors import SchemaError, SourceError, SpmMlError, TrainingError
@@ -49,6 +66,7 @@ from spm_ml.features.tabular import (
     screen_columns,
 )
 from spm_ml.models.evaluation import evaluate, flat_metrics, metrics_document
+from spm_ml.models.learner_search import Deadline
 from spm_ml.models.metrics import METRIC_NAMES, expected_calibration_error, interval
 from spm_ml.models.tabular import LOGISTIC, PRIOR, TabularClassifier, save_tabular_model
 
@@ -66,6 +84,16 @@ competitor, the discount type...), read as a category and said so in the column 
 NONE_AS_VALUE = "none_as_value"
 """``frame.attrs`` key: the columns whose literal "None" was kept as a value."""
 SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+DEFAULT_TIME_BUDGET = 120.0
+"""Seconds a ``--table`` run may take by default, on 2 cores, evaluation included."""
+CV_MAX_ROWS = 3_000
+"""Below this many rows: repeated cross-validation; from it on, one held-out split."""
+FINISH_SECONDS = (8.0, 0.12, 15.0)
+"""Kept from the budget for what follows the fits (saving the model, the MLflow run, plots):
+12% of the budget, at least 8 s and at most 15 s (measured: 7 s on 1,470 rows at load
+average 3, 14 s at load average 11, on 2 cores)."""
+FINAL_FIT_WEIGHT = 1.25
+"""The final fit's share of the time left, relative to one fold's (it sees 5/4 the rows)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +116,10 @@ class TabularTrainConfig:
     inner_folds: int = 3
     bootstrap_samples: int = 200
     seed: int = 0
+    time_budget: float | None = DEFAULT_TIME_BUDGET
+    """Seconds for the whole run (``None``: no limit); see the module docstring."""
+    max_trials: int = 40
+    """At most this many LightGBM search trials per fit."""
     family: str = "deal-win"
     """What the model predicts: its MLflow experiment is ``<family>-tabular``."""
     exclude_protected: bool = False
@@ -127,6 +159,9 @@ class TabularRun:
     model_version: str | None = None
     """Registry version, when the run was asked to register the model (``register``)."""
     alias: str | None = None
+    predictions: dict = field(default_factory=dict)
+    """The evaluation's held-out predictions: ``rows`` (positions in the frame), ``y`` and
+    ``p`` (``{name: probabilities}``; under CV, the first repeat's out-of-fold ones)."""
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -337,6 +372,31 @@ def _times(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
 
 
 # -- training -------------------------------------------------------------------------------------
+def evaluation_protocol(n_rows: int, has_times: bool) -> str:
+    """``"time"`` with a time column; else ``"cv"`` below :data:`CV_MAX_ROWS` rows, else
+    ``"holdout"`` (the rule is stated in the module docstring and printed by the CLI)."""
+    if has_times:
+        return "time"
+    return "cv" if n_rows < CV_MAX_ROWS else "holdout"
+
+
+def protocol_text(n_rows: int, config: TabularTrainConfig) -> str:
+    """The protocol a run of ``n_rows`` rows will use, and why, for people."""
+    protocol = evaluation_protocol(n_rows, config.time_col is not None)
+    if protocol == "time":
+        return f"time split on {config.time_col!r} (later {config.test_fraction:.0%} of rows test)"
+    if protocol == "cv":
+        return (
+            f"{config.cv_repeats}x{config.cv_folds} repeated stratified cross-validation "
+            f"(fewer than {CV_MAX_ROWS:,} rows)"
+        )
+    groups = f", intervals resampling {config.id_cols[0]!r} groups" if config.id_cols else ""
+    return (
+        f"one stratified {config.test_fraction:.0%} test split ({CV_MAX_ROWS:,} rows or "
+        f"more{groups})"
+    )
+
+
 def train_tabular(
     data: TabularData,
     config: TabularTrainConfig,
@@ -346,17 +406,22 @@ def train_tabular(
     progress=None,
     register: str | None = None,
     tracking_uri: str | None = None,
+    deadline: Deadline | None = None,
 ) -> TabularRun:
     """Evaluate, fit on all rows, save the pyfunc to ``model_out`` and log an MLflow run.
 
     With ``register``, the logged model is also a version of registered model ``register``,
     with the alias the registry's rule gives a new version (``champion`` for the first,
     else ``challenger``): served, promoted and loaded like any other family's.
-    ``tracking_uri`` logs to that MLflow store instead of ``workdir``'s.
+    ``tracking_uri`` logs to that MLflow store instead of ``workdir``'s.  ``deadline`` is
+    the run's time budget when it started earlier (the CLI starts it before reading the
+    file); by default ``config.time_budget`` from now.
     """
     import mlflow
 
     started = time.perf_counter()
+    if deadline is None:
+        deadline = Deadline(config.time_budget)
     model_out = Path(model_out)
     _check_model_out(model_out)
     template = TabularClassifier(
@@ -364,18 +429,22 @@ def train_tabular(
         learner=config.learner,
         inner_folds=config.inner_folds,
         valid_fraction=config.valid_fraction,
+        max_trials=config.max_trials,
         random_state=config.seed,
     )
-    if data.times is not None:
-        evaluation, sizes, split_params, choices, plotted = _time_evaluation(
-            template, data, config, progress
+    protocol = evaluation_protocol(len(data.y), data.times is not None)
+    if protocol == "cv":
+        evaluation, sizes, split_params, choices, plotted, model = _cv_evaluation(
+            template, data, config, progress, deadline
         )
     else:
-        evaluation, sizes, split_params, choices, plotted = _cv_evaluation(
-            template, data, config, progress
+        evaluation, sizes, split_params, choices, plotted, model = _holdout_evaluation(
+            template, data, config, progress, deadline
         )
-    model = clone(template).fit(data.frame, data.y, times=data.times)
     _report(progress, "final model", 1, 1)
+    split_params["search_trials_final"] = model.search_.get("trials", 0)
+    split_params["time_budget"] = config.time_budget
+    split_params["seconds_before_logging"] = round(deadline.elapsed(), 1)
 
     metadata = {
         "target": config.target,
@@ -409,6 +478,7 @@ def train_tabular(
     version = alias = None
     if register:
         version, alias = registry.register_logged_model(run.info.run_id, "model", register)
+    rows, y_plot, p_plot = plotted
     return TabularRun(
         model=model,
         metrics=document,
@@ -419,23 +489,35 @@ def train_tabular(
         seconds=time.perf_counter() - started,
         model_version=version,
         alias=alias,
+        predictions={"rows": rows, "y": y_plot, "p": p_plot},
     )
 
 
-def _time_evaluation(template, data: TabularData, config: TabularTrainConfig, progress):
-    times = data.times
-    numeric = times.astype("int64") if pd.api.types.is_datetime64_any_dtype(times) else times
-    cut = float(np.quantile(numeric.to_numpy(dtype=float), 1 - config.test_fraction))
-    test = np.flatnonzero(numeric.to_numpy(dtype=float) >= cut)
-    train = np.flatnonzero(numeric.to_numpy(dtype=float) < cut)
+def _holdout_evaluation(
+    template, data: TabularData, config: TabularTrainConfig, progress, deadline
+):
+    """One held-out split (time-ordered with ``data.times``, else stratified); the search runs
+    on the training rows, then the chosen model is refitted on all rows."""
     y = data.y
-    for name, rows in (("training (earlier)", train), ("test (later)", test)):
+    n = len(y)
+    ((train, test),) = evaluation_splits(data, config)
+    names = (
+        ("training (earlier)", "test (later)") if data.times is not None else ("training", "test")
+    )
+    for name, rows in zip(names, (train, test), strict=True):
         if len(rows) == 0 or len(np.unique(y[rows])) < 2:
             raise TrainingError(
-                f"the time-based split leaves the {name} rows with one outcome or none; "
-                "need both outcomes before and after the cut (or drop --time-col)"
+                f"the {'time-based' if data.times is not None else 'held-out'} split leaves the "
+                f"{name} rows with one outcome or none; need both outcomes on each side"
+                + (" (or drop --time-col)" if data.times is not None else "")
             )
-    model = clone(template).fit(data.frame.iloc[train], y[train], times=times.iloc[train])
+    # leave time for the refit on all rows (n / len(train) of the training fit's refit)
+    fit_times = None if data.times is None else data.times.iloc[train]
+    model = (
+        clone(template)
+        .set_params(time_limit=_time_left(deadline), refit_reserve=1 + n / len(train))
+        .fit(data.frame.iloc[train], y[train], times=fit_times)
+    )
     _report(progress, "evaluation", 1, 1)
     X_test = data.frame.iloc[test]
     probabilities = {
@@ -443,61 +525,148 @@ def _time_evaluation(template, data: TabularData, config: TabularTrainConfig, pr
         "prior": np.full(len(test), y[train].mean()),
         "logistic_regression": model.reference_proba(X_test)[:, 1],
     }
-    evaluation = evaluate(y[test], probabilities, n_boot=config.bootstrap_samples, seed=config.seed)
-    start = times.iloc[test].min()
+    groups = _groups(data, config)
+    evaluation = evaluate(
+        y[test],
+        probabilities,
+        groups=None if groups is None else groups[test],
+        n_boot=config.bootstrap_samples,
+        seed=config.seed,
+    )
     split_params = {
-        "split": "time",
-        "split_time_col": config.time_col,
-        "split_test_start": str(start.date() if hasattr(start, "date") else start),
+        "split": "time" if data.times is not None else "holdout",
         "n_train": len(train),
         "n_test": len(test),
         "evaluation_model_choice": model.chosen_,
+        "search_trials_evaluation": model.search_.get("trials", 0),
     }
+    if data.times is not None:
+        start = data.times.iloc[test].min()
+        split_params["split_time_col"] = config.time_col
+        split_params["split_test_start"] = str(start.date() if hasattr(start, "date") else start)
+    elif groups is not None:
+        split_params["bootstrap_groups"] = config.id_cols[0]
+    final = model.refit(data.frame, y)
     return (
         evaluation,
         (len(train), len(test)),
         split_params,
         {model.chosen_: 1},
-        (
-            y[test],
-            probabilities,
-        ),
+        (test, y[test], probabilities),
+        final,
     )
 
 
-def _cv_evaluation(template, data: TabularData, config: TabularTrainConfig, progress):
+def evaluation_splits(
+    data: TabularData, config: TabularTrainConfig
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (training rows, test rows) of the evaluation :func:`evaluation_protocol` picks:
+    one pair for a held-out split, ``cv_repeats x folds`` pairs (repeat by repeat) for CV.
+    Benchmarks use it to score other learners on exactly the same rows."""
     y = data.y
-    minority = int(min(y.sum(), len(y) - y.sum()))
-    folds = RepeatedStratifiedKFold(
-        n_splits=max(2, min(config.cv_folds, minority)),
-        n_repeats=config.cv_repeats,
-        random_state=config.seed,
+    protocol = evaluation_protocol(len(y), data.times is not None)
+    if protocol == "cv":
+        minority = int(min(y.sum(), len(y) - y.sum()))
+        folds = RepeatedStratifiedKFold(
+            n_splits=max(2, min(config.cv_folds, minority)),
+            n_repeats=config.cv_repeats,
+            random_state=config.seed,
+        )
+        return list(folds.split(np.zeros(len(y)), y))
+    if protocol == "time":
+        times = data.times
+        numeric = times.astype("int64") if pd.api.types.is_datetime64_any_dtype(times) else times
+        values = numeric.to_numpy(dtype=float)
+        cut = float(np.quantile(values, 1 - config.test_fraction))
+        return [(np.flatnonzero(values < cut), np.flatnonzero(values >= cut))]
+    train, test = train_test_split(
+        np.arange(len(y)), test_size=config.test_fraction, stratify=y, random_state=config.seed
     )
-    n_folds = folds.get_n_splits()
+    return [(np.sort(train), np.sort(test))]
+
+
+def _groups(data: TabularData, config: TabularTrainConfig) -> np.ndarray | None:
+    """The bootstrap's resampling units: the first ``--id-col``'s values, else ``None``."""
+    if config.id_cols and config.id_cols[0] in data.frame.columns:
+        return data.frame[config.id_cols[0]].astype(str).to_numpy()
+    return None
+
+
+def _time_left(deadline: Deadline, share: float = 1.0) -> float | None:
+    """``share`` of the seconds left once :data:`FINISH_SECONDS` are kept (``None``: no
+    budget); never below one second, so a spent budget still yields the cheapest model."""
+    if deadline.seconds is None:
+        return None
+    return max(1.0, (deadline.remaining() - finish_seconds(deadline)) * share)
+
+
+def finish_seconds(deadline: Deadline) -> float:
+    """The seconds :data:`FINISH_SECONDS` keeps from ``deadline``'s budget."""
+    if deadline.seconds is None:
+        return 0.0
+    low, share, high = FINISH_SECONDS
+    return float(np.clip(share * deadline.seconds, low, high))
+
+
+def _cv_evaluation(template, data: TabularData, config: TabularTrainConfig, progress, deadline):
+    y = data.y
+    splits = evaluation_splits(data, config)
+    n_folds = len(splits)
     per_repeat = n_folds // config.cv_repeats
     oof = {name: np.full((config.cv_repeats, len(y)), np.nan) for name in _NAMES}
     choices: dict[str, int] = {}
-    train_sizes = []
-    for i, (train, test) in enumerate(folds.split(np.zeros(len(y)), y)):
+    train_sizes, trials = [], []
+    limits: list[float | None] = []
+    repeats_done, repeat_started, first_repeat = 0, time.perf_counter(), 0.0
+    for i, (train, test) in enumerate(splits):
         repeat = i // per_repeat
-        model = clone(template).fit(data.frame.iloc[train], y[train])
+        if i % per_repeat == 0 and repeat > 0:
+            # another repeat (same per-fold limits as the first) only if it and the final fit
+            # still fit in the budget, judged by the first repeat's measured time
+            repeats_done = repeat
+            first_repeat = first_repeat or time.perf_counter() - repeat_started
+            left = deadline.remaining() - finish_seconds(deadline)
+            if left < first_repeat * (1 + FINAL_FIT_WEIGHT / per_repeat):
+                break
+        if repeat == 0:  # the budget is planned for one repeat and the final fit
+            limit = _time_left(deadline, 1 / (per_repeat - i + FINAL_FIT_WEIGHT))
+            limits.append(limit)
+        else:
+            limit = limits[i % per_repeat]
+        model = clone(template).set_params(time_limit=limit).fit(data.frame.iloc[train], y[train])
         X_test = data.frame.iloc[test]
         oof["model"][repeat, test] = model.predict_proba(X_test)[:, 1]
         oof["prior"][repeat, test] = y[train].mean()
         oof["logistic_regression"][repeat, test] = model.reference_proba(X_test)[:, 1]
         choices[model.chosen_] = choices.get(model.chosen_, 0) + 1
         train_sizes.append(len(train))
+        trials.append(model.search_.get("trials", 0))
         _report(progress, "cross-validation", i + 1, n_folds)
+    else:
+        repeats_done = config.cv_repeats
+    oof = {name: values[:repeats_done] for name, values in oof.items()}
     evaluation = evaluate_repeated(y, oof, n_boot=config.bootstrap_samples, seed=config.seed)
     split_params = {
         "split": "cv",
         "cv_folds": per_repeat,
-        "cv_repeats": config.cv_repeats,
+        "cv_repeats": repeats_done,
+        "cv_repeats_asked": config.cv_repeats,
         "n_train_mean": int(round(np.mean(train_sizes))),
         "n_scored_per_repeat": len(y),
+        "search_trials_evaluation": int(np.sum(trials)),
     }
-    plotted = (y, {name: values[0] for name, values in oof.items()})
-    return evaluation, (int(round(np.mean(train_sizes))), len(y)), split_params, choices, plotted
+    if repeats_done < config.cv_repeats:
+        _report(progress, "cross-validation", n_folds, n_folds)
+    final = clone(template).set_params(time_limit=_time_left(deadline)).fit(data.frame, y)
+    plotted = (np.arange(len(y)), y, {name: values[0] for name, values in oof.items()})
+    return (
+        evaluation,
+        (int(round(np.mean(train_sizes))), len(y)),
+        split_params,
+        choices,
+        plotted,
+        final,
+    )
 
 
 _NAMES = ("model", "prior", "logistic_regression")
@@ -612,6 +781,14 @@ def _log_run(data, config, model, evaluation, split_params, choices) -> None:
         "logistic_regression_C": model.logistic_C_,
         "calibration_method": getattr(model.calibrator_, "method", "none"),
         "fold_choices": _param(choices),
+        "search_trials": model.search_.get("trials", 0),
+        "search_stopped_by": model.search_.get("stopped_by", ""),
+        "search_best_params": _param(model.search_.get("best_params", {})),
+        "blend": _param(
+            {"parts": model.blend_["parts"], "weight": model.blend_["weight"]}
+            if model.blend_
+            else {}
+        ),
     }
     for decision in data.decisions:
         state = "used" if decision.used else "dropped"
@@ -641,7 +818,7 @@ def _log_plots(model: TabularClassifier, data: TabularData, plotted, seed: int) 
 
     from spm_ml.models.plots import reliability_plot, roc_pr_plot, shap_summary_plot
 
-    y, probabilities = plotted
+    _, y, probabilities = plotted
     figures = {
         "plots/reliability.png": reliability_plot(y, probabilities),
         "plots/roc_pr.png": roc_pr_plot(y, probabilities),

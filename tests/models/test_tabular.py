@@ -26,7 +26,7 @@ from spm_ml.training.tabular import (
     train_tabular,
 )
 
-FAST = {"cv_folds": 3, "cv_repeats": 1, "bootstrap_samples": 20}
+FAST = {"cv_folds": 3, "cv_repeats": 1, "bootstrap_samples": 20, "max_trials": 3}
 
 
 def export(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -403,8 +403,14 @@ def test_one_standard_error_rule_prefers_the_simplest_candidate():
     noise = pd.DataFrame({"a": rng.normal(size=300), "b": rng.choice(["x", "y"], 300)})
     y = (rng.random(300) < 0.4).astype(int)
     prep = TabularPreprocessor(numeric=("a",), categorical=("b",))
-    model = TabularClassifier(preprocessor=prep).fit(noise, y)
-    assert set(model.selection_) == {"prior", "logistic_regression", "gbm", "gbm_additive"}
+    model = TabularClassifier(preprocessor=prep, max_trials=3).fit(noise, y)
+    assert set(model.selection_) == {
+        "prior",
+        "logistic_regression",
+        "gbm",
+        "gbm_additive",
+        "blend",
+    }
     if model.chosen_ == "prior":
         np.testing.assert_allclose(model.predict_proba(noise.head(3))[:, 1], y.mean())
 
