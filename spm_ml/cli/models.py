@@ -19,6 +19,11 @@ WorkdirOption = Annotated[
 ]
 
 
+TrainDataOption = Annotated[
+    str | None,
+    typer.Option(help="Organisation to train on: folder, SQL URL or ADAPTER:PATH."),
+]
+
 TimeBudgetOption = Annotated[
     float | None,
     typer.Option(
@@ -82,10 +87,7 @@ def _train_from_table(
 
 @exits_on_error
 def train_attrition_command(
-    data: Annotated[
-        str | None,
-        typer.Option(help="Organisation to train on: folder, SQL URL or ADAPTER:PATH."),
-    ] = None,
+    data: TrainDataOption = None,
     horizon_days: Annotated[
         int,
         typer.Option(min=1, help="Label: leaves voluntarily within this many days."),
@@ -193,10 +195,7 @@ def train_attrition_command(
 
 @exits_on_error
 def train_deal_win_command(
-    data: Annotated[
-        str | None,
-        typer.Option(help="Organisation to train on: folder, SQL URL or ADAPTER:PATH."),
-    ] = None,
+    data: TrainDataOption = None,
     workdir: WorkdirOption = None,
     metrics_json: Annotated[
         Path | None, typer.Option(help="Write held-out metrics of model and references here.")
@@ -364,10 +363,7 @@ def _train_on_organisation(
 
 @exits_on_error
 def train_quota_risk_command(
-    data: Annotated[
-        str | None,
-        typer.Option(help="Organisation to train on: folder, SQL URL or ADAPTER:PATH."),
-    ] = None,
+    data: TrainDataOption = None,
     workdir: WorkdirOption = None,
     metrics_json: Annotated[
         Path | None,
