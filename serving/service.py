@@ -124,6 +124,11 @@ class SpmMlService:
         # The context holds millions of long-lived Python objects (ids and text in object
         # columns): keep the cyclic garbage collector from rescanning them during requests.
         gc.freeze()
+        # And collect cycles rarely: with the default thresholds (700, 10, 10) a request
+        # allocates enough to start collections whose pauses made the slowest 1% of answers
+        # (benchmarks/serving_speed.py (b), 500/s: p99 88.6 ms with them, 17.9 ms with these;
+        # docs/benchmarks.md).  Freed-by-refcount memory is unaffected; only cycles wait.
+        gc.set_threshold(100_000, 50, 1000)
         self.label = (loaded.record.label if loaded.record else {}).get("definition", "won")
         self.batcher = MicroBatcher(self._score_batch, max_batch_size=64)
         logger.info("loaded %s version %s", DEAL_MODEL, self.model_ref.version)
