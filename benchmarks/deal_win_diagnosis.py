@@ -33,9 +33,8 @@ import pandas as pd
 from spm_ml.data.simulate import SimulationConfig, simulate
 from spm_ml.data.simulate.truth import latent_deal_state
 from spm_ml.models.metrics import binary_metrics
-from spm_ml.models.references import tuned_logistic_reference
 from spm_ml.training.deal_win import DEAL_WIN, DealWinTrainConfig
-from spm_ml.training.family import fit_on_split
+from spm_ml.training.family import fit_on_split, logistic_on_split
 
 BLOCKS = {
     "tone": r"^(inbound_(negative|positive)_share|inbound_tone_trend|days_since_positive_inbound"
@@ -83,14 +82,7 @@ def main() -> None:
         return fitted, fitted.predict_proba(columns.iloc[split.test])[:, 1]
 
     def logistic(columns: pd.DataFrame) -> float:
-        fitted, _ = tuned_logistic_reference(
-            columns.iloc[split.fit],
-            y[split.fit],
-            columns.iloc[split.valid],
-            y[split.valid],
-            DEAL_WIN.categorical(columns),
-            seed=config.seed,
-        )
+        fitted, _ = logistic_on_split(DEAL_WIN, columns, y, split, config)
         return roc_auc(fitted.predict_proba(columns.iloc[split.test])[:, 1])
 
     fitted, p = model(X)

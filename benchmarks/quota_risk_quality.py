@@ -40,8 +40,7 @@ from spm_ml.data.simulate import SimulationConfig, simulate
 from spm_ml.data.simulate.truth import latent_deal_state, latent_rep_state
 from spm_ml.features.deals import DealFeatureConfig
 from spm_ml.models.metrics import binary_metrics, calibrated_ece_floor
-from spm_ml.models.references import tuned_logistic_reference
-from spm_ml.training.family import fit_on_split
+from spm_ml.training.family import fit_on_split, logistic_on_split
 from spm_ml.training.quota_risk import QUOTA_RISK, QuotaRiskTrainConfig, train_quota_risk
 
 ESTIMATORS = ("model", "monte_carlo", "blend", "logistic_regression", "stage_weighted_pipeline")
@@ -70,14 +69,7 @@ def ceiling_probabilities(org, run, config: QuotaRiskTrainConfig) -> dict[str, n
     y = snapshots["miss"].to_numpy(dtype=int)
     split = run.split
     model = fit_on_split(QUOTA_RISK, X, y, snapshots["rep_id"].to_numpy(), split, config)
-    logistic, _ = tuned_logistic_reference(
-        X.iloc[split.fit],
-        y[split.fit],
-        X.iloc[split.valid],
-        y[split.valid],
-        QUOTA_RISK.categorical(X),
-        seed=config.seed,
-    )
+    logistic, _ = logistic_on_split(QUOTA_RISK, X, y, split, config)
     return {
         "ceiling_gbm": model.predict_proba(X.iloc[split.test])[:, 1],
         "ceiling_logistic": logistic.predict_proba(X.iloc[split.test])[:, 1],
