@@ -18,14 +18,21 @@ Every rule that spans fields (dates in order, a history value that parses for it
 the three email scores together) is a pydantic error with the field in its location, so a
 rejected request answers HTTP 400 (BentoML's status for a pydantic validation error) naming
 the field.
+
+Every endpoint takes a list (``deals``, ``reps``, ``emails``) so callers batch: at most
+:data:`MAX_ITEMS` items; a longer list answers 413 (:class:`TooManyItems`) before any item
+is read.  Each answer item carries its own ``status`` (200, or the 4xx its item earned, with
+``error`` naming the field) and the ``models`` (name, version) that produced it.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from http import HTTPStatus
+from typing import Annotated, Any, ClassVar, Literal
 
+from bentoml.exceptions import BentoMLException
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -40,6 +47,8 @@ from pydantic_core import PydanticCustomError
 
 from spm_ml.data.schema import ACTIVITY_TYPES, DEAL_STAGES, OPEN_STAGES
 
+MAX_ITEMS = 256
+"""Items per request (deals, reps, emails); a longer list answers 413."""
 MAX_ID_CHARS = 128
 MAX_TEXT_CHARS = 100_000
 MAX_EVENTS = 10_000
@@ -376,6 +385,44 @@ class DealScoreRequest(BaseModel):
         return self
 
 
+class TooManyItems(BentoMLException):
+    """A list longer than :data:`MAX_ITEMS`: HTTP 413, raised before any item is read."""
+
+    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+def _items(field: str, description: str):
+    """A request's list of items: at least one, at most :data:`MAX_ITEMS` (documented as
+    ``maxItems``; checked by :func:`_count_items` so that a longer list is 413, not 400)."""
+    return Field(min_length=1, description=description, json_schema_extra={"maxItems": MAX_ITEMS})
+
+
+class ItemList(BaseModel):
+    """A request carrying one list of items (:attr:`items_field`), counted before reading."""
+
+    model_config = _FORBID
+    items_field: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_items(cls, data: Any) -> Any:
+        items = data.get(cls.items_field) if isinstance(data, dict) else None
+        if isinstance(items, list) and len(items) > MAX_ITEMS:
+            # not a ValueError: pydantic lets it through, BentoML answers its status (413)
+            raise TooManyItems(
+                f"{cls.items_field}: at most {MAX_ITEMS} items per request, got {len(items)}; "
+                "split the list over several requests"
+            )
+        return data
+
+
+class DealScoreList(ItemList):
+    """Deals to score, each by id or posted (see :class:`DealScoreRequest`)."""
+
+    items_field: ClassVar[str] = "deals"
+    deals: list[DealScoreRequest] = _items("deals", "The deals, at most 256.")
+
+
 class Driver(BaseModel):
     """One feature behind the score and how much it moved it (SHAP, log-odds)."""
 
@@ -386,26 +433,181 @@ class Driver(BaseModel):
 
 
 class ModelRef(BaseModel):
-    """The registered model that produced the score."""
+    """A registered model that produced (part of) an answer.
+
+    Build it with :meth:`of`: answers leave out fields never set, and the alias is always
+    part of a reference."""
 
     name: str = Field(description="Registered model name.")
-    version: str = Field(description="Registered model version.")
-    alias: str = Field(description="Alias it was loaded by (champion).")
+    version: str = Field(
+        description="Registered model version ('default' for the built-in sentiment model)."
+    )
+    alias: str = Field(default="champion", description="Alias it was loaded by (champion).")
+
+    @classmethod
+    def of(cls, name: str, version: str) -> ModelRef:
+        return cls(name=name, version=version, alias="champion")
 
 
-class DealScore(BaseModel):
-    """A calibrated win probability and the drivers behind it."""
+UtcMoment = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+class ItemResult(BaseModel):
+    """What every answer item carries: its own status and, when refused, why."""
+
+    status: int = Field(
+        default=200,
+        description="200 when the item was answered; else the 4xx it earned (404: unknown "
+        "id, 422: not scorable as asked), with error naming the field.",
+    )
+    error: str | None = Field(default=None, description="Why the item was refused.")
+    models: list[ModelRef] = Field(
+        default_factory=list, description="The models (name, version) that produced the item."
+    )
+
+
+class DealScore(ItemResult):
+    """A calibrated win probability and the drivers behind it (or why not)."""
 
     deal_id: str = Field(description="The scored deal.")
-    as_of: Annotated[datetime, AfterValidator(_as_utc)] = Field(
-        description="The moment it was scored as of (UTC)."
+    as_of: UtcMoment = Field(description="The moment it was scored as of (UTC).")
+    probability: float | None = Field(
+        default=None, ge=0, le=1, description="Calibrated probability of a win."
     )
-    probability: float = Field(ge=0, le=1, description="Calibrated probability of a win.")
-    drivers: list[Driver] = Field(description="Top drivers, largest |shap| first.")
-    model: ModelRef = Field(description="The model that scored it.")
-    label: str = Field(
-        default="won",
+    drivers: list[Driver] | None = Field(
+        default=None, description="Top drivers, largest |shap| first."
+    )
+    label: str | None = Field(
+        default=None,
         description="What the probability is of, e.g. 'won within 180 days of as_of'.",
+    )
+
+
+class ResultList(BaseModel):
+    """An answer: one result per item, in the order sent.
+
+    The HTTP status is 200 when at least one item was answered; when every item was
+    refused it is theirs (404 when all were unknown ids, else 422 or the items' common
+    status), with ``error`` repeating the first item's reason.
+    """
+
+    error: str | None = Field(default=None, description="Set when every item was refused.")
+
+
+class DealScores(ResultList):
+    results: list[DealScore] = Field(description="One result per deal, in the order sent.")
+
+
+class RepQuery(BaseModel):
+    """A rep of the service's data source, as of a moment."""
+
+    model_config = _FORBID
+
+    rep_id: Id = Field(description="A rep of the service's data source.")
+    as_of: Moment | None = Field(default=None, description="As of this moment (UTC); default now.")
+
+
+class RepRiskList(ItemList):
+    """Reps whose risk to score."""
+
+    items_field: ClassVar[str] = "reps"
+    reps: list[RepQuery] = _items("reps", "The reps, at most 256.")
+
+
+class QuotaRisk(BaseModel):
+    """P(the rep ends the open quota period below quota), from the quota-risk champion."""
+
+    status: str = Field(description="'scored', or why not (no quota period open at as_of).")
+    p_miss: float | None = Field(default=None, description="Probability of missing quota.")
+    warned: bool | None = Field(default=None, description="p_miss at or above 0.5.")
+    warning_since: UtcMoment | None = Field(
+        default=None, description="The date the warning has held since (weekly scores)."
+    )
+    expected_attainment: float | None = Field(
+        default=None, description="Expected attainment at period end (1 = quota)."
+    )
+    attainment_p10: float | None = Field(default=None, description="80% range, low end.")
+    attainment_p90: float | None = Field(default=None, description="80% range, high end.")
+    period_end: UtcMoment | None = Field(default=None, description="End of the quota period.")
+    days_left: float | None = Field(default=None, description="Days left in the period.")
+    estimator: str | None = Field(default=None, description="The estimator served.")
+    drivers: list[str] = Field(default_factory=list, description="Drivers in plain words.")
+
+
+class AttritionRisk(BaseModel):
+    """P(the rep leaves voluntarily within the model's horizon), for top performers."""
+
+    status: str = Field(description="'scored', or why not (not a top performer).")
+    top_performer: bool | None = Field(default=None, description="In the top quarter.")
+    probability: float | None = Field(default=None, description="Probability of leaving.")
+    warned: bool | None = Field(default=None, description="Among the riskiest tenth of AEs.")
+    warning_since: UtcMoment | None = Field(default=None, description="Warned since.")
+    drivers: list[str] = Field(default_factory=list, description="Drivers in plain words.")
+
+
+class RepRisk(ItemResult):
+    """A rep's quota risk and, for callers allowed to see it, attrition risk."""
+
+    rep_id: str = Field(description="The rep.")
+    as_of: UtcMoment = Field(description="The moment it was scored as of (UTC).")
+    rep_name: str | None = Field(default=None, description="The rep's name.")
+    manager_id: str | None = Field(default=None, description="The rep's manager at as_of.")
+    quota: QuotaRisk | None = Field(default=None, description="Quota risk.")
+    attrition: AttritionRisk | None = Field(
+        default=None,
+        description="Attrition risk: only for admins and the rep's own manager (else absent, "
+        "and withheld says why).",
+    )
+    withheld: str | None = Field(default=None, description="What was left out, and why.")
+
+
+class RepRisks(ResultList):
+    results: list[RepRisk] = Field(description="One result per rep, in the order sent.")
+
+
+class EmailText(BaseModel):
+    """An email's text to score: never logged, stored or echoed."""
+
+    model_config = _FORBID
+
+    subject: Text | None = Field(default=None, repr=False, description="Subject line.")
+    body: Text = Field(repr=False, description="Body text (quoted replies are cleaned away).")
+
+
+class EmailList(ItemList):
+    """Emails whose tone to score."""
+
+    items_field: ClassVar[str] = "emails"
+    emails: list[EmailText] = _items("emails", "The emails, at most 256.")
+
+
+class EmailSentiment(ItemResult):
+    """Calibrated tone probabilities of one email, or an abstention."""
+
+    label: Literal["negative", "neutral", "positive"] | None = Field(
+        default=None, description="The most likely tone; absent when the model abstains."
+    )
+    p_negative: float | None = Field(default=None, description="Negative tone, 0-1.")
+    p_neutral: float | None = Field(default=None, description="Neutral tone, 0-1.")
+    p_positive: float | None = Field(default=None, description="Positive tone, 0-1.")
+    abstained: bool = Field(
+        description="True when the text gives nothing to judge (empty after cleaning, or "
+        "not English): no probabilities, never a guess."
+    )
+    reason: str | None = Field(default=None, description="Why the model abstained.")
+
+
+class EmailSentiments(ResultList):
+    results: list[EmailSentiment] = Field(description="One result per email, in the order sent.")
+
+
+class ReloadAnswer(BaseModel):
+    """The champions served after a reload."""
+
+    changed: list[str] = Field(description="Families whose served version changed.")
+    models: list[ModelRef] = Field(description="Every model served now.")
+    missing: dict[str, str] = Field(
+        default_factory=dict, description="Families without a champion, and what to run."
     )
 
 

@@ -10,7 +10,7 @@ attrition family is trained (:func:`attrition_warnings`, if a champion exists).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -166,9 +166,12 @@ def quota_warnings(
     manager: str | None = None,
     models: dict[str, LoadedModel] | None = None,
     context: DealContext | None = None,
+    rep_ids: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Every rep with an open quota period at ``as_of`` (default: the data's extraction),
     scored by the champions, with drivers in words and the date the warning has held since.
+    ``rep_ids`` limits it to those reps (the API): their rows are the same as in a run over
+    every rep, since peer comparisons read the periods of the tables, not the other rows.
 
     Columns: ``manager_id, rep_id, rep_name, kind, probability, warned, warning_since,
     expected_attainment, attainment_p10, attainment_p90, days_left, period_end, drivers,
@@ -189,6 +192,8 @@ def quota_warnings(
         models = {name: registry.load_model(name) for name in ("quota-risk", "deal-win")}
     quota_model, deal_model = models["quota-risk"], models["deal-win"]
     snapshots = current_period_snapshots(tables, as_of)
+    if rep_ids is not None:
+        snapshots = snapshots[snapshots["rep_id"].isin(list(rep_ids))].reset_index(drop=True)
     if manager is not None:
         bosses = manager_at(tables, snapshots["rep_id"].to_numpy(), snapshots["as_of"].to_numpy())
         if manager not in set(tables.reps["rep_id"]):

@@ -1,0 +1,143 @@
+"""The rep and email endpoints of the real service over HTTP, and what every answer carries."""
+
+from __future__ import annotations
+
+import httpx
+import pandas as pd
+import pytest
+
+from serving.schemas import MAX_ITEMS
+
+pytestmark = pytest.mark.slow
+
+
+def rep_risk(server: str, reps: list[dict]) -> httpx.Response:
+    return httpx.post(f"{server}/v1/reps/risk", json={"reps": reps}, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def quarter(trained_workdir) -> tuple[str, list[str], str]:
+    """A moment inside the last quota period, the AEs with a quota then, and a manager."""
+    quotas = pd.read_parquet(trained_workdir / "data" / "quotas.parquet")
+    reps = pd.read_parquet(trained_workdir / "data" / "reps.parquet")
+    last = quotas["period_start"].max()
+    as_of = last + pd.Timedelta(days=30)
+    holders = set(
+        quotas.loc[(quotas["period_start"] == last) & (quotas["quota_amount"] > 0), "rep_id"]
+    )
+    employed = reps["exit_date"].isna() | (reps["exit_date"] > as_of)
+    aes = sorted(set(reps.loc[employed & (reps["role"] == "AE"), "rep_id"]) & holders)
+    managers = sorted(set(reps.loc[reps["role"] != "AE", "rep_id"]))
+    return as_of.isoformat(), aes, managers[0]
+
+
+def test_reps_are_scored_by_id_with_quota_and_attrition_risk(server, quarter):
+    as_of, aes, _ = quarter
+    response = rep_risk(server, [{"rep_id": r, "as_of": as_of} for r in aes])
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["rep_id"] for r in results] == aes
+    for result in results:
+        assert result["status"] == 200 and result["manager_id"]
+        quota = result["quota"]
+        assert quota["status"] == "scored" and 0 <= quota["p_miss"] <= 1
+        assert quota["attainment_p10"] <= quota["expected_attainment"] <= quota["attainment_p90"]
+        assert quota["drivers"] and all(isinstance(d, str) for d in quota["drivers"])
+        names = {m["name"] for m in result["models"]}
+        assert {"quota-risk", "deal-win"} <= names
+        # no auth middleware here: the caller is an admin, who sees attrition
+        assert "withheld" not in result and result["attrition"]["status"]
+    top = [r for r in results if r["attrition"]["status"] == "scored"]
+    assert top, "no top performer scored for attrition"
+    assert all(0 <= r["attrition"]["probability"] <= 1 for r in top)
+    assert all("attrition" in {m["name"] for m in r["models"]} for r in top)
+
+
+def test_unknown_and_non_selling_reps_are_listed_per_item(server, quarter):
+    as_of, aes, manager = quarter
+    response = rep_risk(
+        server,
+        [
+            {"rep_id": aes[0], "as_of": as_of},
+            {"rep_id": "NO-SUCH-REP"},
+            {"rep_id": manager, "as_of": as_of},
+        ],
+    )
+    assert response.status_code == 200
+    first, unknown, boss = response.json()["results"]
+    assert first["status"] == 200
+    assert unknown["status"] == 404 and unknown["error"].startswith("rep_id:")
+    assert boss["status"] == 422 and boss["error"].startswith("as_of:")
+    only_unknown = rep_risk(server, [{"rep_id": "NO-SUCH-REP"}])
+    assert only_unknown.status_code == 404 and "NO-SUCH-REP" in only_unknown.json()["error"]
+
+
+def test_a_rep_after_the_data_has_no_open_period(server, quarter):
+    _, aes, _ = quarter
+    response = rep_risk(server, [{"rep_id": aes[0], "as_of": "2199-01-01T00:00:00"}])
+    assert response.status_code == 200, response.text
+    assert response.json()["results"][0]["quota"]["status"] == "no quota period open at as_of"
+
+
+def test_rep_lists_are_bounded_and_validated(server):
+    assert rep_risk(server, [{"rep_id": "R1"}] * (MAX_ITEMS + 1)).status_code == 413
+    bad = rep_risk(server, [{"rep_id": "R1", "as_of": "yesterday"}])
+    assert bad.status_code == 400 and bad.json()["detail"][0]["loc"] == ["reps", 0, "as_of"]
+    extra = rep_risk(server, [{"rep_id": "R1", "manager": "x"}])
+    assert extra.status_code == 400
+
+
+def sentiment(server: str, emails: list[dict]) -> httpx.Response:
+    return httpx.post(f"{server}/v1/emails/sentiment", json={"emails": emails}, timeout=60)
+
+
+def test_email_sentiment_is_calibrated_or_abstains(server, server_log):
+    marker = "WOMBAT-PRIVATE-8812"
+    response = sentiment(
+        server,
+        [
+            {
+                "subject": "Next steps",
+                "body": f"Great, the budget is approved and we will sign this week. {marker}",
+            },
+            {"body": f"Unfortunately we have decided to go with another vendor. {marker}"},
+            {"body": "   "},
+            {"body": "Vielen Dank, wir melden uns nächste Woche bei Ihnen."},
+        ],
+    )
+    assert response.status_code == 200, response.text
+    assert marker not in response.text
+    good, bad, empty, german = response.json()["results"]
+    assert good["label"] == "positive" and bad["label"] == "negative"
+    for scored in (good, bad):
+        assert not scored["abstained"]
+        total = scored["p_negative"] + scored["p_neutral"] + scored["p_positive"]
+        assert total == pytest.approx(1.0)
+        assert scored["models"] == [
+            {"name": "email-sentiment", "version": "1", "alias": "champion"}
+        ]
+    assert empty["abstained"] and "p_positive" not in empty and empty["reason"]
+    assert german["abstained"] and german["reason"] == "not English"
+    assert marker not in server_log.read_text()
+
+
+def test_email_lists_are_bounded_and_validated(server):
+    assert sentiment(server, [{"body": "x"}] * (MAX_ITEMS + 1)).status_code == 413
+    missing = sentiment(server, [{"subject": "only a subject"}])
+    assert missing.status_code == 400
+    assert missing.json()["detail"][0]["loc"] == ["emails", 0, "body"]
+    assert sentiment(server, [{"body": "x" * 100_001}]).status_code == 400
+    assert sentiment(server, []).status_code == 400
+
+
+def test_reload_without_a_new_champion_changes_nothing(server):
+    response = httpx.post(f"{server}/admin/reload", json={}, timeout=60)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["changed"] == [] and body["missing"] == {}
+    assert {m["name"] for m in body["models"]} == {
+        "deal-win",
+        "quota-risk",
+        "attrition",
+        "email-sentiment",
+    }
