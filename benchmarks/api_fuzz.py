@@ -18,10 +18,15 @@ fields disagree (``as_of`` before ``created_at``), which OpenAPI 3.0 cannot expr
 It prints the number of requests, the answers by status and the count of 5xx and of other
 check failures, and exits 1 if any.  With ``--json PATH`` it writes the same as JSON.
 
+Every route of the document is fuzzed (``/v1/deals/score``, ``/v1/reps/risk``,
+``/v1/emails/sentiment``, ``/admin/reload``...); the well-formed posted deals go to
+``/v1/deals/score`` as lists of one to three.  With ``--token`` every request carries
+``Authorization: Bearer TOKEN`` (a token with the admin role, so every route is reached).
+
 Usage::
 
     python benchmarks/api_fuzz.py --workdir spm-ml-quickstart [--requests 10000] [--seed 0]
-    python benchmarks/api_fuzz.py --url http://127.0.0.1:3000 [--requests 500]
+    python benchmarks/api_fuzz.py --url http://127.0.0.1:3000 [--requests 500] [--token T]
 
 Re-run it after any change to the scoring path: the count is only as good as the code it ran
 against.  The server's log is scanned too: a traceback there counts as a failure.
@@ -116,19 +121,22 @@ def fuzz(
     seed: int = 0,
     ids: dict[str, list[str]] | None = None,
     round_size: int = ROUND,
+    token: str | None = None,
 ) -> FuzzReport:
     """Send ``requests`` generated requests to the API at ``base_url`` and check them.
 
     ``ids`` (``deal_id``, ``rep_id``, ``account_id``, ``product`` values of the served
-    organisation) make some well-formed deals look like the organisation's own.
+    organisation) make some well-formed deals look like the organisation's own.  ``token``
+    goes with every request as a bearer token.
     """
     ids = ids or {}
-    schema = schemathesis.openapi.from_url(f"{base_url}/docs.json")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    schema = schemathesis.openapi.from_url(f"{base_url}/docs.json", headers=headers)
     operations = [result.ok() for result in schema.get_all_operations()]
     scorer = next((op for op in operations if op.path == SCORE_PATH), None)
     report = FuzzReport()
     started = time.perf_counter()
-    with httpx.Client(base_url=base_url, timeout=60) as client:
+    with httpx.Client(base_url=base_url, timeout=60, headers=headers) as client:
         round_no = 0
         while report.requests < requests:
             for operation in operations:
@@ -137,11 +145,19 @@ def fuzz(
                     if left <= 0:
                         break
                     _generated(
-                        base_url, operation, mode, min(round_size, left), seed + round_no, report
+                        base_url,
+                        operation,
+                        mode,
+                        min(round_size, left),
+                        seed + round_no,
+                        report,
+                        headers,
                     )
             left = requests - report.requests
             if left > 0 and scorer is not None:
-                _well_formed(base_url, scorer, min(round_size, left), seed + round_no, ids, report)
+                _well_formed(
+                    base_url, scorer, min(round_size, left), seed + round_no, ids, report, headers
+                )
             left = requests - report.requests
             if left > 0:
                 raw = max(1, min(left, int(round_size * len(operations) * RAW_SHARE)))
@@ -152,7 +168,13 @@ def fuzz(
 
 
 def _generated(
-    base_url: str, operation, mode: GenerationMode, n: int, seed: int, report: FuzzReport
+    base_url: str,
+    operation,
+    mode: GenerationMode,
+    n: int,
+    seed: int,
+    report: FuzzReport,
+    headers: dict[str, str],
 ) -> None:
     strategy = operation.as_strategy(generation_mode=mode)
     kind = f"{operation.method.upper()} {operation.path} {mode.value}"
@@ -160,15 +182,17 @@ def _generated(
     @generated(n, seed)
     @hypothesis.given(strategy)
     def run(case) -> None:
-        _call_and_check(case, base_url, kind, report)
+        _call_and_check(case, base_url, kind, report, headers)
 
     # Unsatisfiable: e.g. no schema-violating request exists for a GET without parameters
     with contextlib.suppress(hypothesis.errors.Unsatisfiable):
         run()
 
 
-def _call_and_check(case, base_url: str, kind: str, report: FuzzReport) -> None:
-    response = case.call(base_url=base_url)
+def _call_and_check(
+    case, base_url: str, kind: str, report: FuzzReport, headers: dict[str, str]
+) -> None:
+    response = case.call(base_url=base_url, headers=headers)
     failure = None
     try:
         case.validate_response(response, checks=CHECKS)
@@ -196,15 +220,21 @@ def generated(n: int, seed: int):
 
 
 def _well_formed(
-    base_url: str, operation, n: int, seed: int, ids: dict[str, list[str]], report: FuzzReport
+    base_url: str,
+    operation,
+    n: int,
+    seed: int,
+    ids: dict[str, list[str]],
+    report: FuzzReport,
+    headers: dict[str, str],
 ) -> None:
-    """Posted deals that pass validation, so the scoring path itself gets fuzzed."""
+    """Lists of posted deals that pass validation, so the scoring path itself gets fuzzed."""
 
     @generated(n, seed)
-    @hypothesis.given(posted_deals(ids))
-    def run(body: dict) -> None:
-        case = operation.Case(body=body, media_type="application/json")
-        _call_and_check(case, base_url, "well-formed posted deal", report)
+    @hypothesis.given(st.lists(posted_deals(ids), min_size=1, max_size=3))
+    def run(deals: list[dict]) -> None:
+        case = operation.Case(body={"deals": deals}, media_type="application/json")
+        _call_and_check(case, base_url, "well-formed posted deal", report, headers)
 
     run()
 
@@ -313,15 +343,20 @@ def posted_deals(ids: dict[str, list[str]]) -> st.SearchStrategy[dict]:
 
 def _raw(client: httpx.Client, operations, n: int, seed: int, report: FuzzReport) -> None:
     """Bodies no schema generates: random bytes, broken JSON, odd content types."""
-    posts = [op.path for op in operations if op.method.upper() == "POST"]
+    # not the admin routes: a body-less POST /admin/reload accepts any body
+    posts = [
+        op.path
+        for op in operations
+        if op.method.upper() == "POST" and not op.path.startswith("/admin/")
+    ]
     if not posts:
         return
     bodies = st.one_of(
         st.binary(max_size=2_000),
         st.text(max_size=500).map(str.encode),
-        st.just(b'{"deal": {"deal_id": "x", "created_at": "2025-'),
-        st.just(b'{"deal_id": "x"' * 3),
-        st.sampled_from([b"null", b"[]", b"0", b'"x"', b"{}", b'{"deal": []}']),
+        st.just(b'{"deals": [{"deal": {"deal_id": "x", "created_at": "2025-'),
+        st.just(b'{"deals": [{"deal_id": "x"' * 3),
+        st.sampled_from([b"null", b"[]", b"0", b'"x"', b"{}", b'{"deals": {}}', b'{"reps": [[]]}']),
     )
 
     @generated(n, seed)
@@ -399,11 +434,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--round", type=int, default=ROUND, help="cases of one kind in a row")
     parser.add_argument("--json", type=Path, help="also write the report here")
+    parser.add_argument("--token", help="bearer token sent with every request (admin role)")
     args = parser.parse_args(argv)
 
     if args.url:
         ids = organisation_ids(args.workdir) if args.workdir else None
-        report = fuzz(args.url.rstrip("/"), args.requests, args.seed, ids, args.round)
+        report = fuzz(args.url.rstrip("/"), args.requests, args.seed, ids, args.round, args.token)
     else:
         from spm_ml import settings
 
@@ -411,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             log = Path(tmp) / "server.log"
             with served(work, log) as base:
-                report = fuzz(base, args.requests, args.seed, organisation_ids(work), args.round)
+                ids = organisation_ids(work)
+                report = fuzz(base, args.requests, args.seed, ids, args.round, args.token)
             report.server_log_tracebacks = log.read_text().count("Traceback")
 
     kinds = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.by_kind.items()))

@@ -498,6 +498,104 @@ class DealScores(ResultList):
     results: list[DealScore] = Field(description="One result per deal, in the order sent.")
 
 
+class DealCoachingList(ItemList):
+    """Deals to coach, each by id or posted (as for ``/v1/deals/score``)."""
+
+    items_field: ClassVar[str] = "deals"
+    deals: list[DealScoreRequest] = _items("deals", "The deals, at most 256.")
+    max_recommendations: int = Field(
+        default=3, ge=0, le=5, description="At most this many recommendations per deal."
+    )
+
+
+class WordedDriver(Driver):
+    """A driver in plain words, and whether a rep can act on it."""
+
+    words: str = Field(description="What the feature means, in plain words.")
+    actionable: bool = Field(description="Whether a coaching lever changes it.")
+    text: str = Field(description="One sentence: the feature, its value and its effect.")
+
+
+class Recommendation(BaseModel):
+    """A lever for the deal and what the model expects it to do."""
+
+    lever: str = Field(description="The lever's name in the coaching catalogue.")
+    sentence: str = Field(description="What to do, in a sentence.")
+    probability: float = Field(description="The win probability with the lever applied.")
+    uplift_pp: float = Field(description="Change of the win probability, percentage points.")
+
+
+class DealCoachingResult(DealScore):
+    """A deal's probability, drivers in words, and the levers that would raise it most."""
+
+    drivers: list[WordedDriver] | None = Field(  # type: ignore[assignment]
+        default=None, description="Top drivers in words, largest |shap| first."
+    )
+    recommendations: list[Recommendation] | None = Field(
+        default=None, description="Levers the model expects to raise the probability, best first."
+    )
+    context: list[WordedDriver] | None = Field(
+        default=None, description="Drivers no lever changes: explain, never advise."
+    )
+    note: str | None = Field(default=None, description="What an uplift is, and is not.")
+
+
+class DealCoachings(ResultList):
+    results: list[DealCoachingResult] = Field(description="One result per deal, in the order sent.")
+
+
+FeatureValue = (
+    Annotated[str, StringConstraints(max_length=MAX_ID_CHARS)]
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | None
+)
+"""A feature's value in a what-if: a finite number, a category's text, or null (missing)."""
+
+
+class WhatIfRequest(DealScoreRequest):
+    """A deal (by id or posted, as for scoring) and the feature values to change."""
+
+    changes: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=MAX_CUSTOM_NAME_CHARS)],
+        FeatureValue,
+    ] = Field(
+        min_length=1,
+        max_length=MAX_CUSTOM_FIELDS,
+        description="Feature name -> new value (names as in GET /v1/deals/features or the "
+        "model card). A feature the model does not read is refused (422, named).",
+        json_schema_extra={"maxProperties": MAX_CUSTOM_FIELDS},
+    )
+
+
+class WhatIfList(ItemList):
+    """What-ifs to score."""
+
+    items_field: ClassVar[str] = "deals"
+    deals: list[WhatIfRequest] = _items("deals", "The deals and their changes, at most 256.")
+
+
+class WhatIfResult(ItemResult):
+    """A deal's probability now and with the changes, and the changed row's drivers."""
+
+    deal_id: str = Field(description="The deal.")
+    as_of: UtcMoment = Field(description="The moment it was scored as of (UTC).")
+    probability: float | None = Field(default=None, description="Win probability now.")
+    changed_probability: float | None = Field(
+        default=None, description="Win probability with the changes applied."
+    )
+    uplift_pp: float | None = Field(
+        default=None, description="changed_probability - probability, in percentage points."
+    )
+    drivers: list[WordedDriver] | None = Field(
+        default=None, description="Top drivers of the changed row, in words."
+    )
+    label: str | None = Field(default=None, description="What the probability is of.")
+
+
+class WhatIfs(ResultList):
+    results: list[WhatIfResult] = Field(description="One result per deal, in the order sent.")
+
+
 class RepQuery(BaseModel):
     """A rep of the service's data source, as of a moment."""
 

@@ -70,3 +70,9 @@ def server(trained_workdir, server_log):
         trained_workdir, server_log, SPM_ML_ACCESS_LOG="1", SPM_ML_RELOAD_SECONDS="0"
     ) as base:
         yield base
+
+
+@pytest.fixture(scope="package")
+def serve():
+    """:func:`serving`, for test modules that start a server of their own."""
+    return serving
