@@ -34,6 +34,9 @@ from serving.middleware import RequestGuard
 from serving.models import ModelSet, load_model_set, registry_versions
 from serving.openapi import DocumentedService
 from serving.schemas import (
+    DealCoachingList,
+    DealCoachingResult,
+    DealCoachings,
     DealScore,
     DealScoreList,
     DealScoreRequest,
@@ -44,10 +47,16 @@ from serving.schemas import (
     EmailSentiments,
     ItemResult,
     ModelRef,
+    Recommendation,
     ReloadAnswer,
     RepRiskList,
     RepRisks,
     ResultList,
+    WhatIfList,
+    WhatIfRequest,
+    WhatIfResult,
+    WhatIfs,
+    WordedDriver,
 )
 from spm_ml import settings
 from spm_ml.nlp.pyfunc import SENTIMENT_MODEL_NAME
@@ -184,6 +193,36 @@ class SpmMlService:
         texts_scored = _with_scored_text(requests, models.deal_sentiment)
         results = scorer.score_requests([deal_request(r) for r in texts_scored])
         return [(result, models) for result in results]
+
+    @bentoml.api(route="/v1/deals/coaching")
+    async def coach_deals(
+        self, request: DealCoachingList, /, ctx: bentoml.Context
+    ) -> DealCoachings:
+        """Each deal's probability, drivers in plain words, and the levers (actions a rep
+        can take) that would raise it most, ranked by the model's re-scored probability.
+
+        Every lever of every deal is re-scored in one call of the model (a what-if); the
+        uplift is the model's estimate, not a promise (``note``)."""
+        models = self.models
+        why = models.unavailable(DEAL_MODEL)
+        if why:
+            return unavailable(ctx, why)
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(self.batcher.executor, coachings, models, request)
+        return answer(ctx, DealCoachings, results)
+
+    @bentoml.api(route="/v1/deals/what-if")
+    async def what_if(self, request: WhatIfList, /, ctx: bentoml.Context) -> WhatIfs:
+        """Each deal re-scored with feature values changed (``changes``: feature -> value):
+        its probability now and with the changes, and the changed row's drivers.  A feature
+        the model does not read is refused (422 for the item, naming it)."""
+        models = self.models
+        why = models.unavailable(DEAL_MODEL)
+        if why:
+            return unavailable(ctx, why)
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(self.batcher.executor, what_ifs, models, request.deals)
+        return answer(ctx, WhatIfs, results)
 
     # -- reps -----------------------------------------------------------------------------
     @bentoml.api(route="/v1/reps/risk")
@@ -332,6 +371,135 @@ def deal_score(result: DealResult, models: ModelSet) -> DealScore:
         label=models.label,
         models=refs,
     )
+
+
+def coachings(models: ModelSet, request: DealCoachingList) -> list[DealCoachingResult]:
+    """Every deal of a request coached in one call of the scorer (its levers included)."""
+    from spm_ml.coaching.deals import DealCoaching
+
+    deals = _with_scored_text(request.deals, models.deal_sentiment)
+    coached = models.scorer.coach_requests(
+        [deal_request(r) for r in deals], max_recommendations=request.max_recommendations
+    )
+    refs = [ModelRef.of(DEAL_MODEL, models.version(DEAL_MODEL))]
+    results = []
+    for item in coached:
+        if not isinstance(item, DealCoaching):
+            status, message = item_error(item.error)
+            results.append(
+                DealCoachingResult(
+                    status=status,
+                    error=message,
+                    deal_id=item.deal_id,
+                    as_of=item.as_of.to_pydatetime(),
+                    models=refs,
+                )
+            )
+            continue
+        results.append(
+            DealCoachingResult(
+                status=200,
+                deal_id=item.deal_id,
+                as_of=item.as_of.to_pydatetime(),
+                probability=item.probability,
+                drivers=[WordedDriver(**d) for d in item.drivers],
+                recommendations=[Recommendation(**vars(r)) for r in item.recommendations],
+                context=[WordedDriver(**d) for d in item.context],
+                note=item.note,
+                label=models.label,
+                models=refs,
+            )
+        )
+    return results
+
+
+def what_ifs(models: ModelSet, items: Sequence[WhatIfRequest]) -> list[WhatIfResult]:
+    """Every what-if of a request: the changes checked against the model's features, then
+    the deals featurised and re-scored with their changes in one call."""
+    from spm_ml.coaching.deals import WhatIfError, what_if
+
+    scorer = models.scorer
+    refs = [ModelRef.of(DEAL_MODEL, models.version(DEAL_MODEL))]
+    results: dict[int, WhatIfResult] = {}
+    checked = []
+    for i, item in enumerate(items):
+        problem = unusable_changes(scorer.model, item.changes)
+        if problem is None:
+            checked.append(i)
+            continue
+        results[i] = WhatIfResult(
+            status=422,
+            error=problem,
+            deal_id=item.deal_id or item.deal.deal_id,
+            as_of=_utc_naive(item.as_of).to_pydatetime(),
+            models=refs,
+        )
+    asked = [
+        deal_request(r)
+        for r in _with_scored_text([items[i] for i in checked], models.deal_sentiment)
+    ]
+    features, kept, refused = scorer.request_features(asked) if asked else (None, [], {})
+    for k, error in refused.items():
+        status, message = item_error(error)
+        results[checked[k]] = WhatIfResult(
+            status=status,
+            error=message,
+            deal_id=asked[k].id,
+            as_of=asked[k].as_of.to_pydatetime(),
+            models=refs,
+        )
+    if features is not None:
+        top_k = max(asked[k].top_k for k in kept)
+        try:
+            now, changed, drivers = what_if(
+                scorer.model, features, [items[checked[k]].changes for k in kept], top_k=top_k
+            )
+        except WhatIfError as error:  # unusable_changes lets nothing through that ends here
+            now = changed = None
+            message = f"changes: {error}"
+        for row, k in enumerate(kept):
+            request = asked[k]
+            if now is None:
+                results[checked[k]] = WhatIfResult(
+                    status=422,
+                    error=message,
+                    deal_id=request.id,
+                    as_of=request.as_of.to_pydatetime(),
+                    models=refs,
+                )
+                continue
+            results[checked[k]] = WhatIfResult(
+                status=200,
+                deal_id=request.id,
+                as_of=request.as_of.to_pydatetime(),
+                probability=float(now[row]),
+                changed_probability=float(changed[row]),
+                uplift_pp=100.0 * float(changed[row] - now[row]),
+                drivers=[WordedDriver(**d) for d in drivers[row][: request.top_k]],
+                label=models.label,
+                models=refs,
+            )
+    return [results[i] for i in range(len(items))]
+
+
+def unusable_changes(model, changes: dict) -> str | None:
+    """Why a what-if's ``changes`` cannot be applied to ``model``'s features (the field
+    named first), or ``None``: every name must be a feature the model reads, a category
+    gets text, a number a number (JSON already refused NaN and infinities)."""
+    names = set(model.feature_names_in_)
+    unknown = [name for name in changes if name not in names]
+    if unknown:
+        return (
+            f"changes: the model reads no feature {', '.join(repr(n) for n in unknown)}; "
+            "its features are listed in the deal-win model card"
+        )
+    for name, value in changes.items():
+        category = name in model.categories_
+        if category and value is not None and not isinstance(value, str):
+            return f"changes.{name}: {name} is a category: send its value as text"
+        if not category and isinstance(value, str):
+            return f"changes.{name}: {name} is a number: send a finite number"
+    return None
 
 
 def email_sentiments(models: ModelSet, emails) -> list[EmailSentiment]:
