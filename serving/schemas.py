@@ -552,19 +552,53 @@ FeatureValue = (
 """A feature's value in a what-if: a finite number, a category's text, or null (missing)."""
 
 
-class WhatIfRequest(DealScoreRequest):
-    """A deal (by id or posted, as for scoring) and the feature values to change."""
+FeatureName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CUSTOM_NAME_CHARS)]
+MAX_FEATURES = 200
+"""Feature values in one what-if row (the deal-win model reads a few dozen)."""
 
-    changes: dict[
-        Annotated[str, StringConstraints(min_length=1, max_length=MAX_CUSTOM_NAME_CHARS)],
-        FeatureValue,
-    ] = Field(
+
+class WhatIfRequest(DealScoreRequest):
+    """A deal and the feature values to change: the deal by id or posted (as for scoring),
+    or given as its feature values (``features``: every feature the model reads)."""
+
+    features: dict[FeatureName, FeatureValue] | None = Field(
+        default=None,
+        max_length=MAX_FEATURES,
+        description="Or the deal as its feature values, every feature the model reads (a "
+        "missing one is refused, 422, named); deal_id then only labels the answer.",
+        json_schema_extra={"maxProperties": MAX_FEATURES},
+    )
+    changes: dict[FeatureName, FeatureValue] = Field(
         min_length=1,
         max_length=MAX_CUSTOM_FIELDS,
-        description="Feature name -> new value (names as in GET /v1/deals/features or the "
-        "model card). A feature the model does not read is refused (422, named).",
+        description="Feature name -> new value, names as in the deal-win model card. A "
+        "feature the model does not read is refused (422, named).",
         json_schema_extra={"maxProperties": MAX_CUSTOM_FIELDS},
     )
+
+    @model_validator(mode="after")
+    def _one_deal(self) -> WhatIfRequest:  # replaces DealScoreRequest's rule
+        given = [self.deal_id is not None and self.features is None, self.deal is not None]
+        given.append(self.features is not None)
+        if sum(given) != 1 or (self.features is not None and self.deal is not None):
+            raise PydanticCustomError(
+                "deal_or_deal_id_or_features",
+                "send exactly one of deal_id (a deal the service knows), deal (a posted "
+                "deal) and features (its feature values, optionally labelled by deal_id)",
+            )
+        if self.deal is None and (self.history or self.activities or self.emails):
+            raise PydanticCustomError(
+                "events_without_deal",
+                "history, activities and emails come with a posted deal",
+            )
+        return self
+
+    @property
+    def label(self) -> str:
+        """The id the answer carries."""
+        if self.deal is not None:
+            return self.deal.deal_id
+        return self.deal_id if self.deal_id is not None else "features"
 
 
 class WhatIfList(ItemList):

@@ -414,75 +414,88 @@ def coachings(models: ModelSet, request: DealCoachingList) -> list[DealCoachingR
 
 
 def what_ifs(models: ModelSet, items: Sequence[WhatIfRequest]) -> list[WhatIfResult]:
-    """Every what-if of a request: the changes checked against the model's features, then
-    the deals featurised and re-scored with their changes in one call."""
-    from spm_ml.coaching.deals import WhatIfError, what_if
+    """Every what-if of a request: the changes (and feature rows) checked against the
+    model's features, then re-scored in one call for the deals (featurised together) and
+    one for the rows sent as feature values."""
+    import numpy as np
 
     scorer = models.scorer
+    model = scorer.model
     refs = [ModelRef.of(DEAL_MODEL, models.version(DEAL_MODEL))]
     results: dict[int, WhatIfResult] = {}
-    checked = []
-    for i, item in enumerate(items):
-        problem = unusable_changes(scorer.model, item.changes)
-        if problem is None:
-            checked.append(i)
-            continue
+
+    def refused(i: int, status: int, message: str, as_of: pd.Timestamp) -> None:
         results[i] = WhatIfResult(
-            status=422,
-            error=problem,
-            deal_id=item.deal_id or item.deal.deal_id,
-            as_of=_utc_naive(item.as_of).to_pydatetime(),
-            models=refs,
-        )
-    asked = [
-        deal_request(r)
-        for r in _with_scored_text([items[i] for i in checked], models.deal_sentiment)
-    ]
-    features, kept, refused = scorer.request_features(asked) if asked else (None, [], {})
-    for k, error in refused.items():
-        status, message = item_error(error)
-        results[checked[k]] = WhatIfResult(
             status=status,
             error=message,
-            deal_id=asked[k].id,
-            as_of=asked[k].as_of.to_pydatetime(),
+            deal_id=items[i].label,
+            as_of=as_of.to_pydatetime(),
             models=refs,
         )
+
+    deals, rows = [], []
+    for i, item in enumerate(items):
+        problem = unusable_changes(model, item.changes)
+        if problem is None and item.features is not None:
+            problem = unusable_row(model, item.features)
+        if problem is not None:
+            refused(i, 422, problem, _utc_naive(item.as_of))
+        else:
+            (rows if item.features is not None else deals).append(i)
+    texts_scored = _with_scored_text([items[i] for i in deals], models.deal_sentiment)
+    asked = [deal_request(r) for r in texts_scored]
+    features, kept, refusals = scorer.request_features(asked) if asked else (None, [], {})
+    for k, error in refusals.items():
+        refused(deals[k], *item_error(error), asked[k].as_of)
     if features is not None:
-        top_k = max(asked[k].top_k for k in kept)
-        try:
-            now, changed, drivers = what_if(
-                scorer.model, features, [items[checked[k]].changes for k in kept], top_k=top_k
-            )
-        except WhatIfError as error:  # unusable_changes lets nothing through that ends here
-            now = changed = None
-            message = f"changes: {error}"
-        for row, k in enumerate(kept):
-            request = asked[k]
-            if now is None:
-                results[checked[k]] = WhatIfResult(
-                    status=422,
-                    error=message,
-                    deal_id=request.id,
-                    as_of=request.as_of.to_pydatetime(),
-                    models=refs,
-                )
-                continue
-            results[checked[k]] = WhatIfResult(
-                status=200,
-                deal_id=request.id,
-                as_of=request.as_of.to_pydatetime(),
-                probability=float(now[row]),
-                changed_probability=float(changed[row]),
-                uplift_pp=100.0 * float(changed[row] - now[row]),
-                drivers=[WordedDriver(**d) for d in drivers[row][: request.top_k]],
-                label=models.label,
-                models=refs,
-            )
+        _rescored(models, features, [deals[k] for k in kept], items, results, refs)
+    if rows:
+        columns = {
+            name: np.array([items[i].features[name] for i in rows], dtype=object)
+            for name in model.feature_names_in_
+        }
+        columns["deal_id"] = np.array([items[i].label for i in rows], dtype=object)
+        columns["as_of"] = np.array([_utc_naive(items[i].as_of) for i in rows], dtype=object)
+        _rescored(models, columns, rows, items, results, refs)
     return [results[i] for i in range(len(items))]
 
 
-def unusable_changes(model, changes: dict) -> str | None:
+def _rescored(models: ModelSet, features, positions: list[int], items, results, refs) -> None:
+    """``features`` (one row per position of ``items``) re-scored with their items'
+    changes in one call; the results go into ``results`` by position."""
+    from spm_ml.coaching.deals import WhatIfError, what_if
+
+    top_k = max(items[i].top_k for i in positions)
+    as_of = [pd.Timestamp(t) for t in features["as_of"]]
+    try:
+        now, changed, drivers = what_if(
+            models.scorer.model, features, [items[i].changes for i in positions], top_k=top_k
+        )
+    except WhatIfError as error:  # unusable_changes lets nothing through that ends here
+        for i, moment in zip(positions, as_of, strict=True):
+            results[i] = WhatIfResult(
+                status=422,
+                error=f"changes: {error}",
+                deal_id=items[i].label,
+                as_of=moment.to_pydatetime(),
+                models=refs,
+            )
+        return
+    for row, i in enumerate(positions):
+        results[i] = WhatIfResult(
+            status=200,
+            deal_id=items[i].label,
+            as_of=as_of[row].to_pydatetime(),
+            probability=float(now[row]),
+            changed_probability=float(changed[row]),
+            uplift_pp=100.0 * float(changed[row] - now[row]),
+            drivers=[WordedDriver(**d) for d in drivers[row][: items[i].top_k]],
+            label=models.label,
+            models=refs,
+        )
+
+
+def unusable_changes(model, changes: dict, field: str = "changes") -> str | None:
     """Why a what-if's ``changes`` cannot be applied to ``model``'s features (the field
     named first), or ``None``: every name must be a feature the model reads, a category
     gets text, a number a number (JSON already refused NaN and infinities)."""
@@ -490,16 +503,31 @@ def unusable_changes(model, changes: dict) -> str | None:
     unknown = [name for name in changes if name not in names]
     if unknown:
         return (
-            f"changes: the model reads no feature {', '.join(repr(n) for n in unknown)}; "
+            f"{field}: the model reads no feature {', '.join(repr(n) for n in unknown)}; "
             "its features are listed in the deal-win model card"
         )
     for name, value in changes.items():
         category = name in model.categories_
         if category and value is not None and not isinstance(value, str):
-            return f"changes.{name}: {name} is a category: send its value as text"
+            return f"{field}.{name}: {name} is a category: send its value as text"
         if not category and isinstance(value, str):
-            return f"changes.{name}: {name} is a number: send a finite number"
+            return f"{field}.{name}: {name} is a number: send a finite number"
     return None
+
+
+def unusable_row(model, features: dict) -> str | None:
+    """Why a what-if's feature row cannot be scored: a feature the model reads is missing
+    (null says "unknown"; absent is refused, so a typo is never scored as missing), or as
+    for :func:`unusable_changes`."""
+    missing = [name for name in model.feature_names_in_ if name not in features]
+    if missing:
+        shown = ", ".join(repr(n) for n in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        return (
+            f"features: every feature the model reads is needed (null for unknown); "
+            f"missing {shown}{more}"
+        )
+    return unusable_changes(model, features, "features")
 
 
 def email_sentiments(models: ModelSet, emails) -> list[EmailSentiment]:

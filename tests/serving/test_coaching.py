@@ -95,3 +95,30 @@ def test_what_if_bad_values_are_400_and_long_lists_413(server, open_deals):
     assert (
         post(server, "/v1/deals/coaching", {"deals": [{"deal_id": "x"}] * 257}).status_code == 413
     )
+
+
+def test_what_if_takes_feature_values_instead_of_a_deal(server, open_deals, trained_workdir):
+    from spm_ml import registry
+
+    registry.use_local_store(trained_workdir)
+    model = registry.load_model("deal-win").model
+    names = list(model.feature_names_in_)
+    numeric = next(n for n in names if n not in model.categories_)
+    row = {n: (None if n in model.categories_ else 1.0) for n in names}
+    body = {
+        "deals": [
+            {"deal_id": "row-1", "features": row, "changes": {numeric: 3.0}},
+            {"features": {n: v for n, v in row.items() if n != numeric}, "changes": {numeric: 1}},
+            {"deal_id": open_deals[0], "as_of": AS_OF, "changes": {numeric: 3.0}},
+        ]
+    }
+    response = post(server, "/v1/deals/what-if", body)
+    assert response.status_code == 200, response.text
+    given, incomplete, by_id = response.json()["results"]
+    assert given["status"] == 200 and given["deal_id"] == "row-1"
+    assert 0 <= given["probability"] <= 1 and 0 <= given["changed_probability"] <= 1
+    assert incomplete["status"] == 422 and repr(numeric) in incomplete["error"]
+    assert incomplete["error"].startswith("features:")
+    assert by_id["status"] == 200
+    neither = post(server, "/v1/deals/what-if", {"deals": [{"changes": {numeric: 1}}]})
+    assert neither.status_code == 400
