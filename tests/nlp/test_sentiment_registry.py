@@ -26,7 +26,9 @@ def test_quickstart_registered_the_sentiment_champion_without_email_text(trained
     assert champion.tags[FINGERPRINT_TAG] == load_default_model().fingerprint
     folder = Path(
         mlflow.artifacts.download_artifacts(
-            run_id=champion.run_id, dst_path=str(tmp_path), tracking_uri=uri
+            artifact_uri=f"models:/{SENTIMENT_MODEL_NAME}/{champion.version}",
+            dst_path=str(tmp_path),
+            tracking_uri=uri,
         )
     )
     blobs = [p.read_bytes() for p in folder.rglob("*") if p.is_file()]
@@ -51,4 +53,4 @@ def test_registering_the_same_model_again_reuses_its_version(trained_workdir):
     before = client.search_model_versions(f"name = '{SENTIMENT_MODEL_NAME}'")
     version = register_default_sentiment(trained_workdir)
     after = client.search_model_versions(f"name = '{SENTIMENT_MODEL_NAME}'")
-    assert len(after) == len(before) and version in {v.version for v in before}
+    assert len(after) == len(before) and version in {str(v.version) for v in before}
