@@ -111,7 +111,11 @@ def in_words(driver: dict, phrases: dict[str, Callable[[float], str]]) -> str:
 
 def current_period_snapshots(tables: Tables, as_of: pd.Timestamp) -> pd.DataFrame:
     """For every rep with a quota period open at ``as_of`` (and employed then), a snapshot at
-    ``as_of`` and weekly ones from the period's start: to date when a warning began."""
+    ``as_of`` and weekly ones from the period's start: to date when a warning began.
+
+    The ``as_of`` rows come first, in rep order: the Monte Carlo reads its random numbers
+    row by row, so they are drawn exactly as when they are scored alone (the coaching's
+    what-ifs, :mod:`spm_ml.coaching.reps`, reuse those draws)."""
     quotas = tables.quotas
     close = period_close(quotas["period_end"])
     open_now = (quotas["period_start"] < as_of) & (as_of < close) & (quotas["quota_amount"] > 0)
@@ -136,7 +140,9 @@ def current_period_snapshots(tables: Tables, as_of: pd.Timestamp) -> pd.DataFram
                 }
             )
     columns = ["rep_id", "period_start", "period_end", "quota_amount", "as_of", "fraction_elapsed"]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    later = (frame["as_of"] != as_of).to_numpy()
+    return frame.iloc[np.argsort(later, kind="stable")].reset_index(drop=True)
 
 
 WARNING_COLUMNS = [

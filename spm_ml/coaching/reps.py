@@ -16,6 +16,14 @@ the inputs and score them again through the same two parts:
 - the **classifier** part re-reads the changed pipeline through the quota features
   (:func:`~spm_ml.features.quota.quota_features`), every what-if of every rep in one call.
 
+The gap is the served estimator's, like the headline P(attain) it starts from.  Under the
+blend (the default organisation's choice) the classifier's half reads the added pipeline
+too; trees do not extrapolate, so far beyond the pipelines of past periods it stays flat,
+and 80% can be out of reach where the Monte Carlo alone would get there (the test
+fixture's organisation, 20 reps and 12 months, 45 days into its last quarter: 5 of 19
+reps at or within :data:`MAX_NEW_DEALS` deals of 80% under the blend, 10 of 19 by the Monte
+Carlo alone): the answer then says how far it gets.
+
 Figures are model estimates, not promises (:data:`CAVEAT` says so in every answer).
 Attrition is added only when the caller asks (``include_attrition``): the API decides who
 may see it (a rep's manager).
@@ -118,8 +126,11 @@ class PipelineGap:
     deal_size: float
     win_probability: float
     days_to_expected_close: float
-    basis: str
-    """``rep`` (the rep's own open deals describe new pipeline) or ``organisation``."""
+    size_basis: str
+    """``rep``: the size is the rep's median open deal; ``organisation``: everyone's."""
+    rate_basis: str
+    """``rep``: win probability and timing are those of the rep's open qualified-stage
+    deals; ``organisation``: everyone's."""
     sentence: str
     method: str
 
@@ -201,7 +212,8 @@ def coach_reps(
     and the deal model's context, as :func:`~spm_ml.early_warnings.quota_warnings` takes
     them (loaded from ``workdir``'s store when absent).  Every rep with an open period is
     scored (one Monte Carlo, the organisation's figures for reps with too few deals of
-    their own), so a rep's figures do not depend on who else was asked for.
+    their own), so a rep's figures do not depend on who else was asked for, and P(miss) is
+    the warnings' and the batch's to the digit (the same draws).
 
     **P(miss)** and its drivers are the served estimator's, drivers in the warnings' words.
 
@@ -409,34 +421,34 @@ class WhatIf:
         return amount * change / quota[deals["snapshot"].to_numpy()]
 
     def new_deal_terms(self) -> pd.DataFrame:
-        """Per snapshot, the hypothetical qualified deal: ``amount``, ``p_win``,
-        ``days_to_expected_close`` and ``basis`` (see :func:`coach_reps`)."""
+        """Per snapshot, the hypothetical qualified deal: ``amount`` (the median of the
+        rep's open deals) with ``size_basis``, and ``p_win`` (mean) and
+        ``days_to_expected_close`` (median) of the rep's open qualified-stage deals with
+        ``rate_basis``: ``rep``, or ``organisation`` (every open deal scored) when the rep
+        has fewer than :data:`MIN_OWN_DEALS` such deals."""
         deals = self.inputs.deals
-        n = len(self.inputs.snapshots)
         position = deals["snapshot"].to_numpy()
         qualified = deals["stage"].to_numpy(dtype=object) == QUALIFIED_STAGE
         amount = deals["amount"].to_numpy(dtype=np.float64)
         p_win = deals["p_win"].to_numpy(dtype=np.float64)
         timing = deals["days_to_expected_close"].to_numpy(dtype=np.float64)
-        org_amount = _median(amount)
-        org_p = float(np.nanmean(p_win[qualified])) if qualified.any() else float(np.nanmean(p_win))
-        org_timing = _median(timing[qualified]) if qualified.any() else _median(timing)
         rows = []
-        for p in range(n):
+        for p in range(len(self.inputs.snapshots)):
             mine = position == p
-            own_q = mine & qualified
-            if mine.sum() >= MIN_OWN_DEALS and own_q.sum() >= MIN_OWN_DEALS:
-                rows.append(
-                    (
-                        _median(amount[mine]),
-                        float(np.nanmean(p_win[own_q])),
-                        _median(timing[own_q]),
-                        "rep",
-                    )
-                )
-            else:
-                rows.append((org_amount, org_p, org_timing, "organisation"))
-        return pd.DataFrame(rows, columns=["amount", "p_win", "days_to_expected_close", "basis"])
+            own_size = mine.sum() >= MIN_OWN_DEALS
+            own_rate = (mine & qualified).sum() >= MIN_OWN_DEALS
+            sized = mine if own_size else np.ones(len(deals), dtype=bool)
+            rated = mine & qualified if own_rate else qualified
+            rows.append(
+                {
+                    "amount": _summary(np.median, amount[sized]),
+                    "size_basis": "rep" if own_size else "organisation",
+                    "p_win": _summary(np.mean, p_win[rated]),
+                    "days_to_expected_close": _summary(np.median, timing[rated]),
+                    "rate_basis": "rep" if own_rate else "organisation",
+                }
+            )
+        return pd.DataFrame(rows)
 
     def pipeline_gaps(self, tables: Tables, target: float) -> dict:
         """Per snapshot: served P(attain) with 0..:data:`MAX_NEW_DEALS` hypothetical
@@ -472,37 +484,41 @@ class WhatIf:
         """Classifier rows for each snapshot with its first 0..k hypothetical deals."""
         deals = self.inputs.deals
         position = deals["snapshot"].to_numpy()
-        parts = []
+        pool = pd.concat([deals, new], ignore_index=True)
+        rows, snapshot = [], []
         for p in range(n):
-            own = deals[position == p]
-            added = new.iloc[p * k : (p + 1) * k]
+            own = np.flatnonzero(position == p)
             for j in range(k + 1):
-                parts.append(pd.concat([own, added.iloc[:j]]).assign(snapshot=p * (k + 1) + j))
-        expanded = pd.concat(parts, ignore_index=True)
+                rows.append(np.concatenate([own, len(deals) + p * k + np.arange(j)]))
+                snapshot.append(np.full(len(rows[-1]), p * (k + 1) + j))
+        expanded = pool.iloc[np.concatenate(rows)].assign(snapshot=np.concatenate(snapshot))
         return self.features_with(tables, np.repeat(np.arange(n), k + 1), expanded)
 
 
 def _gap(gaps: dict, row: int, target: float, currency: str, days_left: float) -> PipelineGap:
+    """The fewest hypothetical deals whose served P(attain) reaches ``target``, in words."""
     p_attain = gaps["p_attain"][row]
     terms = gaps["terms"].iloc[row]
-    size, k = float(terms["amount"]), len(p_attain) - 1
+    size, p_win, timing = (float(terms[c]) for c in ("amount", "p_win", "days_to_expected_close"))
+    k = len(p_attain) - 1
     reached = np.flatnonzero(p_attain >= target)
+    whose = {"rep": "the rep's", "organisation": "the organisation's"}
     method = (
-        f"Model estimate: qualified-stage deals of {_money(size, currency)} (the "
-        f"{'rep' if terms['basis'] == 'rep' else 'organisation'}'s median open deal), each won "
-        f"with probability {terms['p_win']:.0%} and expected to close in "
-        f"{terms['days_to_expected_close']:.0f} days (the "
-        f"{'rep' if terms['basis'] == 'rep' else 'organisation'}'s open qualified-stage deals), "
-        f"added one at a time to the quota-risk Monte Carlo ({DRAWS} draws, learned slips and "
-        "amount changes) and to the classifier's pipeline features until the served P(attain) "
-        f"reaches {target:.0%}."
+        f"Model estimate: qualified-stage deals of {_money(size, currency)} "
+        f"({whose[terms['size_basis']]} median open deal), each won with probability "
+        f"{p_win:.0%} and expected to close in {timing:.0f} days "
+        f"({whose[terms['rate_basis']]} open qualified-stage deals), added one at a time to "
+        f"the quota-risk Monte Carlo ({DRAWS} draws, learned slips and amount changes) and to "
+        f"the classifier's pipeline features until the served P(attain) reaches {target:.0%}."
     )
+    known = np.isfinite([size, p_win, timing]).all() and size > 0
     common = {
-        "deal_size": size,
-        "win_probability": _r(terms["p_win"]),
-        "days_to_expected_close": _r(terms["days_to_expected_close"], 1),
-        "basis": str(terms["basis"]),
-        "method": method,
+        "deal_size": _r(size, 2) if known else 0.0,
+        "win_probability": _r(p_win) if known else 0.0,
+        "days_to_expected_close": _r(timing, 1) if known else 0.0,
+        "size_basis": str(terms["size_basis"]),
+        "rate_basis": str(terms["rate_basis"]),
+        "method": method if known else "no open qualified deal to describe new pipeline by",
     }
     if len(reached) and reached[0] == 0:
         return PipelineGap(
@@ -513,15 +529,22 @@ def _gap(gaps: dict, row: int, target: float, currency: str, days_left: float) -
             "no pipeline gap",
             **common,
         )
+    if not known:
+        sentence = (
+            "no open qualified deal in the organisation to size new pipeline by: no gap computed"
+        )
+        return PipelineGap(
+            amount=None, deals=None, p_attain_after=None, sentence=sentence, **common
+        )
     if not len(reached):
         return PipelineGap(
             amount=None,
             deals=None,
             p_attain_after=None,
-            sentence=f"even {_money(_about(k * size), currency)} more qualified pipeline "
-            f"would not reach {target:.0%} P(attain) with {days_left:.0f} days left "
-            f"(P(attain) {p_attain[-1]:.0%} at most): new qualified deals rarely close "
-            "in time; bookings and the late-stage deals decide this period",
+            sentence=f"even {k} more qualified deals of about {_money(_about(size), currency)} "
+            f"({_money(_about(k * size), currency)}) would not lift P(attain) to {target:.0%} "
+            f"(at most {p_attain.max():.0%}) with {days_left:.0f} days left: this period "
+            "rests on the bookings and the deals already open",
             **common,
         )
     j = int(reached[0])
@@ -620,9 +643,10 @@ def _money(value: float, currency: str) -> str:
     return f"{currency}{value:,.0f}"
 
 
-def _median(values: np.ndarray) -> float:
+def _summary(statistic, values: np.ndarray) -> float:
+    """``statistic`` of the known values (NaN when none is)."""
     values = values[~np.isnan(values)]
-    return float(np.median(values)) if len(values) else float("nan")
+    return float(statistic(values)) if len(values) else float("nan")
 
 
 def _manager(tables: Tables, reps, as_of: pd.Timestamp) -> list[str | None]:

@@ -24,13 +24,18 @@ from spm_ml.coaching.reps import (
     coach_reps,
 )
 from spm_ml.data.io import load_tables
-from spm_ml.early_warnings import current_period_snapshots, quota_champions, score_quota_snapshots
+from spm_ml.early_warnings import (
+    current_period_snapshots,
+    quota_champions,
+    quota_warnings,
+    score_quota_snapshots,
+)
 from spm_ml.features.attainment import period_attainment
 from spm_ml.features.quota import quota_features
 from spm_ml.forecast.monte_carlo import draw_snapshots
 from spm_ml.training.quota_risk import monte_carlo, served_p_miss, serving_estimator
 
-pytestmark = pytest.mark.slow  # the shared quickstart fixture trains real models
+slow = pytest.mark.slow  # the shared quickstart fixture trains real models
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +90,7 @@ def coached(work, tables, models, scored):
     )
 
 
+@slow
 def test_every_rep_is_coached_in_plain_data(coached, scored):
     inputs, scores = scored[0], scored[1]
     assert [c.rep_id for c in coached] == list(inputs.snapshots["rep_id"])
@@ -101,6 +107,7 @@ def test_every_rep_is_coached_in_plain_data(coached, scored):
         assert len(gains) <= 3
 
 
+@slow
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_the_what_ifs_start_from_the_served_numbers(scored, estimator):
     """With nothing changed, the what-if machinery gives the served P(miss) exactly, and
@@ -168,6 +175,7 @@ def served_p_attain(what_if, tables, inputs, row, deals, *, booked_extra=0.0, ex
     return float(1 - served_p_miss(what_if.estimator, classifier, np.array([mc]))[0])
 
 
+@slow
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_deals_to_rescue_match_brute_force(scored, estimator):
     """On a small case (the rep with the fewest open deals, at least three), every deal's
@@ -200,6 +208,7 @@ def test_deals_to_rescue_match_brute_force(scored, estimator):
     assert int(np.argmax(vectorised)) == int(np.argmax(brute))
 
 
+@slow
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_the_gap_lifts_p_attain_to_80_percent(scored, estimator):
     """Per rep: no fewer deals reach 80%, that many do (by construction), and the same
@@ -238,6 +247,18 @@ def test_the_gap_lifts_p_attain_to_80_percent(scored, estimator):
     assert reachable, "no rep with a reachable positive gap: the check would be empty"
 
 
+@slow
+def test_p_miss_is_the_warnings_to_the_digit(work, tables, models, scored, coached):
+    """The same estimator on the same draws as `spm-ml warnings` and the batch's rep_risk."""
+    warnings = quota_warnings(
+        tables, work, as_of=mid_period(tables), models=models, context=scored[2]
+    )
+    by_rep = warnings.set_index("rep_id")["probability"]
+    for c in coached:
+        assert c.p_miss == round(by_rep[c.rep_id], 4)
+
+
+@slow
 def test_activity_against_the_reps_own_baseline(coached, scored):
     """All activities read like the rep feature the models see (activity_30d_vs_baseline)."""
     inputs = scored[0]
@@ -252,6 +273,7 @@ def test_activity_against_the_reps_own_baseline(coached, scored):
         assert {a.activity for a in c.activity_vs_baseline} >= {"meeting", "call"}
 
 
+@slow
 def test_attrition_only_when_asked_and_unknown_reps_refused(work, tables, models, scored):
     as_of = mid_period(tables)
     rep = scored[0].snapshots["rep_id"].iloc[0]
@@ -263,6 +285,7 @@ def test_attrition_only_when_asked_and_unknown_reps_refused(work, tables, models
     assert closed[0].status == NO_OPEN_PERIOD and closed[0].pipeline_gap is None
 
 
+@slow
 def test_gaps_agree_with_what_reps_really_booked(work, tables, models, scored):
     """Over past periods seen at mid-period, reps with a pipeline gap missed quota more
     often than reps already at 80% P(attain) (the outcome is in the data: the simulated
@@ -279,7 +302,32 @@ def test_gaps_agree_with_what_reps_really_booked(work, tables, models, scored):
     assert np.mean(with_gap) > np.mean(without)
 
 
+@slow
 def test_max_new_deals_is_the_reach(scored):
     assert scored[3].pipeline_gaps(scored[2].tables, 0.999)["p_attain"].shape[1] == (
         MAX_NEW_DEALS + 1
     )
+
+
+def test_activity_by_type_by_hand(tiny):
+    """R1 on 2024-04-01: one call in the 30 days before (added here), one call in the 180
+    days before those; nothing at or after ``as_of`` is read."""
+    from spm_ml.features.rep_activity import activity_by_type
+    from spm_ml.features.reps import rep_history_features
+
+    t = pd.Timestamp
+    calls = tiny.activities.iloc[[0]]
+    later = [("X3", t("2024-03-20")), ("X4", t("2024-04-01")), ("X5", t("2024-04-20"))]
+    extra = pd.concat([calls.assign(activity_id=i, occurred_at=w) for i, w in later])
+    tables = tiny.replace(activities=pd.concat([tiny.activities, extra], ignore_index=True))
+    snapshots = pd.DataFrame({"rep_id": ["R1"], "as_of": [t("2024-04-01")]})
+    out = activity_by_type(tables, snapshots, ("all", "call", "task"))
+    assert out["call"].iloc[0].tolist() == pytest.approx([1.0, 30 / 180, (1 / 30) / (1 / 180)])
+    assert out["all"]["ratio"].iloc[0] == pytest.approx(
+        rep_history_features(tables, snapshots)["activity_30d_vs_baseline"].iloc[0]
+    )
+    assert out["task"]["recent"].iloc[0] == 0 and np.isnan(out["task"]["ratio"].iloc[0])
+    before = tiny.replace(activities=pd.concat([tiny.activities, extra.iloc[:1]]))
+    again = activity_by_type(before, snapshots, ("all", "call", "task"))
+    for kind in out:
+        pd.testing.assert_frame_equal(out[kind], again[kind])
