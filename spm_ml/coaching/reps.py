@@ -9,7 +9,7 @@ the inputs and score them again through the same two parts:
 - the **Monte Carlo** part reuses the draws the served P(miss) is read from
   (:func:`~spm_ml.training.quota_risk.monte_carlo_draws`): each open deal's own draws are
   taken from the same stream of uniforms (deal ``i`` always reads row ``i``,
-  :func:`~spm_ml.forecast.monte_carlo.draw_pipeline`), so "this deal won" is the rep's
+  :func:`~spm_ml.training.quota_risk.each_deal_draws`), so "this deal won" is the rep's
   draws without that deal's draws plus its value at the close in every draw, for every
   deal of every rep in one array operation, and hypothetical deals are drawn by the same
   engine on a stream of their own;
@@ -54,12 +54,12 @@ from spm_ml.features.quota import quota_features
 from spm_ml.features.rep_activity import activity_by_type
 from spm_ml.features.reps import manager_at
 from spm_ml.features.snapshots import extraction_time
-from spm_ml.forecast.monte_carlo import draw_snapshots
 from spm_ml.forecast.rates import PeriodRates
 from spm_ml.scoring import RequestError
 from spm_ml.training.quota_risk import (
     RATES_ARTIFACT,
     QuotaInputs,
+    each_deal_draws,
     monte_carlo_draws,
     served_p_miss,
     serving_estimator,
@@ -349,27 +349,9 @@ class WhatIf:
             threshold=model.record.label.get("threshold", 1.0),
             estimator=serving_estimator(model),
             totals=served.totals(),
-            deal_draws=cls._each_deal(inputs, deals, rates, seed=SEED),
+            deal_draws=each_deal_draws(inputs, deals, rates, draws=DRAWS, seed=SEED),
             days_left=inputs.X["days_left"].to_numpy(dtype=np.float64),
         )
-
-    @staticmethod
-    def _each_deal(
-        inputs: QuotaInputs, deals: pd.DataFrame, rates: PeriodRates, *, seed: int
-    ) -> np.ndarray:
-        """Each deal of ``deals`` drawn as a snapshot of its own: the engine reads uniforms
-        row by row, so a deal's draws are those it has inside its snapshot's sum."""
-        position = deals["snapshot"].to_numpy(dtype=np.int64)
-        return draw_snapshots(
-            deals.assign(snapshot=np.arange(len(deals))),
-            np.zeros(len(deals)),
-            inputs.snapshots["quota_amount"].to_numpy(dtype=np.float64)[position],
-            inputs.snapshots["fraction_elapsed"].to_numpy()[position],
-            inputs.X["team"].to_numpy(dtype=object)[position],
-            rates,
-            draws=DRAWS,
-            seed=seed,
-        ).pipeline
 
     def p_attain(self, classifier_rows: pd.DataFrame | None, mc_p_miss: np.ndarray) -> np.ndarray:
         """Served P(attain) from the Monte Carlo's P(miss) and, when the served estimator
@@ -468,7 +450,7 @@ class WhatIf:
             }
         )
         # a stream of its own (seed + 1): the open deals' draws stay exactly as served
-        extra = self._each_deal(self.inputs, new, self.rates, seed=SEED + 1)
+        extra = each_deal_draws(self.inputs, new, self.rates, draws=DRAWS, seed=SEED + 1)
         p_miss = np.empty((n, k + 1))
         for p in range(n):  # (k, draws) at a time: memory stays that of one rep
             cumulative = np.cumsum(extra[p * k : (p + 1) * k], axis=0)

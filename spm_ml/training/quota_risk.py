@@ -290,9 +290,38 @@ def monte_carlo_draws(
     position = pd.Series(np.arange(len(rows)), index=rows).reindex(deals["snapshot"]).to_numpy()
     order = np.argsort(position, kind="stable")
     deals = deals.iloc[order].assign(snapshot=position[order])
+    booked = inputs.X["attainment_to_date"].to_numpy()[rows]
+    return _draw_rows(inputs, deals, rows, booked, rates, draws=draws, seed=seed)
+
+
+def each_deal_draws(
+    inputs: QuotaInputs, deals: pd.DataFrame, rates: PeriodRates, *, draws: int, seed: int
+) -> np.ndarray:
+    """``(n_deals, draws)``: what each of ``deals`` (``snapshot``: a position in ``inputs``)
+    books, each drawn as a snapshot of its own.  The engine reads its uniforms row by row,
+    so with the same deals, order and seed these are the draws each deal contributes to
+    :func:`monte_carlo_draws`' pipeline (what-ifs on single deals reuse them)."""
+    position = deals["snapshot"].to_numpy(dtype=np.int64)
+    own = deals.assign(snapshot=np.arange(len(deals)))
+    booked = np.zeros(len(deals))
+    return _draw_rows(inputs, own, position, booked, rates, draws=draws, seed=seed).pipeline
+
+
+def _draw_rows(
+    inputs: QuotaInputs,
+    deals: pd.DataFrame,
+    rows: np.ndarray,
+    booked: np.ndarray,
+    rates: PeriodRates,
+    *,
+    draws: int,
+    seed: int,
+) -> SnapshotDraws:
+    """:func:`~spm_ml.forecast.monte_carlo.draw_snapshots` of rows taking their quota,
+    point of the period and team from snapshots ``rows`` of ``inputs``."""
     return draw_snapshots(
         deals,
-        inputs.X["attainment_to_date"].to_numpy()[rows],
+        booked,
         inputs.snapshots["quota_amount"].to_numpy(dtype=np.float64)[rows],
         inputs.snapshots["fraction_elapsed"].to_numpy()[rows],
         inputs.X["team"].to_numpy(dtype=object)[rows],
