@@ -331,3 +331,23 @@ def test_activity_by_type_by_hand(tiny):
     again = activity_by_type(before, snapshots, ("all", "call", "task"))
     for kind in out:
         pd.testing.assert_frame_equal(out[kind], again[kind])
+
+
+@slow
+def test_warnings_command_prints_the_coaching(work, tables):
+    """`spm-ml warnings --coaching`: each quota row carries its coaching (JSON), and the
+    table ends with the gap and the deals to rescue per rep."""
+    from typer.testing import CliRunner
+
+    from spm_ml.cli import app
+
+    runner = CliRunner()
+    base = ["warnings", "--workdir", str(work), "--as-of", str(mid_period(tables))]
+    result = runner.invoke(app, [*base, "--all", "--coaching", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = [r for r in json.loads(result.stdout) if r["kind"] == "quota_risk"]
+    assert rows and all(r["coaching"]["p_miss"] == r["probability"] for r in rows)
+    assert all(r["coaching"]["pipeline_gap"]["sentence"] for r in rows)
+    table = runner.invoke(app, [*base, "--all", "--coaching"])
+    assert table.exit_code == 0, table.output
+    assert "P(attain)" in table.output and "not promises" in table.output
