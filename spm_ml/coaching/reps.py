@@ -234,6 +234,11 @@ def coach_reps(
     **Activity**: activities of each kind in the 30 days before ``as_of`` against the
     rep's mean per 30 days over the 180 days before those
     (:func:`~spm_ml.features.rep_activity.activity_by_type`).
+
+    Memory: the draws of every open deal and of :data:`MAX_NEW_DEALS` hypothetical deals
+    per rep are held at once, ``(open deals + 60 x reps) x 2000`` floats (23 MB for the
+    test organisation's 19 reps and 321 open deals; a 500-rep organisation would want the
+    reps in chunks).
     """
     as_of = pd.Timestamp(as_of) if as_of is not None else extraction_time(tables)
     known = set(tables.reps["rep_id"])
@@ -452,7 +457,7 @@ class WhatIf:
         # a stream of its own (seed + 1): the open deals' draws stay exactly as served
         extra = each_deal_draws(self.inputs, new, self.rates, draws=DRAWS, seed=SEED + 1)
         p_miss = np.empty((n, k + 1))
-        for p in range(n):  # (k, draws) at a time: memory stays that of one rep
+        for p in range(n):  # cumulative sums one rep at a time
             cumulative = np.cumsum(extra[p * k : (p + 1) * k], axis=0)
             p_miss[p, 0] = (self.totals[p] < self.threshold).mean()
             p_miss[p, 1:] = (self.totals[p][None, :] + cumulative < self.threshold).mean(axis=1)
