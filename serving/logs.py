@@ -1,4 +1,16 @@
-"""Keep request data out of the server log.
+"""What the server logs about requests: one structured line each, and no request data.
+
+:class:`RequestLog` writes one JSON line per request on the ``spm_ml.requests`` logger (to
+standard output unless that logger was given handlers of its own):
+
+``{"ts": "2026-12-06T23:50:01.123Z", "request_id": "9f1c...", "method": "POST",
+"endpoint": "/v1/deals/score", "status": 200, "latency_ms": 4.21, "caller": "ann",
+"role": "manager", "models": {"deal-win": "3"}}``
+
+``models`` is whatever the endpoints noted with :func:`note_models`; ``caller`` is the
+token's *name* (``null`` when the request had no valid token).  The line never holds the
+body, a header (the ``Authorization`` header least of all) or the query string, so neither
+email text nor a token can reach it.  ``SPM_ML_REQUEST_LOG=0`` turns it off.
 
 BentoML logs every failed request at ERROR with the exception's traceback
 (``bentoml._internal.server.http_app.log_exception``).  For a rejected body that
@@ -17,8 +29,12 @@ reach a log, so :class:`RequestDataRedactor` rewrites those records:
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 import traceback
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -128,3 +144,82 @@ def install_log_redaction() -> None:
         logger = logging.getLogger(name)
         if _REDACTOR not in logger.filters:
             logger.addFilter(_REDACTOR)
+
+
+REQUEST_LOGGER = "spm_ml.requests"
+MODELS_KEY = "spm_ml_models"
+"""Key, in the ASGI scope's ``state``, of the ``{family: version}`` a request was served by."""
+MAX_LOGGED_PATH = 200
+"""Characters of a request's path the log keeps (a client chooses the path)."""
+
+
+def note_models(context: Any, versions: Mapping[str, str]) -> None:
+    """Record, for the request log, the model versions that answered a request.
+
+    Call it from an endpoint with its ``bentoml.Context``, e.g.
+    ``note_models(ctx, {"deal-win": "3"})``; several calls add up.
+    """
+    state = context.request.scope.setdefault("state", {})
+    state.setdefault(MODELS_KEY, {}).update({k: str(v) for k, v in versions.items()})
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is at each line (test runners swap it)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+class RequestLog:
+    """Writes the one JSON line of each request (see the module docstring for its fields).
+
+    Parameters
+    ----------
+    logger
+        Defaults to the ``spm_ml.requests`` logger; when nothing configured it, it gets a
+        handler writing bare lines to standard output and stops propagating, so the lines
+        stay JSON whatever the root logger's format.
+    """
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        if logger is None:
+            logger = logging.getLogger(REQUEST_LOGGER)
+            if not logger.handlers:
+                handler = _StdoutHandler()
+                handler.setFormatter(logging.Formatter("%(message)s"))
+                logger.addHandler(handler)
+                logger.setLevel(logging.INFO)
+                logger.propagate = False
+        self.logger = logger
+
+    def write(
+        self,
+        *,
+        request_id: str,
+        method: str,
+        path: str,
+        status: int,
+        latency_ms: float,
+        caller: Any,
+        models: Mapping[str, str] | None,
+    ) -> None:
+        """Log one request; ``caller`` is a :class:`serving.auth.Caller` or ``None``."""
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        line = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "request_id": request_id,
+            "method": method,
+            "endpoint": path[:MAX_LOGGED_PATH],
+            "status": status,
+            "latency_ms": round(latency_ms, 2),
+            "caller": caller.name if caller is not None else None,
+            "role": caller.role if caller is not None else None,
+            "models": dict(models or {}),
+        }
+        self.logger.info(json.dumps(line, ensure_ascii=True))
