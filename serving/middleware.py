@@ -188,9 +188,7 @@ class RequestGuard:
         if path not in OPEN_PATHS:
             caller = self._caller(headers.get("authorization", ""))
             if caller is None:
-                await _answer(
-                    send, 401, self._unauthorised(), [(b"www-authenticate", b"Bearer")]
-                )
+                await _answer(send, 401, self._unauthorised(), [(b"www-authenticate", b"Bearer")])
                 return
             state[CALLER_KEY] = caller
             allowed = roles_for(path)
@@ -243,7 +241,7 @@ class RequestGuard:
     def _unauthorised(self) -> str:
         if not self.api_token and not self.tokens.any_active():
             return (
-                "no API token exists yet: create one with `spm-ml token create --name NAME "
+                "no valid API token exists: create one with `spm-ml token create --name NAME "
                 "--role admin --workdir DIR` and send it as `Authorization: Bearer <token>`"
             )
         return "missing, wrong or revoked token: send `Authorization: Bearer <token>`"

@@ -109,7 +109,8 @@ def api_token() -> str | None:
 def request_log() -> bool:
     """Whether the service writes its structured request log, one JSON line per request
     (``$SPM_ML_REQUEST_LOG``, on by default; ``0`` turns it off)."""
-    return os.environ.get("SPM_ML_REQUEST_LOG", "1").strip().lower() not in ("0", "false", "no", "off")
+    value = os.environ.get("SPM_ML_REQUEST_LOG", "1").strip().lower()
+    return value not in ("0", "false", "no", "off")
 
 
 DEFAULT_MAX_BODY_BYTES = 2_000_000

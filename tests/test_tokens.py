@@ -40,7 +40,8 @@ def test_tokens_are_unique_and_listed_without_secrets(store):
     assert len(tokens) == 20
     listed = store.list()
     assert [row["name"] for row in listed] == [f"t{i}" for i in range(20)]
-    assert all(set(row) == {"name", "role", "manager_id", "created_at", "revoked_at"} for row in listed)
+    fields = {"name", "role", "manager_id", "created_at", "revoked_at"}
+    assert all(set(row) == fields for row in listed)
     assert not any(token in json.dumps(listed) for token in tokens)
 
 
@@ -159,7 +160,18 @@ def test_cli_accepts_a_manager_reps_report_to_and_refuses_unknown_revocations(tm
         data / "reps.csv", index=False
     )
     work = str(tmp_path)
-    made = run("token", "create", "--name", "m", "--role", "manager", "--manager-id", "R1", "--workdir", work)
+    made = run(
+        "token",
+        "create",
+        "--name",
+        "m",
+        "--role",
+        "manager",
+        "--manager-id",
+        "R1",
+        "--workdir",
+        work,
+    )
     assert made.exit_code == 0, made.output
     unknown = run("token", "revoke", "nobody", "--workdir", work)
     assert unknown.exit_code == 2 and "no token named 'nobody'" in unknown.output

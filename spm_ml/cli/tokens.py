@@ -15,7 +15,7 @@ from spm_ml.tokens import ROLES, TokenError, TokenStore
 
 WorkdirOption = Annotated[
     Path | None,
-    typer.Option(help="Work folder of the service (default $SPM_ML_WORKDIR or ./spm-ml-quickstart)."),
+    typer.Option(help="The service's work folder (default $SPM_ML_WORKDIR, ./spm-ml-quickstart)."),
 ]
 
 

@@ -1,4 +1,8 @@
-"""One real ``spm-ml serve`` for the HTTP tests of this package, with its log kept in a file."""
+"""One real ``spm-ml serve`` for the HTTP tests of this package, with its log kept in a file.
+
+The server reads its tokens from a store of this package's own (``SPM_ML_TOKENS_FILE``),
+holding one admin token: the tests call it through ``api``, a client that sends it.
+"""
 
 from __future__ import annotations
 
@@ -21,13 +25,38 @@ def server_log(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="package")
-def server(trained_workdir, server_log):
+def tokens_file(tmp_path_factory) -> Path:
+    """The running server's token store (tests may add and revoke tokens in it)."""
+    return tmp_path_factory.mktemp("tokens") / "tokens.json"
+
+
+@pytest.fixture(scope="package")
+def admin_token(tokens_file) -> str:
+    from spm_ml.tokens import TokenStore
+
+    return TokenStore(tokens_file).create("tests-admin", "admin")
+
+
+@pytest.fixture(scope="package")
+def auth_headers(admin_token) -> dict[str, str]:
+    """``Authorization`` of the tests' admin token, for every request but the probes."""
+    return {"authorization": f"Bearer {admin_token}"}
+
+
+@pytest.fixture(scope="package")
+def server(trained_workdir, server_log, tokens_file, admin_token):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     # the access log on: the privacy tests read every line the server can write
-    env = {**os.environ, "SPM_ML_WORKDIR": str(trained_workdir), "SPM_ML_ACCESS_LOG": "1"}
-    env.pop("SPM_ML_API_TOKEN", None)
+    env = {
+        **os.environ,
+        "SPM_ML_WORKDIR": str(trained_workdir),
+        "SPM_ML_ACCESS_LOG": "1",
+        "SPM_ML_TOKENS_FILE": str(tokens_file),
+    }
+    for name in ("SPM_ML_API_TOKEN", "SPM_ML_REQUEST_LOG"):
+        env.pop(name, None)
     with server_log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "spm_ml.cli", "serve", "--port", str(port)],
@@ -56,3 +85,10 @@ def server(trained_workdir, server_log):
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="package")
+def api(server, auth_headers):
+    """An HTTP client of the running server holding the tests' admin token."""
+    with httpx.Client(base_url=server, headers=auth_headers, timeout=30) as client:
+        yield client
