@@ -141,6 +141,10 @@ class TokenStore:
                 "restore it from a backup, or move it away and create the tokens again"
             ) from err
 
+    def has_active(self) -> bool:
+        """Whether any token is valid (without one, the service refuses every request)."""
+        return any(record.active for record in self.records())
+
     def list(self) -> list[dict[str, str | None]]:
         """Every token's name, role, manager id and dates; never a token nor its hash."""
         return [record.public() for record in self.records()]
@@ -244,13 +248,14 @@ class LiveTokens:
 
     def __init__(self, path: str | Path) -> None:
         self.store = TokenStore(path)
+        self._path = str(self.store.path)  # os.stat of a str skips Path's conversion
         self._signature: tuple[int, int, int] | None = None
         self._records: tuple[TokenRecord, ...] = ()
 
     def current(self) -> tuple[TokenRecord, ...]:
         """Every record of the file as it is now (revoked ones included)."""
         try:
-            stat = os.stat(self.store.path)
+            stat = os.stat(self._path)
             signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         except FileNotFoundError:
             signature = None
