@@ -8,7 +8,8 @@ standard output unless that logger was given handlers of its own):
 "role": "manager", "models": {"deal-win": "3"}}``
 
 ``models`` is whatever the endpoints noted with :func:`note_models`; ``caller`` is the
-token's *name* (``null`` when the request had no valid token).  The line never holds the
+token's *name* (``null`` when the request had no valid token).  Health probes are not
+logged (an orchestrator calls them every few seconds).  The line never holds the
 body, a header (the ``Authorization`` header least of all) or the query string, so neither
 email text nor a token can reach it.  ``SPM_ML_REQUEST_LOG=0`` turns it off.
 
@@ -222,4 +223,4 @@ class RequestLog:
             "role": caller.role if caller is not None else None,
             "models": dict(models or {}),
         }
-        self.logger.info(json.dumps(line, ensure_ascii=True))
+        self.logger.info(json.dumps(line, ensure_ascii=True, default=str))

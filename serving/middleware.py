@@ -170,7 +170,9 @@ class RequestGuard:
         try:
             await self._guarded(scope, receive, identified, headers, state)
         finally:
-            if self.request_log is not None:
+            # health probes (every few seconds from an orchestrator) are not logged, as in
+            # BentoML's own access log
+            if self.request_log is not None and scope["path"] not in OPEN_PATHS:
                 self.request_log.write(
                     request_id=request_id,
                     method=scope["method"],

@@ -11,8 +11,14 @@ import asyncio
 import copy
 import json
 import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -270,3 +276,77 @@ def test_http_request_log_lines_carry_ids_and_never_tokens_or_email_text(
     assert isinstance(got[0]["models"], dict) and got[0]["latency_ms"] > 0
     for secret in (admin_token, coach, admin_token[4:], coach[4:], marker):
         assert secret not in log
+
+
+PROBE_SERVICE = """
+import bentoml
+from serving.auth import caller_of
+from serving.logs import note_models
+from serving.middleware import RequestGuard
+
+
+@bentoml.service(name="probe")
+class Probe:
+    @bentoml.api(route="/v1/whoami")
+    def whoami(self, ctx: bentoml.Context) -> dict:
+        caller = caller_of(ctx)
+        note_models(ctx, {"deal-win": "7"})
+        return {"name": caller.name, "role": caller.role, "manager_id": caller.manager_id}
+
+
+Probe.add_asgi_middleware(RequestGuard)
+"""
+
+
+@pytest.mark.slow
+def test_http_an_endpoint_reads_its_caller_and_its_model_versions_reach_the_log(tmp_path):
+    """What the service's endpoints rely on, through a real ``bentoml serve`` of a probe:
+    the guard's Caller in ``bentoml.Context``, and ``note_models`` in the request's line."""
+    (tmp_path / "probe.py").write_text(PROBE_SERVICE)
+    tokens = tmp_path / "tokens.json"
+    token = TokenStore(tokens).create("mia", "manager", manager_id="R00042")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root, "SPM_ML_TOKENS_FILE": str(tokens)}
+    env.pop("SPM_ML_API_TOKEN", None)
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bentoml", "serve", "probe:Probe", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        answer = httpx.post(
+            f"{base}/v1/whoami",
+            json={},
+            headers={**bearer(token), "x-request-id": "probe-1"},
+            timeout=30,
+        )
+        assert answer.json() == {"name": "mia", "role": "manager", "manager_id": "R00042"}
+        deadline = time.monotonic() + 10
+        while '"probe-1"' not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (line,) = [json.loads(x) for x in log.read_text().splitlines() if '"probe-1"' in x]
+        assert line["models"] == {"deal-win": "7"} and line["caller"] == "mia"
+        assert token not in log.read_text()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
