@@ -1,7 +1,7 @@
 """What the server logs about requests: one structured line each, and no request data.
 
-:class:`RequestLog` writes one JSON line per request on the ``spm_ml.requests`` logger (to
-standard output unless that logger was given handlers of its own):
+:class:`RequestLog` writes one JSON line per request to standard output, or to the
+``spm_ml.requests`` logger when it has been given handlers:
 
 ``{"ts": "2026-12-06T23:50:01.123Z", "request_id": "9f1c...", "method": "POST",
 "endpoint": "/v1/deals/score", "status": 200, "latency_ms": 4.21, "caller": "ann",
@@ -33,9 +33,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 import traceback
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -150,6 +150,7 @@ def install_log_redaction() -> None:
 REQUEST_LOGGER = "spm_ml.requests"
 MODELS_KEY = "spm_ml_models"
 """Key, in the ASGI scope's ``state``, of the ``{family: version}`` a request was served by."""
+_ENCODER = json.JSONEncoder(ensure_ascii=True, default=str)  # built once, not per line
 MAX_LOGGED_PATH = 200
 """Characters of a request's path the log keeps (a client chooses the path)."""
 
@@ -164,38 +165,22 @@ def note_models(context: Any, versions: Mapping[str, str]) -> None:
     state.setdefault(MODELS_KEY, {}).update({k: str(v) for k, v in versions.items()})
 
 
-class _StdoutHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stdout`` is at each line (test runners swap it)."""
-
-    @property
-    def stream(self):  # type: ignore[override]
-        return sys.stdout
-
-    @stream.setter
-    def stream(self, value) -> None:
-        pass
-
-
 class RequestLog:
     """Writes the one JSON line of each request (see the module docstring for its fields).
 
     Parameters
     ----------
     logger
-        Defaults to the ``spm_ml.requests`` logger; when nothing configured it, it gets a
-        handler writing bare lines to standard output and stops propagating, so the lines
-        stay JSON whatever the root logger's format.
+        Where the lines go.  By default the ``spm_ml.requests`` logger when something
+        configured it (it has handlers); otherwise each line is written straight to standard
+        output, skipping the logging machinery, whose record, lock and formatter cost
+        several times the line itself at every request (benchmarks/request_guard_speed.py).
     """
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         if logger is None:
-            logger = logging.getLogger(REQUEST_LOGGER)
-            if not logger.handlers:
-                handler = _StdoutHandler()
-                handler.setFormatter(logging.Formatter("%(message)s"))
-                logger.addHandler(handler)
-                logger.setLevel(logging.INFO)
-                logger.propagate = False
+            configured = logging.getLogger(REQUEST_LOGGER)
+            logger = configured if configured.handlers else None
         self.logger = logger
 
     def write(
@@ -210,17 +195,30 @@ class RequestLog:
         models: Mapping[str, str] | None,
     ) -> None:
         """Log one request; ``caller`` is a :class:`serving.auth.Caller` or ``None``."""
-        if not self.logger.isEnabledFor(logging.INFO):
+        logger = self.logger
+        if logger is not None and not logger.isEnabledFor(logging.INFO):
             return
-        line = {
-            "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "request_id": request_id,
-            "method": method,
-            "endpoint": path[:MAX_LOGGED_PATH],
-            "status": status,
-            "latency_ms": round(latency_ms, 2),
-            "caller": caller.name if caller is not None else None,
-            "role": caller.role if caller is not None else None,
-            "models": dict(models or {}),
-        }
-        self.logger.info(json.dumps(line, ensure_ascii=True, default=str))
+        now = time.time()
+        text = _ENCODER.encode(
+            {
+                "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+                + f".{int(now % 1 * 1000):03d}Z",
+                "request_id": request_id,
+                "method": method,
+                "endpoint": path[:MAX_LOGGED_PATH],
+                "status": status,
+                "latency_ms": round(latency_ms, 2),
+                "caller": caller.name if caller is not None else None,
+                "role": caller.role if caller is not None else None,
+                "models": dict(models or {}),
+            }
+        )
+        if logger is None:
+            out = sys.stdout  # looked up each time: test runners swap it
+            out.write(text + "\n")
+            out.flush()
+            return
+        # makeRecord + handle: what logger.info does, minus finding the calling frame
+        record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, text, None, None)
+        record.created = now
+        logger.handle(record)

@@ -2,7 +2,7 @@
 
 :class:`RequestGuard` is a plain ASGI middleware registered on the service with
 ``add_asgi_middleware``.  Every request gets a request id (the client's ``X-Request-Id``
-when it is short and plain, else a new uuid4), returned as ``X-Request-Id`` and written,
+when it is short and plain, else 128 random bits in hex), returned as ``X-Request-Id`` and written,
 with its endpoint, status, latency, caller and model versions, to the structured request log
 (serving/logs.py).  It answers, without reaching the endpoint:
 
@@ -37,10 +37,10 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 import posixpath
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from typing import Any
 from serving.auth import CALLER_KEY, ROLES, Caller, Role
 from serving.logs import MODELS_KEY, RequestLog, install_log_redaction
 from spm_ml import settings
-from spm_ml.tokens import LiveTokens, TokenRecord
+from spm_ml.tokens import LiveTokens
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class RequestGuard:
         self.request_log = RequestLog() if request_log is True else request_log or None
         self.keepalive_requests = settings.keepalive_requests()
         self._served: dict[tuple, int] = {}  # requests so far per client connection
-        self._callers: dict[TokenRecord, Caller] = {}
+        self._callers: dict[str, Caller] = {}  # by token hash
         # BentoML builds the middleware stack once per worker, before serving: the moment
         # to make sure this worker's request-error log lines carry no request data.
         install_log_redaction()
@@ -235,9 +235,9 @@ class RequestGuard:
         record = self.tokens.lookup(token)
         if record is None:
             return None
-        caller = self._callers.get(record)
+        caller = self._callers.get(record.sha256)
         if caller is None:
-            caller = self._callers[record] = Caller.of(record)
+            caller = self._callers[record.sha256] = Caller.of(record)
         return caller
 
     def _unauthorised(self) -> str:
@@ -279,10 +279,11 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 
 def _request_id(given: str | None) -> str:
-    """The client's request id when it is short and plain, else a new uuid4 (hex)."""
+    """The client's request id when it is short and plain, else 128 random bits in hex
+    (a uuid4's worth, without building a ``uuid.UUID``: a quarter of the cost)."""
     if given is not None and REQUEST_ID.fullmatch(given):
         return given
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
