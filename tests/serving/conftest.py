@@ -6,6 +6,7 @@ holding one admin token: the tests call it through ``api``, a client that sends 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -43,11 +44,53 @@ def auth_headers(admin_token) -> dict[str, str]:
     return {"authorization": f"Bearer {admin_token}"}
 
 
-@pytest.fixture(scope="package")
-def server(trained_workdir, server_log, tokens_file, admin_token):
+@contextlib.contextmanager
+def serving(module_args: list[str], *, env: dict, log: Path, cwd: Path | None = None):
+    """``python -m MODULE_ARGS --port P`` on a free port, everything it prints in ``log``;
+    yields its base URL once ``/readyz`` answers, stops its whole process group after."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", *module_args, "--port", str(port)],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so the whole server process group can be stopped
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"server exited early:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("server did not become ready within 120 s")
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="package")
+def start_server():
+    """:func:`serving`, for a test that serves something of its own."""
+    return serving
+
+
+@pytest.fixture(scope="package")
+def server(trained_workdir, server_log, tokens_file, admin_token):
     # the access log on: the privacy tests read every line the server can write
     env = {
         **os.environ,
@@ -57,34 +100,8 @@ def server(trained_workdir, server_log, tokens_file, admin_token):
     }
     for name in ("SPM_ML_API_TOKEN", "SPM_ML_REQUEST_LOG"):
         env.pop(name, None)
-    with server_log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "spm_ml.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # so the whole server process group can be stopped
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited early:\n{server_log.read_text()}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    else:
-        os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail("server did not become ready within 120 s")
-    yield base
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+    with serving(["spm_ml.cli", "serve"], env=env, log=server_log) as base:
+        yield base
 
 
 @pytest.fixture(scope="package")

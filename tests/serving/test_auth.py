@@ -8,26 +8,20 @@ caller it was given; the ``http`` tests call the package's running ``spm-ml serv
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import httpx
-import pandas as pd
 import pytest
+from test_http import example_for  # the shared example pointed at this organisation
 
 from serving.auth import CALLER_KEY, Caller
 from serving.logs import MODELS_KEY, REQUEST_LOGGER, RequestLog
 from serving.middleware import RequestGuard, roles_for
-from serving.service import EXAMPLE_REQUEST
 from spm_ml.tokens import TokenStore
 
 FIELDS = {"ts", "request_id", "method", "endpoint", "status", "latency_ms", "caller", "role"}
@@ -189,16 +183,6 @@ def test_a_caller_sees_attrition_by_role_and_manager():
 # --- the real service over HTTP -------------------------------------------------------------
 
 
-def example_for(workdir) -> dict:
-    deals = pd.read_parquet(workdir / "data" / "deals.parquet")
-    known = deals.iloc[0]
-    request = copy.deepcopy(EXAMPLE_REQUEST)
-    request["deal"].update(
-        rep_id=known["rep_id"], account_id=known["account_id"], product=known["product"]
-    )
-    return request
-
-
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
@@ -299,38 +283,20 @@ Probe.add_asgi_middleware(RequestGuard)
 
 
 @pytest.mark.slow
-def test_http_an_endpoint_reads_its_caller_and_its_model_versions_reach_the_log(tmp_path):
+def test_http_an_endpoint_reads_its_caller_and_its_model_versions_reach_the_log(
+    tmp_path, start_server
+):
     """What the service's endpoints rely on, through a real ``bentoml serve`` of a probe:
     the guard's Caller in ``bentoml.Context``, and ``note_models`` in the request's line."""
     (tmp_path / "probe.py").write_text(PROBE_SERVICE)
     tokens = tmp_path / "tokens.json"
     token = TokenStore(tokens).create("mia", "manager", manager_id="R00042")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": root, "SPM_ML_TOKENS_FILE": str(tokens)}
     env.pop("SPM_ML_API_TOKEN", None)
     log = tmp_path / "server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", "probe:Probe", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
+    command = ["bentoml", "serve", "probe:Probe"]
+    with start_server(command, env=env, log=log, cwd=tmp_path) as base:
         answer = httpx.post(
             f"{base}/v1/whoami",
             json={},
@@ -341,12 +307,6 @@ def test_http_an_endpoint_reads_its_caller_and_its_model_versions_reach_the_log(
         deadline = time.monotonic() + 10
         while '"probe-1"' not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.2)
-        (line,) = [json.loads(x) for x in log.read_text().splitlines() if '"probe-1"' in x]
-        assert line["models"] == {"deal-win": "7"} and line["caller"] == "mia"
-        assert token not in log.read_text()
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+    (line,) = [json.loads(x) for x in log.read_text().splitlines() if '"probe-1"' in x]
+    assert line["models"] == {"deal-win": "7"} and line["caller"] == "mia"
+    assert token not in log.read_text()
