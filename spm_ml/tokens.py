@@ -139,6 +139,11 @@ class TokenStore:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return ()
+        except OSError as err:  # e.g. a container user that may not read the mounted file
+            raise SpmMlError(
+                f"cannot read the token file {self.path} ({err.strerror or err}); run the "
+                "service as the user owning it (mode 0600)"
+            ) from err
         try:
             data = json.loads(text)
             return tuple(TokenRecord(**entry) for entry in data["tokens"])
@@ -242,6 +247,10 @@ class TokenStore:
             raise
 
 
+_UNREAD = object()
+"""The signature of a file not read yet: unequal to any, ``None`` (no file) included."""
+
+
 class LiveTokens:
     """The records of a token file, re-read only when the file changes: the service's view.
 
@@ -256,7 +265,7 @@ class LiveTokens:
     def __init__(self, path: str | Path) -> None:
         self.store = TokenStore(path)
         self._path = str(self.store.path)  # os.stat of a str skips Path's conversion
-        self._signature: tuple[int, int, int] | None = None
+        self._signature: object = _UNREAD
         self._records: tuple[TokenRecord, ...] = ()
         self._by_hash: dict[str, TokenRecord] = {}
 
@@ -265,7 +274,7 @@ class LiveTokens:
         try:
             stat = os.stat(self._path)
             signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-        except FileNotFoundError:
+        except OSError:  # missing, or not ours to see: records() says which
             signature = None
         if signature != self._signature:
             self._signature = signature

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from spm_ml.cli import app
+from spm_ml.errors import SpmMlError
 from spm_ml.tokens import LiveTokens, TokenError, TokenStore, token_hash
 
 TOKEN = re.compile(r"spm_[A-Za-z0-9_-]{43}")
@@ -175,3 +176,16 @@ def test_cli_accepts_a_manager_reps_report_to_and_refuses_unknown_revocations(tm
     assert made.exit_code == 0, made.output
     unknown = run("token", "revoke", "nobody", "--workdir", work)
     assert unknown.exit_code == 2 and "no token named 'nobody'" in unknown.output
+
+
+def test_an_unreadable_file_refuses_every_token_and_says_why(store, caplog, monkeypatch):
+    token = store.create("ann", "admin")
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(store.path), "read_text", denied)
+    assert LiveTokens(store.path).lookup(token) is None
+    assert "cannot read the token file" in caplog.text and "Permission denied" in caplog.text
+    with pytest.raises(SpmMlError, match="user owning it"):
+        store.list()
