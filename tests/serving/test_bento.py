@@ -48,4 +48,5 @@ def test_bentoml_build_packs_code_and_package_data(tmp_path):
     assert (src / "spm_ml" / "tokens.py").is_file()
     assert (src / "spm_ml" / "nlp" / "sentiment.cfg").is_file()
     assert list((src / "spm_ml" / "nlp" / "data").glob("*.txt"))
+    assert (src / "spm_ml" / "coaching" / "catalogue.toml").is_file()
     assert not list(src.rglob("__pycache__")) and not (src / "tests").exists()
