@@ -2,9 +2,9 @@
 
 :class:`RequestGuard` is a plain ASGI middleware registered on the service with
 ``add_asgi_middleware``.  Every request gets a request id (the client's ``X-Request-Id``
-when it is short and plain, else 128 random bits in hex), returned as ``X-Request-Id`` and written,
-with its endpoint, status, latency, caller and model versions, to the structured request log
-(serving/logs.py).  It answers, without reaching the endpoint:
+when it is short and plain, else 128 random bits in hex), returned as ``X-Request-Id`` and
+written, with its endpoint, status, latency, caller and model versions, to the structured
+request log (serving/logs.py).  It answers, without reaching the endpoint:
 
 * 401 (with ``WWW-Authenticate: Bearer``) when ``Authorization: Bearer <token>`` is missing,
   or the token is unknown or revoked in the token store (``spm_ml/tokens.py``, re-read when
