@@ -122,3 +122,23 @@ def test_bad_requests_are_refused():
         replay_outcomes(SMALL, [Intervention("D0000001", pd.Timestamp("2024-05-01"), "lunch")])
     assert replay_outcomes(SMALL, []).empty
     assert np.isin(list(ACTIONS), ["meeting", "demo", "call", "contact", "outbound_email"]).all()
+
+
+def test_counts_keep_their_quantile_when_the_rate_moves():
+    from spm_ml.data.simulate.intervention import _Replayer
+
+    n = 20_000
+    recorded = np.random.default_rng(1).poisson(2.0, n).astype(float)
+    rows = np.arange(n)
+    values = {"meetings": recorded[:, None]}
+    rates = {"meetings": np.full((n, 1), 2.0)}
+    draws = _Replayer(values, rates, rows, salt=7)
+    same = draws.poisson("meetings", -1, rows, np.full(n, 2.0))
+    more = draws.poisson("meetings", -1, rows, np.full(n, 4.0))
+    fresh = draws.poisson("calls", -1, rows, np.full(n, 3.0))
+    assert (same == recorded).all()
+    assert (more >= recorded).all() and abs(more.mean() - 4.0) < 0.06
+    assert abs(more.var() - 4.0) < 0.2
+    assert abs(fresh.mean() - 3.0) < 0.06
+    u = draws.random("fate", 3, rows)
+    assert 0.0 < u.min() and u.max() < 1.0 and abs(u.mean() - 0.5) < 0.01

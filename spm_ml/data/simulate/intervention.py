@@ -69,7 +69,6 @@ ACTIONS: dict[str, int] = {
 """Action name -> the simulator's code (see :class:`~.lifecycle.Nudges` for what each does)."""
 
 Progress = Callable[[str, int, int], None]
-_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 @dataclass(frozen=True)
