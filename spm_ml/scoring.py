@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from spm_ml.coaching.deals import DealCoaching, coach_deals
 from spm_ml.data.overlay import PostedDeal, posted_deals_tables
 from spm_ml.data.tables import Tables
 from spm_ml.errors import SpmMlError
@@ -157,11 +158,57 @@ class DealScorer:
 
     # -- requests: the API ------------------------------------------------------------------
     def score_requests(self, requests: Sequence[DealRequest]) -> list[DealResult]:
-        """Score many requests in one vectorised call; refused ones carry their error.
+        """Score many requests in one vectorised call; refused ones carry their error."""
+        features, kept, refused = self.request_features(requests)
+        results: dict[int, DealResult] = {
+            i: DealResult(requests[i].id, requests[i].as_of, error=e) for i, e in refused.items()
+        }
+        if features is not None:
+            top_k = max(r.top_k for r in requests)
+            probability, drivers = self.model.score_and_explain(features, top_k)
+            for row, i in enumerate(kept):
+                results[i] = DealResult(
+                    deal_id=requests[i].id,
+                    as_of=requests[i].as_of,
+                    probability=float(probability[row]),
+                    drivers=drivers[row][: requests[i].top_k] if top_k else [],
+                )
+        return [results[i] for i in range(len(requests))]
 
-        Each posted deal's rows get a private deal key inside the batch, so two clients
-        posting deals with the same id at the same moment never see each other's events;
-        deals scored by id keep their id (their rows are the data source's, whoever asks).
+    def coach(self, snapshots: pd.DataFrame, top_k: int = 3) -> list[DealCoaching]:
+        """Drivers in words and ranked recommendations for deals of the context (batch)."""
+        features = deal_features(self.tables, snapshots, self.feature_config, self.context)
+        return coach_deals(self.model, features, top_k=top_k)
+
+    def coach_requests(
+        self, requests: Sequence[DealRequest], max_recommendations: int = 3
+    ) -> list[DealCoaching | DealResult]:
+        """:meth:`coach` for API requests: a :class:`DealCoaching` per scored request, the
+        refused ones as a :class:`DealResult` carrying the error."""
+        features, kept, refused = self.request_features(requests)
+        results: dict[int, DealCoaching | DealResult] = {
+            i: DealResult(requests[i].id, requests[i].as_of, error=e) for i, e in refused.items()
+        }
+        if features is not None:
+            top_k = max(r.top_k for r in requests)
+            coached = coach_deals(
+                self.model, features, top_k=top_k, max_recommendations=max_recommendations
+            )
+            for coaching, i in zip(coached, kept, strict=True):
+                results[i] = replace(coaching, drivers=coaching.drivers[: requests[i].top_k])
+        return [results[i] for i in range(len(requests))]
+
+    def request_features(
+        self, requests: Sequence[DealRequest]
+    ) -> tuple[dict[str, np.ndarray] | None, list[int], dict[int, RequestError]]:
+        """The feature columns of every request the scorer accepts, in one vectorised call.
+
+        Returns the columns (``None`` when every request was refused), the positions of the
+        accepted requests (the columns' rows, in order; ``deal_id`` is each request's id)
+        and the refused requests' errors by position.  Each posted deal's rows get a private
+        deal key inside the batch, so two clients posting deals with the same id at the
+        same moment never see each other's events; deals scored by id keep their id (their
+        rows are the data source's, whoever asks).
         """
         posted: list[PostedDeal] = []
         keys, as_of, in_context, refused = [], [], [], {}
@@ -181,34 +228,24 @@ class DealScorer:
             keys.append(key)
             as_of.append(request.as_of)
             in_context.append(self.context.knows(request.id))
+        kept = [i for i in range(len(requests)) if i not in refused]
+        if not kept:
+            return None, kept, refused
         parts: list[Tables] = []
         if by_id:
             parts.append(self.context.rows_for(by_id))
         if posted:  # every posted deal of the batch typed in one go
             parts.append(posted_deals_tables(posted))
-        results: dict[int, DealResult] = {
-            i: DealResult(requests[i].id, requests[i].as_of, error=e) for i, e in refused.items()
+        tables = self.context.combine(parts)
+        snapshots = {
+            "deal_id": pd.Series(keys, dtype=object),
+            "as_of": np.array(as_of, dtype="datetime64[ns]"),
+            "in_context": np.array(in_context, dtype=bool),
         }
-        if parts:
-            tables = self.context.combine(parts)
-            snapshots = {
-                "deal_id": pd.Series(keys, dtype=object),
-                "as_of": np.array(as_of, dtype="datetime64[ns]"),
-                "in_context": np.array(in_context, dtype=bool),
-            }
-            # a few rows: scored from the feature arrays, no frame built (same numbers)
-            features = deal_feature_columns(tables, snapshots, self.feature_config, self.context)
-            top_k = max(r.top_k for r in requests)
-            probability, drivers = self.model.score_and_explain(features, top_k)
-            kept = [i for i in range(len(requests)) if i not in refused]
-            for row, i in enumerate(kept):
-                results[i] = DealResult(
-                    deal_id=requests[i].id,
-                    as_of=requests[i].as_of,
-                    probability=float(probability[row]),
-                    drivers=drivers[row][: requests[i].top_k] if top_k else [],
-                )
-        return [results[i] for i in range(len(requests))]
+        # a few rows: scored from the feature arrays, no frame built (same numbers)
+        features = deal_feature_columns(tables, snapshots, self.feature_config, self.context)
+        features["deal_id"] = np.array([requests[i].id for i in kept], dtype=object)
+        return features, kept, refused
 
     def _request_rows(self, request: DealRequest, key: str) -> PostedDeal | None:
         """The request's own rows under deal key ``key``, checked for what features need.
