@@ -96,27 +96,35 @@ def train(args) -> tuple[object, object, object]:
     return config, tables, loaded
 
 
-def arms(coaching: list, seed: int) -> pd.DataFrame:
-    """Per deal: the action of each arm (None: nothing is done) and what chose it."""
+def arms(coaching: list, stages: np.ndarray, seed: int) -> pd.DataFrame:
+    """Per deal: the lever of each arm (None: nothing is done) and what chose it.
+
+    The random arm draws among the levers that are advice at the deal's stage (the top
+    recommendation chooses among the same); the top-|SHAP| arm takes the first lever of the
+    feature with the largest |SHAP| (``levers_for_feature(f)[0]``), whatever its stage.
+    """
     from spm_ml.coaching.levers import LEVERS, levers_for_feature
 
     rng = np.random.default_rng(seed)
-    names = list(LEVERS)
+    levers = list(LEVERS.values())
+    applies = np.column_stack([lever.applies_to(stages) for lever in levers])
     rows = []
-    for c in coaching:
+    for c, ok in zip(coaching, applies, strict=True):
         top = c.recommendations[0] if c.recommendations else None
-        lever = names[rng.integers(0, len(names))]
+        choices = [lever.name for lever, fits in zip(levers, ok, strict=True) if fits]
         feature = c.drivers[0]["feature"]
         shap_levers = levers_for_feature(feature)
         rows.append(
             {
                 "deal_id": c.deal_id,
                 "probability": c.probability,
-                "top_lever": top["lever"] if top else None,
-                "predicted_uplift": top["uplift_pp"] / 100.0 if top else 0.0,
-                "random_lever": lever,
+                "top_lever": top.lever if top else None,
+                "predicted_uplift": top.uplift_pp / 100.0 if top else 0.0,
+                "random_lever": choices[rng.integers(0, len(choices))],
                 "shap_feature": feature,
+                "shap_actionable": bool(c.drivers[0]["actionable"]),
                 "shap_lever": shap_levers[0].name if shap_levers else None,
+                "predicted": {r.lever: r.uplift_pp / 100.0 for r in c.recommendations},
             }
         )
     out = pd.DataFrame(rows)
@@ -136,9 +144,10 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=2000)
     args = parser.parse_args()
 
+    from spm_ml.coaching.deals import coach_deals
     from spm_ml.coaching.levers import LEVERS
     from spm_ml.data.simulate.intervention import ACTIONS, Intervention, replay_outcomes
-    from spm_ml.features.deals import open_deals_at
+    from spm_ml.features.deals import deal_features, open_deals_at
     from spm_ml.scoring import DealScorer
 
     seconds = {}
@@ -148,8 +157,13 @@ def main() -> None:
     t = time.perf_counter()
     as_of = pd.Timestamp(tables.extracted_at)
     scorer = DealScorer.for_model(loaded, tables)
-    coaching = scorer.coach(open_deals_at(tables, as_of))
-    plan = arms(coaching, args.seed)
+    snapshots = open_deals_at(tables, as_of)
+    # what DealScorer.coach does, with every lever's predicted uplift kept for the profile
+    # (the best one is the same: recommendations are sorted, then cut to three)
+    features = deal_features(tables, snapshots, scorer.feature_config, scorer.context)
+    coaching = coach_deals(scorer.model, features, max_recommendations=len(LEVERS))
+    stages = features["stage"].to_numpy()
+    plan = arms(coaching, stages, args.seed)
     seconds["coach"] = time.perf_counter() - t
 
     # every action on every deal: the arms read their rows, the profile reads them all
@@ -169,32 +183,49 @@ def main() -> None:
     per_arm = np.column_stack([arm_uplift(arm) for arm in ARMS])
     paired = np.column_stack([per_arm[:, 0] - per_arm[:, 1], per_arm[:, 0] - per_arm[:, 2]])
     predicted = plan["predicted_uplift"].to_numpy()[:, None]
-    values = np.column_stack([per_arm, paired, predicted])
-    names = [*ARMS, "top rec - random", "top rec - top-|SHAP|", "predicted (top rec)"]
+    # references, not arms: one fixed lever for every deal (a demo where it is advice, else a
+    # meeting) and the best action per deal in hindsight (what a perfect coach would get)
+    demo_fits = LEVERS["run_demo"].applies_to(stages)
+    every = uplift.unstack("action").loc[plan["deal_id"]]
+    fixed = np.where(demo_fits, every["demo"], every["meeting"]).astype(float)
+    oracle = every.max(axis=1).to_numpy().astype(float)
+    values = np.column_stack([per_arm, paired, predicted, fixed, oracle])
+    names = [
+        *ARMS,
+        "top rec - random",
+        "top rec - top-|SHAP|",
+        "predicted (top rec)",
+        "demo, else meeting",
+        "best in hindsight",
+    ]
     stats = summary(values, bootstrap(values, args.bootstrap, args.seed), names)
+    # the top-|SHAP| arm on the deals where its feature has a lever, against the top rec there
+    has = plan["shap_lever"].notna().to_numpy()
+    shap_where_lever = {
+        "deals": int(has.sum()),
+        "top-|SHAP| feature": float(per_arm[has, 2].mean()) if has.any() else None,
+        "top recommendation": float(per_arm[has, 0].mean()) if has.any() else None,
+    }
 
-    # the profile: what the simulator rewards, what the model recommends
-    action_of = {name: lever.action for name, lever in LEVERS.items()}
+    # the profile: what the simulator rewards against what the model expects, lever by lever
     profile = {}
-    for name, action in action_of.items():
+    for name, lever in LEVERS.items():
+        fits = lever.applies_to(stages)
+        ups = uplift.xs(lever.action, level="action").loc[plan["deal_id"]].to_numpy()
+        top = (plan["top_lever"] == name).to_numpy()
+        expected = plan["predicted"].map(lambda p, name=name: p.get(name, np.nan)).to_numpy()
         profile[name] = {
-            "action": action,
-            "simulated_uplift_all_deals": float(uplift.xs(action, level="action").mean()),
-            "top_recommendation_share": float((plan["top_lever"] == name).mean()),
-            "top_shap_share": float((plan["shap_lever"] == name).mean()),
-            "recommended_deals_simulated_uplift": float(
-                uplift.loc[
-                    list(
-                        zip(
-                            plan.loc[plan["top_lever"] == name, "deal_id"],
-                            [action] * int((plan["top_lever"] == name).sum()),
-                            strict=True,
-                        )
-                    )
-                ].mean()
-            )
-            if (plan["top_lever"] == name).any()
+            "action": lever.action,
+            "simulated_uplift": float(ups[fits].mean()),
+            "simulated_uplift_where_top": float(ups[top].mean()) if top.any() else None,
+            "predicted_uplift_where_top": float(expected[top].mean()) if top.any() else None,
+            "model_expects_a_gain_share": float(np.isfinite(expected[fits]).mean()),
+            "predicted_uplift_where_gain": float(np.nanmean(expected[fits]))
+            if np.isfinite(expected[fits]).any()
             else None,
+            "top_recommendation_share": float(top.mean()),
+            "random_share": float((plan["random_lever"] == name).mean()),
+            "top_shap_share": float((plan["shap_lever"] == name).mean()),
         }
     result = {
         "command": "python benchmarks/coaching_proof.py"
@@ -206,6 +237,7 @@ def main() -> None:
         "applied_share": float(replay["applied"].mean()),
         "no_recommendation": int(plan["top_lever"].isna().sum()),
         "top_shap_without_lever": int(plan["shap_lever"].isna().sum()),
+        "top_shap_where_lever": shap_where_lever,
         "top_shap_features": plan["shap_feature"].value_counts().head(8).to_dict(),
         "uplift": stats,
         "profile": profile,
@@ -217,9 +249,19 @@ def main() -> None:
     print(f"{'':24s} {'uplift (pp)':>12s} {'95% interval':>18s}")
     for name in names:
         s = stats[name]
+        print(f"{name:24s} {100 * s['mean']:12.2f} [{100 * s['low']:6.2f}, {100 * s['high']:6.2f}]")
+    print(
+        f"{'lever':16s} {'sim. uplift':>11s} {'top rec share':>13s} "
+        f"{'sim. where top':>14s} {'pred. where top':>15s}"
+    )
+    for name, p in profile.items():
+
+        def pp(x):
+            return "-" if x is None else f"{100 * x:.2f}"
+
         print(
-            f"{name:24s} {100 * s['mean']:12.2f} "
-            f"[{100 * s['low']:6.2f}, {100 * s['high']:6.2f}]"
+            f"{name:16s} {pp(p['simulated_uplift']):>11s} {p['top_recommendation_share']:13.2f} "
+            f"{pp(p['simulated_uplift_where_top']):>14s} {pp(p['predicted_uplift_where_top']):>15s}"
         )
     print(json.dumps(result))
 
