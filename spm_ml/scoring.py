@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -125,19 +125,34 @@ class DealScorer:
 
     # -- batch: deals of the context ------------------------------------------------------
     def score(
-        self, snapshots: pd.DataFrame, top_k: int = 3, keep: Sequence[str] = ()
+        self,
+        snapshots: pd.DataFrame,
+        top_k: int = 3,
+        keep: Sequence[str] = (),
+        coach: bool = False,
     ) -> pd.DataFrame:
         """Probability and ``top_k`` drivers for each ``(deal_id, as_of)`` of the context.
 
         ``keep`` names feature columns to return beside them (the batch job's stage, amount
         and email-tone signals: the values the model read, not a second computation); a
-        name the feature set does not have comes back empty.
+        name the feature set does not have comes back empty.  With ``coach`` the drivers
+        carry their plain words and the deal's recommendations come beside them
+        (:func:`~spm_ml.coaching.deals.coach_deals`: the same probabilities and drivers,
+        scored in the same call as the levers).
         """
         features = deal_features(self.tables, snapshots, self.feature_config, self.context)
-        scored = self._scored(features, top_k)
+        scored = self._coached(features, top_k) if coach else self._scored(features, top_k)
         for name in keep:
             scored[name] = features[name].to_numpy() if name in features else np.nan
         return scored
+
+    def _coached(self, features: pd.DataFrame, top_k: int) -> pd.DataFrame:
+        out = features[["deal_id", "as_of"]].copy()
+        coached = coach_deals(self.model, features, top_k=top_k)
+        out["probability"] = [c.probability for c in coached]
+        out["drivers"] = [c.drivers for c in coached]
+        out["recommendations"] = [[asdict(r) for r in c.recommendations] for c in coached]
+        return out
 
     def score_open_deals(self, as_of: pd.Timestamp, top_k: int = 3) -> pd.DataFrame:
         """Every deal open at ``as_of``, scored and explained, with its rep and amount."""

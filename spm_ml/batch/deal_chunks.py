@@ -1,4 +1,5 @@
-"""One chunk of open deals scored for the batch: probability, top drivers, email tone.
+"""One chunk of open deals scored for the batch: probability, top drivers, the top coaching
+recommendation, email tone.
 
 Scores come from :class:`~spm_ml.scoring.DealScorer` (the API's scorer, so batch and API
 agree to the last digit); the stage, amount and email-tone signals are the very feature
@@ -8,6 +9,8 @@ the error: never dropped silently, and never taking its chunk's other deals down
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -47,6 +50,12 @@ def deal_columns(top_k: int) -> dict[str, str]:
         columns |= {f"driver_{i}": "object", f"driver_{i}_value": "object"}
         columns[f"driver_{i}_shap"] = "float64"
     columns["drivers_json"] = "object"
+    columns |= {
+        "recommendation": "object",
+        "recommendation_lever": "object",
+        "recommendation_uplift_pp": "float64",
+        "recommendations_json": "object",
+    }
     columns |= dict.fromkeys(EMAIL_SIGNALS, "float64")
     columns["model_version"] = "object"
     return columns
@@ -85,7 +94,19 @@ def score_deal_chunk(
     scored["account_id"] = deals.loc[scored["deal_id"], "account_id"].to_numpy()
     scored["rep_id"] = owner_at(scorer.tables, scored[["deal_id", "as_of"]])
     scored["model_version"] = model_version
-    return conform(flatten_drivers(scored, top_k), columns), failed
+    return conform(with_recommendations(flatten_drivers(scored, top_k)), columns), failed
+
+
+def with_recommendations(scored: pd.DataFrame) -> pd.DataFrame:
+    """The top recommendation as flat columns (sentence, lever, uplift in points) and the
+    whole list as JSON; none where no lever raises the deal's probability."""
+    out = scored.drop(columns=["recommendations"])
+    lists = scored["recommendations"].tolist()
+    out["recommendation"] = [r[0]["sentence"] if r else None for r in lists]
+    out["recommendation_lever"] = [r[0]["lever"] if r else None for r in lists]
+    out["recommendation_uplift_pp"] = [r[0]["uplift_pp"] if r else np.nan for r in lists]
+    out["recommendations_json"] = [json.dumps(r) for r in lists]
+    return out
 
 
 def _score_isolating(
@@ -95,7 +116,7 @@ def _score_isolating(
     if snapshots.empty:  # no open deal at as_of
         return [], []
     try:
-        scored = scorer.score(snapshots, top_k, keep=KEPT_FEATURES + EMAIL_SIGNALS)
+        scored = scorer.score(snapshots, top_k, keep=KEPT_FEATURES + EMAIL_SIGNALS, coach=True)
     except Exception as err:  # reported per deal below, never swallowed
         if len(snapshots) == 1:
             return [], [{"deal_id": str(snapshots["deal_id"].iat[0]), "error": _text(err)}]

@@ -128,6 +128,19 @@ def test_deal_probabilities_equal_the_api_scorer(work, reference, as_of):
         )
     # the email tone the model read travels with the score
     assert got["latest_inbound_tone"].notna().mean() > 0.5
+    # and the top coaching recommendation, the same the API's coaching gives
+    coached = DealScorer.for_model(loaded, tables).coach(
+        pd.DataFrame({"deal_id": got.index[:20], "as_of": as_of})
+    )
+    for coaching in coached:
+        top = coaching.recommendations[0] if coaching.recommendations else None
+        lever = got.at[coaching.deal_id, "recommendation_lever"]
+        assert (None if pd.isna(lever) else lever) == (top and top.lever)
+        if top is not None:
+            assert got.at[coaching.deal_id, "recommendation_uplift_pp"] == pytest.approx(
+                top.uplift_pp, abs=1e-9
+            )
+    assert got["recommendation"].notna().mean() > 0.3
     assert got["stage"].notna().all() and (got["as_of"] == as_of).all()
 
 
