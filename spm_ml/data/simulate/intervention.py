@@ -247,7 +247,9 @@ def replay_outcomes(
     Examples
     --------
     >>> cfg = SimulationConfig(n_reps=12, months=12, seed=5)  # doctest: +SKIP
-    >>> replay_outcomes(cfg, [Intervention("D0001234", pd.Timestamp("2024-11-02"), "demo")])
+    >>> replay_outcomes(  # doctest: +SKIP
+    ...     cfg, [Intervention("D0001234", pd.Timestamp("2024-11-02"), "demo")]
+    ... )
     """
     unknown = {iv.action for iv in interventions} - set(ACTIONS)
     if unknown:
