@@ -45,21 +45,23 @@ A rejected body answers 400 with every problem's field path and kind, never with
 submitted values.  Email subjects and bodies are never logged, stored or echoed.  A model
 family without a champion answers 503 with what to run.
 
-When tokens are configured, every route except the health probes needs
-`Authorization: Bearer <token>` (else 401).  `/metrics` serves Prometheus request counts and
-latencies per endpoint and status (no request data); `/` is this document in Swagger UI.
+Every route except the health probes needs `Authorization: Bearer <token>`, a token made
+by `spm-ml token create` (else 401); `/admin/*` routes need an admin token (else 403).
+Each answer carries an `X-Request-Id` (the client's, when short and plain).  `/metrics`
+serves Prometheus request counts and latencies per endpoint and status (no request data);
+`/` is this document in Swagger UI.
 """
 
 METRICS_DESCRIPTION = (
     "Prometheus metrics: request counts, latencies and in-flight requests per endpoint and "
-    "HTTP status. No request data. Needs the API token when SPM_ML_API_TOKEN is set."
+    "HTTP status. No request data. Needs a token of any role."
 )
 
 ERROR_RESPONSES = {
     "400": "The body is not a valid request: each problem's field path, kind and rule "
     "(submitted values are never repeated).",
-    "401": "Tokens are configured and the request lacks a valid `Authorization: Bearer <token>`.",
-    "403": "The token's role may not use this route.",
+    "401": "`Authorization: Bearer <token>` is missing, or the token is unknown or revoked.",
+    "403": "The token's role may not use this route (`/admin/*`: admins).",
     "404": "Every item named an id the service's data source lacks (the items list them).",
     "413": f"The body is larger than SPM_ML_MAX_BODY_BYTES, or a list has more than "
     f"{MAX_ITEMS} items.",

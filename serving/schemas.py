@@ -697,6 +697,87 @@ class RepRisks(ResultList):
     results: list[RepRisk] = Field(description="One result per rep, in the order sent.")
 
 
+class PipelineGap(BaseModel):
+    """The extra qualified pipeline (money) that lifts P(attain) to the target."""
+
+    amount: float | None = Field(description="Money, two significant figures; null: out of reach.")
+    deals: int | None = Field(description="Hypothetical deals of deal_size that make it.")
+    p_attain_after: float | None = Field(description="P(attain) with them.")
+    deal_size: float = Field(description="Size of each hypothetical deal.")
+    win_probability: float = Field(description="Their win probability.")
+    days_to_expected_close: float = Field(description="Their days to expected close.")
+    size_basis: str = Field(description="rep (the rep's median open deal) or organisation.")
+    rate_basis: str = Field(description="rep or organisation: where the rates come from.")
+    sentence: str = Field(description="The gap in a sentence.")
+    method: str = Field(description="How it was computed.")
+
+
+class RescueDeal(BaseModel):
+    """An open deal and what winning it inside the period does to P(attain)."""
+
+    deal_id: str = Field(description="The deal.")
+    amount: float = Field(description="Its amount.")
+    stage: str = Field(description="Its stage.")
+    win_probability: float = Field(description="Its win probability (deal-win champion).")
+    p_attain_if_won: float = Field(description="P(attain) if it is won this period.")
+    gain_pp: float = Field(description="The gain, percentage points.")
+    sentence: str = Field(description="In a sentence.")
+
+
+class ActivityAgainstBaseline(BaseModel):
+    """Recent activity of one kind against the rep's own usual pace."""
+
+    activity: str = Field(description="Kind of activity (all, meeting, call, demo, email).")
+    last_30_days: float = Field(description="Activities in the 30 days before as_of.")
+    usual_per_30_days: float | None = Field(description="The rep's usual pace per 30 days.")
+    ratio: float | None = Field(description="last_30_days over the usual pace.")
+    sentence: str = Field(description="In a sentence.")
+
+
+class RepCoachingList(ItemList):
+    """Reps to coach on quota."""
+
+    items_field: ClassVar[str] = "reps"
+    reps: list[RepQuery] = _items("reps", "The reps, at most 256.")
+
+
+class RepCoachingResult(ItemResult):
+    """How likely a rep is to miss quota and why, the pipeline gap, the deals to rescue,
+    activity against the rep's own baseline; attrition for admins and the rep's manager."""
+
+    rep_id: str = Field(description="The rep.")
+    as_of: UtcMoment = Field(description="The moment it was coached as of (UTC).")
+    manager_id: str | None = Field(default=None, description="The manager at as_of.")
+    quota_status: str | None = Field(
+        default=None, description="'scored', or why the quota figures are empty."
+    )
+    period_start: str | None = Field(default=None, description="Start of the quota period.")
+    period_end: str | None = Field(default=None, description="End of the quota period.")
+    quota: float | None = Field(default=None, description="The period's quota.")
+    days_left: float | None = Field(default=None, description="Days left in the period.")
+    p_miss: float | None = Field(default=None, description="P(missing quota).")
+    p_attain: float | None = Field(default=None, description="P(attaining quota).")
+    estimator: str | None = Field(default=None, description="The estimator served.")
+    drivers: list[str] | None = Field(default=None, description="Drivers in plain words.")
+    expected_attainment: float | None = Field(default=None, description="Expected attainment.")
+    attainment_p10: float | None = Field(default=None, description="80% range, low end.")
+    attainment_p90: float | None = Field(default=None, description="80% range, high end.")
+    pipeline_gap: PipelineGap | None = Field(default=None, description="The pipeline gap.")
+    deals_to_rescue: list[RescueDeal] | None = Field(default=None, description="Deals to rescue.")
+    activity_vs_baseline: list[ActivityAgainstBaseline] | None = Field(
+        default=None, description="Activity against the rep's own baseline."
+    )
+    attrition: AttritionRisk | None = Field(
+        default=None, description="Only for admins and the rep's own manager."
+    )
+    withheld: str | None = Field(default=None, description="What was left out, and why.")
+    caveat: str | None = Field(default=None, description="Estimates, not promises.")
+
+
+class RepCoachings(ResultList):
+    results: list[RepCoachingResult] = Field(description="One result per rep, in the order sent.")
+
+
 class EmailText(BaseModel):
     """An email's text to score: never logged, stored or echoed."""
 

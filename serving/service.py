@@ -49,6 +49,8 @@ from serving.schemas import (
     ModelRef,
     Recommendation,
     ReloadAnswer,
+    RepCoachingList,
+    RepCoachings,
     RepRiskList,
     RepRisks,
     ResultList,
@@ -245,6 +247,25 @@ class SpmMlService:
             self._reps, rep_risks, models, request.reps, moments, caller(ctx), self.workdir
         )
         return answer(ctx, RepRisks, results)
+
+    @bentoml.api(route="/v1/reps/coaching")
+    async def coach_reps(self, request: RepCoachingList, /, ctx: bentoml.Context) -> RepCoachings:
+        """Coaching each rep on quota (``spm_ml.coaching.reps``): P(miss) and its drivers,
+        the pipeline gap to an 80% chance of making quota, the open deals worth rescuing,
+        activity against the rep's own baseline; attrition risk for admins and the rep's
+        manager only.  Reps are looked up by id as of ``as_of`` (default now)."""
+        from serving.rep_coaching import rep_coachings
+
+        models = self.models
+        why = models.unavailable(DEAL_MODEL, "quota-risk")
+        if why:
+            return unavailable(ctx, why)
+        moments = [_utc_naive(q.as_of or datetime.now(UTC)) for q in request.reps]
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(
+            self._reps, rep_coachings, models, request.reps, moments, caller(ctx), self.workdir
+        )
+        return answer(ctx, RepCoachings, results)
 
     # -- emails ---------------------------------------------------------------------------
     @bentoml.api(route="/v1/emails/sentiment")

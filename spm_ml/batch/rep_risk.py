@@ -69,8 +69,9 @@ def rep_risk_rows(
     """One row per rep employed at ``as_of`` who sells (an AE) or holds an open quota period
     (:data:`REP_COLUMNS`).  ``tables`` are the validated source's; ``context`` the deal
     model's over them with email scores; ``models`` the loaded champions (``None``: absent).
-    ``rep_ids`` keeps those reps only (the API asks for a few; their rows are unchanged:
-    attrition is still ranked among every AE scored that day)."""
+    ``rep_ids`` keeps those reps' rows only (the API asks for a few): every rep is still
+    scored, so their figures are the batch's (the quota Monte Carlo draws every rep's
+    pipeline from one stream; attrition is ranked among every AE scored that day)."""
     quota = pd.DataFrame()
     if models.get("quota-risk") is not None:
         quota = quota_warnings(
@@ -79,8 +80,9 @@ def rep_risk_rows(
             as_of=as_of,
             models={"quota-risk": models["quota-risk"], "deal-win": models["deal-win"]},
             context=context,
-            rep_ids=rep_ids,
         )
+        if rep_ids is not None and len(quota):
+            quota = quota[quota["rep_id"].isin(list(rep_ids))]
     attrition = pd.DataFrame()
     if models.get("attrition") is not None:
         attrition = attrition_warnings(tables, workdir, as_of=as_of, model=models["attrition"])

@@ -1,4 +1,8 @@
-"""One real ``spm-ml serve`` for the HTTP tests of this package, with its log kept in a file."""
+"""One real ``spm-ml serve`` for the HTTP tests of this package, with its log kept in a file.
+
+The server reads its tokens from a store of this package's own (``SPM_ML_TOKENS_FILE``),
+holding one admin token: the tests call it through ``api``, a client that sends it.
+"""
 
 from __future__ import annotations
 
@@ -9,33 +13,56 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 
+@pytest.fixture(scope="package")
+def server_log(tmp_path_factory) -> Path:
+    """Everything the server printed (stdout and stderr of every process), for log checks."""
+    return tmp_path_factory.mktemp("server") / "server.log"
+
+
+@pytest.fixture(scope="package")
+def tokens_file(tmp_path_factory) -> Path:
+    """The running server's token store (tests may add and revoke tokens in it)."""
+    return tmp_path_factory.mktemp("tokens") / "tokens.json"
+
+
+@pytest.fixture(scope="package")
+def admin_token(tokens_file) -> str:
+    from spm_ml.tokens import TokenStore
+
+    return TokenStore(tokens_file).create("tests-admin", "admin")
+
+
+@pytest.fixture(scope="package")
+def auth_headers(admin_token) -> dict[str, str]:
+    """``Authorization`` of the tests' admin token, for every request but the probes."""
+    return {"authorization": f"Bearer {admin_token}"}
+
+
 @contextlib.contextmanager
-def serving(workdir: Path, log: Path, **env: str) -> Iterator[str]:
-    """``spm-ml serve`` for ``workdir`` on a free localhost port (extra ``env`` variables);
-    yields its base URL and stops the whole process group afterwards."""
+def serving(module_args: list[str], *, env: dict, log: Path, cwd: Path | None = None):
+    """``python -m MODULE_ARGS --port P`` on a free port, everything it prints in ``log``;
+    yields its base URL once ``/readyz`` answers, stops its whole process group after."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    environment = {**os.environ, "SPM_ML_WORKDIR": str(workdir), **env}
-    environment.pop("SPM_ML_API_TOKEN", None)
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "spm_ml.cli", "serve", "--port", str(port)],
-            env=environment,
+            [sys.executable, "-m", *module_args, "--port", str(port)],
+            cwd=cwd,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # so the whole server process group can be stopped
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 pytest.fail(f"server exited early:\n{log.read_text()}")
@@ -46,7 +73,7 @@ def serving(workdir: Path, log: Path, **env: str) -> Iterator[str]:
                 pass
             time.sleep(0.5)
         else:
-            pytest.fail("server did not become ready within 180 s")
+            pytest.fail("server did not become ready within 120 s")
         yield base
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -57,22 +84,30 @@ def serving(workdir: Path, log: Path, **env: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="package")
-def server_log(tmp_path_factory) -> Path:
-    """Everything the server printed (stdout and stderr of every process), for log checks."""
-    return tmp_path_factory.mktemp("server") / "server.log"
+def start_server():
+    """:func:`serving`, for a test that serves something of its own."""
+    return serving
 
 
 @pytest.fixture(scope="package")
-def server(trained_workdir, server_log):
-    # the access log on: the privacy tests read every line the server can write;
-    # no polling: the registry of the shared work folder does not move
-    with serving(
-        trained_workdir, server_log, SPM_ML_ACCESS_LOG="1", SPM_ML_RELOAD_SECONDS="0"
-    ) as base:
+def server(trained_workdir, server_log, tokens_file, admin_token):
+    # the access log on: the privacy tests read every line the server can write
+    env = {
+        **os.environ,
+        "SPM_ML_WORKDIR": str(trained_workdir),
+        "SPM_ML_ACCESS_LOG": "1",
+        "SPM_ML_TOKENS_FILE": str(tokens_file),
+        # no polling: the registry of the shared work folder does not move
+        "SPM_ML_RELOAD_SECONDS": "0",
+    }
+    for name in ("SPM_ML_API_TOKEN", "SPM_ML_REQUEST_LOG"):
+        env.pop(name, None)
+    with serving(["spm_ml.cli", "serve"], env=env, log=server_log) as base:
         yield base
 
 
 @pytest.fixture(scope="package")
-def serve():
-    """:func:`serving`, for test modules that start a server of their own."""
-    return serving
+def api(server, auth_headers):
+    """An HTTP client of the running server holding the tests' admin token."""
+    with httpx.Client(base_url=server, headers=auth_headers, timeout=30) as client:
+        yield client

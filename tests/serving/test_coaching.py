@@ -23,17 +23,17 @@ def open_deals(trained_workdir) -> list[str]:
     return deals.loc[open_at, "deal_id"].head(6).tolist()
 
 
-def post(server: str, route: str, body: dict) -> httpx.Response:
-    return httpx.post(f"{server}{route}", json=body, timeout=120)
+def post(api: httpx.Client, route: str, body: dict) -> httpx.Response:
+    return api.post(route, json=body, timeout=120)
 
 
-def test_coaching_ranks_levers_and_explains_in_words(server, open_deals):
+def test_coaching_ranks_levers_and_explains_in_words(api, open_deals):
     body = {"deals": [{"deal_id": d, "as_of": AS_OF} for d in open_deals] + [{"deal_id": "NOPE"}]}
-    response = post(server, "/v1/deals/coaching", body)
+    response = post(api, "/v1/deals/coaching", body)
     assert response.status_code == 200, response.text
     *coached, unknown = response.json()["results"]
     assert unknown["status"] == 404 and unknown["error"].startswith("deal_id:")
-    scores = post(server, "/v1/deals/score", {"deals": body["deals"][:-1]}).json()["results"]
+    scores = post(api, "/v1/deals/score", {"deals": body["deals"][:-1]}).json()["results"]
     for item, score in zip(coached, scores, strict=True):
         assert item["status"] == 200 and item["deal_id"] == score["deal_id"]
         assert item["probability"] == pytest.approx(score["probability"], abs=1e-9)
@@ -48,7 +48,7 @@ def test_coaching_ranks_levers_and_explains_in_words(server, open_deals):
     assert any(item["recommendations"] for item in coached), "no lever helped any deal"
 
 
-def test_what_if_rescores_with_the_changes(server, open_deals):
+def test_what_if_rescores_with_the_changes(api, open_deals):
     deal = open_deals[0]
     body = {
         "deals": [
@@ -58,11 +58,11 @@ def test_what_if_rescores_with_the_changes(server, open_deals):
             {"deal_id": "NOPE", "changes": {"meetings_30d": 1}},
         ]
     }
-    response = post(server, "/v1/deals/what-if", body)
+    response = post(api, "/v1/deals/what-if", body)
     assert response.status_code == 200, response.text
     changed, unknown, mistyped, missing = response.json()["results"]
     assert changed["status"] == 200
-    score = post(server, "/v1/deals/score", {"deals": [{"deal_id": deal, "as_of": AS_OF}]})
+    score = post(api, "/v1/deals/score", {"deals": [{"deal_id": deal, "as_of": AS_OF}]})
     assert changed["probability"] == pytest.approx(score.json()["results"][0]["probability"])
     assert 0 <= changed["changed_probability"] <= 1
     assert changed["uplift_pp"] == pytest.approx(
@@ -72,32 +72,28 @@ def test_what_if_rescores_with_the_changes(server, open_deals):
     assert "'no_such_feature'" in unknown["error"] and "'other'" in unknown["error"]
     assert mistyped["status"] == 422 and mistyped["error"].startswith("changes.stage:")
     assert missing["status"] == 404
-    only_unknown = post(server, "/v1/deals/what-if", {"deals": [body["deals"][1]]})
+    only_unknown = post(api, "/v1/deals/what-if", {"deals": [body["deals"][1]]})
     assert only_unknown.status_code == 422 and "no_such_feature" in only_unknown.json()["error"]
 
 
-def test_what_if_bad_values_are_400_and_long_lists_413(server, open_deals):
+def test_what_if_bad_values_are_400_and_long_lists_413(api, open_deals):
     item = json.dumps({"deal_id": open_deals[0], "changes": {"meetings_30d": 1}})
     text = '{"deals": [' + item.replace(": 1}", ": NaN}") + "]}"
-    nan = httpx.post(
-        f"{server}/v1/deals/what-if",
+    nan = api.post(
+        "/v1/deals/what-if",
         content=text,
         headers={"content-type": "application/json"},
         timeout=60,
     )
     assert nan.status_code == 400, nan.text
-    empty = post(
-        server, "/v1/deals/what-if", {"deals": [{"deal_id": open_deals[0], "changes": {}}]}
-    )
+    empty = post(api, "/v1/deals/what-if", {"deals": [{"deal_id": open_deals[0], "changes": {}}]})
     assert empty.status_code == 400
     many = {"deals": [{"deal_id": "x", "changes": {"a": 1}}] * (MAX_ITEMS + 1)}
-    assert post(server, "/v1/deals/what-if", many).status_code == 413
-    assert (
-        post(server, "/v1/deals/coaching", {"deals": [{"deal_id": "x"}] * 257}).status_code == 413
-    )
+    assert post(api, "/v1/deals/what-if", many).status_code == 413
+    assert post(api, "/v1/deals/coaching", {"deals": [{"deal_id": "x"}] * 257}).status_code == 413
 
 
-def test_what_if_takes_feature_values_instead_of_a_deal(server, open_deals, trained_workdir):
+def test_what_if_takes_feature_values_instead_of_a_deal(api, open_deals, trained_workdir):
     from spm_ml import registry
 
     registry.use_local_store(trained_workdir)
@@ -112,7 +108,7 @@ def test_what_if_takes_feature_values_instead_of_a_deal(server, open_deals, trai
             {"deal_id": open_deals[0], "as_of": AS_OF, "changes": {numeric: 3.0}},
         ]
     }
-    response = post(server, "/v1/deals/what-if", body)
+    response = post(api, "/v1/deals/what-if", body)
     assert response.status_code == 200, response.text
     given, incomplete, by_id = response.json()["results"]
     assert given["status"] == 200 and given["deal_id"] == "row-1"
@@ -120,5 +116,5 @@ def test_what_if_takes_feature_values_instead_of_a_deal(server, open_deals, trai
     assert incomplete["status"] == 422 and repr(numeric) in incomplete["error"]
     assert incomplete["error"].startswith("features:")
     assert by_id["status"] == 200
-    neither = post(server, "/v1/deals/what-if", {"deals": [{"changes": {numeric: 1}}]})
+    neither = post(api, "/v1/deals/what-if", {"deals": [{"changes": {numeric: 1}}]})
     assert neither.status_code == 400

@@ -12,8 +12,8 @@ from spm_ml.batch.rep_risk import NOT_TOP, SCORED
 pytestmark = pytest.mark.slow
 
 
-def rep_risk(server: str, reps: list[dict]) -> httpx.Response:
-    return httpx.post(f"{server}/v1/reps/risk", json={"reps": reps}, timeout=120)
+def rep_risk(api: httpx.Client, reps: list[dict]) -> httpx.Response:
+    return api.post("/v1/reps/risk", json={"reps": reps}, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +32,9 @@ def quarter(trained_workdir) -> tuple[str, list[str], str]:
     return as_of.isoformat(), aes, managers[0]
 
 
-def test_reps_are_scored_by_id_with_quota_and_attrition_risk(server, quarter):
+def test_reps_are_scored_by_id_with_quota_and_attrition_risk(api, quarter):
     as_of, aes, _ = quarter
-    response = rep_risk(server, [{"rep_id": r, "as_of": as_of} for r in aes])
+    response = rep_risk(api, [{"rep_id": r, "as_of": as_of} for r in aes])
     assert response.status_code == 200, response.text
     results = response.json()["results"]
     assert [r["rep_id"] for r in results] == aes
@@ -56,10 +56,10 @@ def test_reps_are_scored_by_id_with_quota_and_attrition_risk(server, quarter):
     assert all("attrition" in {m["name"] for m in r["models"]} for r in top)
 
 
-def test_unknown_and_non_selling_reps_are_listed_per_item(server, quarter):
+def test_unknown_and_non_selling_reps_are_listed_per_item(api, quarter):
     as_of, aes, manager = quarter
     response = rep_risk(
-        server,
+        api,
         [
             {"rep_id": aes[0], "as_of": as_of},
             {"rep_id": "NO-SUCH-REP"},
@@ -71,33 +71,33 @@ def test_unknown_and_non_selling_reps_are_listed_per_item(server, quarter):
     assert first["status"] == 200
     assert unknown["status"] == 404 and unknown["error"].startswith("rep_id:")
     assert boss["status"] == 422 and boss["error"].startswith("as_of:")
-    only_unknown = rep_risk(server, [{"rep_id": "NO-SUCH-REP"}])
+    only_unknown = rep_risk(api, [{"rep_id": "NO-SUCH-REP"}])
     assert only_unknown.status_code == 404 and "NO-SUCH-REP" in only_unknown.json()["error"]
 
 
-def test_a_rep_after_the_data_has_no_open_period(server, quarter):
+def test_a_rep_after_the_data_has_no_open_period(api, quarter):
     _, aes, _ = quarter
-    response = rep_risk(server, [{"rep_id": aes[0], "as_of": "2199-01-01T00:00:00"}])
+    response = rep_risk(api, [{"rep_id": aes[0], "as_of": "2199-01-01T00:00:00"}])
     assert response.status_code == 200, response.text
     assert response.json()["results"][0]["quota"]["status"] == "no quota period open at as_of"
 
 
-def test_rep_lists_are_bounded_and_validated(server):
-    assert rep_risk(server, [{"rep_id": "R1"}] * (MAX_ITEMS + 1)).status_code == 413
-    bad = rep_risk(server, [{"rep_id": "R1", "as_of": "yesterday"}])
+def test_rep_lists_are_bounded_and_validated(api):
+    assert rep_risk(api, [{"rep_id": "R1"}] * (MAX_ITEMS + 1)).status_code == 413
+    bad = rep_risk(api, [{"rep_id": "R1", "as_of": "yesterday"}])
     assert bad.status_code == 400 and bad.json()["detail"][0]["loc"] == ["reps", 0, "as_of"]
-    extra = rep_risk(server, [{"rep_id": "R1", "manager": "x"}])
+    extra = rep_risk(api, [{"rep_id": "R1", "manager": "x"}])
     assert extra.status_code == 400
 
 
-def sentiment(server: str, emails: list[dict]) -> httpx.Response:
-    return httpx.post(f"{server}/v1/emails/sentiment", json={"emails": emails}, timeout=60)
+def sentiment(api: httpx.Client, emails: list[dict]) -> httpx.Response:
+    return api.post("/v1/emails/sentiment", json={"emails": emails}, timeout=60)
 
 
-def test_email_sentiment_is_calibrated_or_abstains(server, server_log):
+def test_email_sentiment_is_calibrated_or_abstains(api, server_log):
     marker = "WOMBAT-PRIVATE-8812"
     response = sentiment(
-        server,
+        api,
         [
             {
                 "subject": "Next steps",
@@ -124,17 +124,17 @@ def test_email_sentiment_is_calibrated_or_abstains(server, server_log):
     assert marker not in server_log.read_text()
 
 
-def test_email_lists_are_bounded_and_validated(server):
-    assert sentiment(server, [{"body": "x"}] * (MAX_ITEMS + 1)).status_code == 413
-    missing = sentiment(server, [{"subject": "only a subject"}])
+def test_email_lists_are_bounded_and_validated(api):
+    assert sentiment(api, [{"body": "x"}] * (MAX_ITEMS + 1)).status_code == 413
+    missing = sentiment(api, [{"subject": "only a subject"}])
     assert missing.status_code == 400
     assert missing.json()["detail"][0]["loc"] == ["emails", 0, "body"]
-    assert sentiment(server, [{"body": "x" * 100_001}]).status_code == 400
-    assert sentiment(server, []).status_code == 400
+    assert sentiment(api, [{"body": "x" * 100_001}]).status_code == 400
+    assert sentiment(api, []).status_code == 400
 
 
-def test_reload_without_a_new_champion_changes_nothing(server):
-    response = httpx.post(f"{server}/admin/reload", json={}, timeout=60)
+def test_reload_without_a_new_champion_changes_nothing(api):
+    response = api.post("/admin/reload", json={}, timeout=60)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["changed"] == []

@@ -28,14 +28,14 @@ def example_for(workdir) -> dict:
     return request
 
 
-def post(server: str, **kwargs) -> httpx.Response:
+def post(api: httpx.Client, **kwargs) -> httpx.Response:
     """POST to /v1/deals/score; ``json`` is one deal (sent as a list of one) unless it is a
     whole body already (a dict with ``deals``, or not a dict)."""
     body = kwargs.pop("json", None)
     if body is not None:
         whole = not isinstance(body, dict) or "deals" in body
         kwargs["json"] = body if whole else {"deals": [body]}
-    return httpx.post(f"{server}{SCORE}", timeout=30, **kwargs)
+    return api.post(SCORE, **kwargs)
 
 
 def only(response: httpx.Response) -> dict:
@@ -44,8 +44,8 @@ def only(response: httpx.Response) -> dict:
     return result
 
 
-def test_scores_a_posted_deal_with_drivers(server, trained_workdir):
-    response = post(server, json=example_for(trained_workdir))
+def test_scores_a_posted_deal_with_drivers(api, trained_workdir):
+    response = post(api, json=example_for(trained_workdir))
     assert response.status_code == 200, response.text
     body = only(response)
     assert body["status"] == 200 and "error" not in body
@@ -56,16 +56,16 @@ def test_scores_a_posted_deal_with_drivers(server, trained_workdir):
     assert body["models"] == [{"name": "deal-win", "version": "1", "alias": "champion"}]
 
 
-def test_more_engagement_changes_the_score(server, trained_workdir):
+def test_more_engagement_changes_the_score(api, trained_workdir):
     quiet = example_for(trained_workdir)
     quiet["activities"], quiet["emails"] = [], []
     busy = example_for(trained_workdir)
-    a = only(post(server, json=quiet))["probability"]
-    b = only(post(server, json=busy))["probability"]
+    a = only(post(api, json=quiet))["probability"]
+    b = only(post(api, json=busy))["probability"]
     assert a != b
 
 
-def test_a_list_answers_each_item_with_its_status(server, trained_workdir):
+def test_a_list_answers_each_item_with_its_status(api, trained_workdir):
     deals = pd.read_parquet(trained_workdir / "data" / "deals.parquet")
     open_deal = deals[deals["closed_at"].isna()].iloc[0]["deal_id"]
     as_of = "2024-12-31T00:00:00"
@@ -77,7 +77,7 @@ def test_a_list_answers_each_item_with_its_status(server, trained_workdir):
             {"deal_id": open_deal, "as_of": as_of, "top_k": 1},
         ]
     }
-    response = post(server, json=body)
+    response = post(api, json=body)
     assert response.status_code == 200, response.text
     results = response.json()["results"]
     assert [r["status"] for r in results] == [200, 404, 200, 200]
@@ -89,18 +89,18 @@ def test_a_list_answers_each_item_with_its_status(server, trained_workdir):
     assert all(r["models"][0]["name"] == "deal-win" for r in results)
 
 
-def test_a_list_over_the_limit_is_413_and_an_empty_one_400(server):
+def test_a_list_over_the_limit_is_413_and_an_empty_one_400(api):
     too_many = {"deals": [{"deal_id": f"D{i}"} for i in range(MAX_ITEMS + 1)]}
-    response = post(server, json=too_many)
+    response = post(api, json=too_many)
     assert response.status_code == 413, response.text
     assert str(MAX_ITEMS) in response.json()["error"] and "deals" in response.json()["error"]
-    assert post(server, json={"deals": [{"deal_id": "x"}] * MAX_ITEMS}).status_code == 404
-    empty = post(server, json={"deals": []})
+    assert post(api, json={"deals": [{"deal_id": "x"}] * MAX_ITEMS}).status_code == 404
+    empty = post(api, json={"deals": []})
     assert empty.status_code == 400 and empty.json()["detail"][0]["loc"] == ["deals"]
 
 
-def test_bad_request_is_rejected_with_the_field_named(server):
-    response = post(server, json={"deal": {"deal_id": "x"}})
+def test_bad_request_is_rejected_with_the_field_named(api):
+    response = post(api, json={"deal": {"deal_id": "x"}})
     assert response.status_code == 400
     assert "rep_id" in response.text and "amount" in response.text
     problems = response.json()["detail"]
@@ -114,29 +114,29 @@ def test_bad_request_is_rejected_with_the_field_named(server):
     [("NaN", "finite_number"), ("Infinity", "finite_number"), ('"lots"', "float_parsing")],
 )
 def test_non_finite_and_mistyped_numbers_are_400_naming_the_field(
-    server, trained_workdir, value, kind
+    api, trained_workdir, value, kind
 ):
     text = json.dumps({"deals": [example_for(trained_workdir)]})
     text = text.replace('"amount": 24000', f'"amount": {value}')
-    response = post(server, content=text, headers={"content-type": "application/json"})
+    response = post(api, content=text, headers={"content-type": "application/json"})
     assert response.status_code == 400, response.text
     (problem,) = response.json()["detail"]
     assert problem["loc"] == ["deals", 0, "deal", "amount"] and problem["type"] == kind
 
 
-def test_unseen_categories_are_scored_not_refused(server, trained_workdir):
+def test_unseen_categories_are_scored_not_refused(api, trained_workdir):
     request = example_for(trained_workdir)
     request["deal"]["product"] = "A product nobody ever sold"
     request["deal"]["industry_x"] = "an unseen custom value"
-    response = post(server, json=request)
+    response = post(api, json=request)
     assert response.status_code == 200, response.text
     assert 0 <= only(response)["probability"] <= 1
 
 
-def test_bad_stage_is_rejected(server, trained_workdir):
+def test_bad_stage_is_rejected(api, trained_workdir):
     request = example_for(trained_workdir)
     request["deal"]["stage"] = "won-ish"
-    response = post(server, json=request)
+    response = post(api, json=request)
     assert response.status_code == 400 and "stage" in response.text
 
 
@@ -171,9 +171,9 @@ def with_change(workdir, path: tuple, value) -> dict:
     ],
 )
 def test_out_of_range_and_malformed_values_are_400_naming_the_field(
-    server, trained_workdir, path, value, field
+    api, trained_workdir, path, value, field
 ):
-    response = post(server, json=with_change(trained_workdir, path, value))
+    response = post(api, json=with_change(trained_workdir, path, value))
     assert response.status_code == 400, response.text
     assert any(field in problem["loc"] for problem in response.json()["detail"])
 
@@ -188,76 +188,76 @@ def test_out_of_range_and_malformed_values_are_400_naming_the_field(
         (b"[1, 2]", "application/json", 400),
     ],
 )
-def test_malformed_bodies_are_4xx(server, content, content_type, status):
-    response = post(server, content=content, headers={"content-type": content_type})
+def test_malformed_bodies_are_4xx(api, content, content_type, status):
+    response = post(api, content=content, headers={"content-type": content_type})
     assert response.status_code == status, response.text
     assert "error" in response.json()
 
 
-def test_a_body_over_the_limit_is_413(server):
+def test_a_body_over_the_limit_is_413(api):
     huge = {"deal_id": "x", "padding": "y" * 2_100_000}
-    assert post(server, json=huge).status_code == 413
+    assert post(api, json=huge).status_code == 413
 
 
-def test_unknown_routes_and_methods_are_4xx(server):
-    assert httpx.get(f"{server}/no/such/route", timeout=30).status_code == 404
-    assert httpx.post(f"{server}/v2/deals/score", json={}, timeout=30).status_code == 404
-    assert httpx.get(f"{server}/v1/deals/score", timeout=30).status_code == 405
+def test_unknown_routes_and_methods_are_4xx(api):
+    assert api.get("/no/such/route").status_code == 404
+    assert api.post("/v2/deals/score", json={}).status_code == 404
+    assert api.get("/v1/deals/score").status_code == 405
 
 
-def test_a_deal_is_scored_by_id_and_unknown_ids_are_404(server, trained_workdir):
-    unknown = post(server, json={"deal_id": "NO-SUCH-DEAL"})
+def test_a_deal_is_scored_by_id_and_unknown_ids_are_404(api, trained_workdir):
+    unknown = post(api, json={"deal_id": "NO-SUCH-DEAL"})
     assert unknown.status_code == 404 and "deal_id" in unknown.json()["error"]
     assert only(unknown)["status"] == 404
     deals = pd.read_parquet(trained_workdir / "data" / "deals.parquet")
     open_deal = deals[deals["closed_at"].isna()].iloc[0]
-    known = post(server, json={"deal_id": open_deal["deal_id"], "as_of": "2024-12-31T00:00:00"})
+    known = post(api, json={"deal_id": open_deal["deal_id"], "as_of": "2024-12-31T00:00:00"})
     assert known.status_code == 200, known.text
     assert only(known)["label"].startswith("won within")
     closed = deals[deals["closed_at"].notna()].iloc[0]
-    late = post(server, json={"deal_id": closed["deal_id"], "as_of": "2024-12-31T00:00:00"})
+    late = post(api, json={"deal_id": closed["deal_id"], "as_of": "2024-12-31T00:00:00"})
     assert late.status_code == 422 and "as_of" in late.json()["error"]
 
 
-def test_a_posted_deal_without_its_history_is_422_naming_it(server, trained_workdir):
+def test_a_posted_deal_without_its_history_is_422_naming_it(api, trained_workdir):
     request = example_for(trained_workdir)
     request["history"] = []
-    response = post(server, json=request)
+    response = post(api, json=request)
     assert response.status_code == 422
     assert response.json()["error"].startswith("history:")
     request = example_for(trained_workdir)
     request["deal"]["rep_id"] = "NOT-A-REP"
-    response = post(server, json=request)
+    response = post(api, json=request)
     assert response.status_code == 422 and "deal.rep_id" in response.json()["error"]
 
 
-def test_email_text_is_scored_and_gives_tone(server, trained_workdir, server_log):
+def test_email_text_is_scored_and_gives_tone(api, trained_workdir, server_log):
     marker = "QUOKKA-PRIVATE-5521"
     request = example_for(trained_workdir)
     inbound = request["emails"][1]
     for key in ("p_negative", "p_neutral", "p_positive"):
         inbound.pop(key)
     inbound["body"] = f"We are going with another vendor. {marker}"
-    negative = post(server, json=request)
+    negative = post(api, json=request)
     assert negative.status_code == 200, negative.text
     inbound["body"] = f"Great news: the budget is approved, let's sign this week! {marker}"
-    positive = post(server, json=request)
+    positive = post(api, json=request)
     assert positive.status_code == 200, positive.text
     assert only(positive)["probability"] != only(negative)["probability"]
     assert marker not in positive.text + negative.text
     assert marker not in server_log.read_text()
 
 
-def test_posted_email_scores_are_accepted(server, trained_workdir):
+def test_posted_email_scores_are_accepted(api, trained_workdir):
     request = example_for(trained_workdir)
     request["emails"][0].update(p_negative=0.1, p_neutral=0.2, p_positive=0.7)
-    assert post(server, json=request).status_code == 200
+    assert post(api, json=request).status_code == 200
 
 
-def test_the_openapi_document_carries_the_version(server):
+def test_the_openapi_document_carries_the_version(api):
     import spm_ml
 
-    doc = httpx.get(f"{server}/docs.json", timeout=30).json()
+    doc = api.get("/docs.json").json()
     assert doc["info"]["version"] == spm_ml.__version__
     for route in ("/v1/deals/score", "/v1/reps/risk", "/v1/emails/sentiment", "/admin/reload"):
         assert doc["paths"][route]["post"]["description"], route
@@ -266,7 +266,7 @@ def test_the_openapi_document_carries_the_version(server):
 
 
 def test_rejected_requests_leave_no_customer_text_in_the_server_log(
-    server, server_log, trained_workdir
+    api, server_log, trained_workdir
 ):
     email_text = example_for(trained_workdir)
     email_text["emails"] = [
@@ -284,18 +284,18 @@ def test_rejected_requests_leave_no_customer_text_in_the_server_log(
     bad_history["history"] = [{"changed_at": "2025-10-02", "field": "amount", "new_value": MARKER}]
     for request in (email_text, extra_field, bad_email, bad_history):
         body = json.dumps({"deals": [request]})
-        response = post(server, content=body, headers={"content-type": "application/json"})
+        response = post(api, content=body, headers={"content-type": "application/json"})
         assert 400 <= response.status_code < 500, response.text
         assert MARKER not in response.text
-    response = post(server, json=whole_body)
+    response = post(api, json=whole_body)
     assert response.status_code == 400 and MARKER not in response.text
     for text in ({"body": MARKER}, {"subject": MARKER, "body": 7}, {"body": MARKER, MARKER: 1}):
-        response = httpx.post(f"{server}/v1/emails/sentiment", json={"emails": [text]}, timeout=30)
+        response = api.post("/v1/emails/sentiment", json={"emails": [text]})
         assert MARKER not in response.text.replace(f'"{MARKER}"', "")  # only an unknown key
     # a key the API does not know is echoed to its sender (so it can be fixed), not logged
     key_only = example_for(trained_workdir)
     key_only["emails"][0][MARKER] = 1
-    assert post(server, json=key_only).status_code == 400
+    assert post(api, json=key_only).status_code == 400
     time.sleep(1.0)  # log lines are written by the worker process
     log = server_log.read_text()
     assert MARKER not in log

@@ -9,6 +9,7 @@ then by the service's own polling.
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -25,12 +26,19 @@ POLL_SECONDS = 2
 
 
 @pytest.fixture(scope="module")
-def moving(trained_workdir, tmp_path_factory, serve):
+def moving(trained_workdir, tmp_path_factory, start_server, tokens_file, auth_headers):
     work = tmp_path_factory.mktemp("moving") / "work"
     shutil.copytree(trained_workdir, work)
     log = work.parent / "server.log"
-    with serve(work, log, SPM_ML_RELOAD_SECONDS=str(POLL_SECONDS)) as base:
-        yield work, base, log
+    env = {
+        **os.environ,
+        "SPM_ML_WORKDIR": str(work),
+        "SPM_ML_TOKENS_FILE": str(tokens_file),
+        "SPM_ML_RELOAD_SECONDS": str(POLL_SECONDS),
+    }
+    env.pop("SPM_ML_API_TOKEN", None)
+    with start_server(["spm_ml.cli", "serve"], env=env, log=log) as base:
+        yield work, base, log, auth_headers
 
 
 def promote_a_new_version(work, name: str) -> str:
@@ -54,13 +62,13 @@ def score(client: httpx.Client, ids: list[str]) -> httpx.Response:
 
 
 def test_admin_reload_swaps_models_without_failing_requests_in_flight(moving):
-    work, base, log = moving
+    work, base, log, auth = moving
     ids = deal_ids(work)
     seen: list[tuple[int, str | None]] = []
     stop = threading.Event()
 
     def stream() -> None:
-        with httpx.Client(base_url=base, timeout=60) as client:
+        with httpx.Client(base_url=base, timeout=60, headers=auth) as client:
             while not stop.is_set():
                 response = score(client, ids)
                 versions = {
@@ -74,7 +82,7 @@ def test_admin_reload_swaps_models_without_failing_requests_in_flight(moving):
     try:
         time.sleep(1.0)
         version = promote_a_new_version(work, "deal-win")
-        reload = httpx.post(f"{base}/admin/reload", json={}, timeout=120)
+        reload = httpx.post(f"{base}/admin/reload", json={}, timeout=120, headers=auth)
         assert reload.status_code == 200, reload.text
         served = {m["name"]: m["version"] for m in reload.json()["models"]}
         assert served["deal-win"] == version  # whether this call or the poll loaded it
@@ -87,18 +95,18 @@ def test_admin_reload_swaps_models_without_failing_requests_in_flight(moving):
     assert {status for status, _ in seen} == {200}, seen
     assert {v for _, v in seen} <= {"1", version}
     assert seen[-1][1] == version
-    with httpx.Client(base_url=base, timeout=60) as client:
+    with httpx.Client(base_url=base, timeout=60, headers=auth) as client:
         results = score(client, ids).json()["results"]
     assert {m["version"] for r in results for m in r["models"]} == {version}
     assert "Traceback" not in log.read_text()
 
 
 def test_polling_picks_up_a_new_champion(moving):
-    work, base, _ = moving
+    work, base, _, auth = moving
     ids = deal_ids(work)[:1]
     version = promote_a_new_version(work, "deal-win")
     deadline = time.monotonic() + 20 * POLL_SECONDS
-    with httpx.Client(base_url=base, timeout=60) as client:
+    with httpx.Client(base_url=base, timeout=60, headers=auth) as client:
         while time.monotonic() < deadline:
             # nothing asks for a reload: the service polls the registry by itself
             (result,) = score(client, ids).json()["results"]
