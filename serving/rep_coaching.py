@@ -7,7 +7,6 @@ without a quota period open at ``as_of`` gets an answer saying so (``quota_statu
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -16,7 +15,7 @@ import pandas as pd
 
 from serving.auth import Caller
 from serving.models import ModelSet
-from serving.reps import WITHHELD
+from serving.reps import WITHHELD, known_by_moment
 from serving.schemas import AttritionRisk, ModelRef, RepCoachingResult, RepQuery
 
 
@@ -31,10 +30,7 @@ def rep_coachings(
     from spm_ml.coaching.reps import coach_reps
 
     known = set(models.tables.reps["rep_id"])
-    groups: dict[pd.Timestamp, list[int]] = defaultdict(list)
-    for i, query in enumerate(queries):
-        if query.rep_id in known:
-            groups[as_of[i]].append(i)
+    groups = known_by_moment(queries, as_of, known)
     coached: dict[int, object] = {}
     champions = {"quota-risk": models.models["quota-risk"], "deal-win": models.models["deal-win"]}
     for moment, positions in groups.items():

@@ -34,10 +34,7 @@ def rep_risks(
 ) -> list[RepRisk]:
     """One :class:`RepRisk` per query (``as_of``: each query's moment, naive UTC)."""
     known = set(models.tables.reps["rep_id"])
-    groups: dict[pd.Timestamp, list[int]] = defaultdict(list)
-    for i, query in enumerate(queries):
-        if query.rep_id in known:
-            groups[as_of[i]].append(i)
+    groups = known_by_moment(queries, as_of, known)
     rows: dict[int, dict] = {}
     for moment, positions in groups.items():
         ids = sorted({queries[i].rep_id for i in positions})
@@ -53,6 +50,17 @@ def rep_risks(
         _answer(q, as_of[i], rows.get(i), known, caller, deal_version)
         for i, q in enumerate(queries)
     ]
+
+
+def known_by_moment(
+    queries: Sequence[RepQuery], as_of: Sequence[pd.Timestamp], known: set
+) -> dict[pd.Timestamp, list[int]]:
+    """Positions of the queries naming a known rep, by moment: one scoring call each."""
+    groups: dict[pd.Timestamp, list[int]] = defaultdict(list)
+    for i, query in enumerate(queries):
+        if query.rep_id in known:
+            groups[as_of[i]].append(i)
+    return groups
 
 
 def _answer(

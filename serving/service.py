@@ -237,16 +237,7 @@ class SpmMlService:
         """
         from serving.reps import rep_risks
 
-        models = self.models
-        why = models.unavailable(DEAL_MODEL, "quota-risk")
-        if why:
-            return unavailable(ctx, why)
-        moments = [_utc_naive(q.as_of or datetime.now(UTC)) for q in request.reps]
-        loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(
-            self._reps, rep_risks, models, request.reps, moments, caller(ctx), self.workdir
-        )
-        return answer(ctx, RepRisks, results)
+        return await self._about_reps(ctx, request, rep_risks, RepRisks)
 
     @bentoml.api(route="/v1/reps/coaching")
     async def coach_reps(self, request: RepCoachingList, /, ctx: bentoml.Context) -> RepCoachings:
@@ -256,6 +247,11 @@ class SpmMlService:
         manager only.  Reps are looked up by id as of ``as_of`` (default now)."""
         from serving.rep_coaching import rep_coachings
 
+        return await self._about_reps(ctx, request, rep_coachings, RepCoachings)
+
+    async def _about_reps(self, ctx: bentoml.Context, request, work, kind) -> Response:
+        """``work(models, reps, as_of, caller, workdir)`` on the rep-scoring thread: the
+        quota-risk and deal-win champions are needed (else 503)."""
         models = self.models
         why = models.unavailable(DEAL_MODEL, "quota-risk")
         if why:
@@ -263,9 +259,9 @@ class SpmMlService:
         moments = [_utc_naive(q.as_of or datetime.now(UTC)) for q in request.reps]
         loop = asyncio.get_running_loop()
         results = await loop.run_in_executor(
-            self._reps, rep_coachings, models, request.reps, moments, caller(ctx), self.workdir
+            self._reps, work, models, request.reps, moments, caller(ctx), self.workdir
         )
-        return answer(ctx, RepCoachings, results)
+        return answer(ctx, kind, results)
 
     # -- emails ---------------------------------------------------------------------------
     @bentoml.api(route="/v1/emails/sentiment")

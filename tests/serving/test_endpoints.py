@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-import pandas as pd
 import pytest
 
 from serving.schemas import MAX_ITEMS
@@ -14,22 +13,6 @@ pytestmark = pytest.mark.slow
 
 def rep_risk(api: httpx.Client, reps: list[dict]) -> httpx.Response:
     return api.post("/v1/reps/risk", json={"reps": reps}, timeout=120)
-
-
-@pytest.fixture(scope="module")
-def quarter(trained_workdir) -> tuple[str, list[str], str]:
-    """A moment inside the last quota period, the AEs with a quota then, and a manager."""
-    quotas = pd.read_parquet(trained_workdir / "data" / "quotas.parquet")
-    reps = pd.read_parquet(trained_workdir / "data" / "reps.parquet")
-    last = quotas["period_start"].max()
-    as_of = last + pd.Timedelta(days=30)
-    holders = set(
-        quotas.loc[(quotas["period_start"] == last) & (quotas["quota_amount"] > 0), "rep_id"]
-    )
-    employed = reps["exit_date"].isna() | (reps["exit_date"] > as_of)
-    aes = sorted(set(reps.loc[employed & (reps["role"] == "AE"), "rep_id"]) & holders)
-    managers = sorted(set(reps.loc[reps["role"] != "AE", "rep_id"]))
-    return as_of.isoformat(), aes, managers[0]
 
 
 def test_reps_are_scored_by_id_with_quota_and_attrition_risk(api, quarter):
