@@ -30,6 +30,7 @@ from starlette.responses import Response
 from serving.auth import Caller, caller_of
 from serving.batching import MicroBatcher
 from serving.errors import item_error, unavailable
+from serving.logs import note_models
 from serving.middleware import RequestGuard
 from serving.models import ModelSet, load_model_set, registry_versions
 from serving.openapi import DocumentedService
@@ -67,9 +68,6 @@ from spm_ml.scoring import DealRequest, DealResult
 logger = logging.getLogger(__name__)
 
 DEAL_MODEL = "deal-win"
-MODELS_KEY = "spm_ml_models"
-"""Key in the ASGI scope's ``state`` of ``{model name: version}`` a response used (the
-request log reads it)."""
 ANONYMOUS = Caller(name="anonymous", role="admin")
 """Who a request without a caller is: the service without the auth middleware (no tokens
 configured) serves everything, as it did before roles existed."""
@@ -294,7 +292,7 @@ class SpmMlService:
         models = await loop.run_in_executor(None, self.reload_models)
         now = models.versions()
         changed = sorted(name for name, version in now.items() if before.get(name) != version)
-        _log_models(ctx, now)
+        note_models(ctx, now)
         return ReloadAnswer(
             changed=changed,
             models=[ModelRef.of(name, version) for name, version in now.items()],
@@ -343,12 +341,12 @@ def caller(ctx: bentoml.Context) -> Caller:
 def answer(ctx: bentoml.Context, kind: type[ResultList], results: list[ItemResult]) -> Response:
     """The HTTP answer for per-item ``results``: 200 when any item was answered, else the
     items' status (their common one; 422 when they differ), ``error`` repeating the first
-    item's.  The model versions used go to the request log (``state[MODELS_KEY]``)."""
+    item's.  The model versions used go to the request log (``logs.note_models``)."""
     used: dict[str, str] = {}
     for result in results:
         for ref in result.models:
             used[ref.name] = ref.version
-    _log_models(ctx, used)
+    note_models(ctx, used)
     failed = [r for r in results if r.status != 200]
     status, error = 200, None
     if results and len(failed) == len(results):
@@ -360,14 +358,6 @@ def answer(ctx: bentoml.Context, kind: type[ResultList], results: list[ItemResul
     return Response(
         body.model_dump_json(exclude_unset=True), status_code=status, media_type="application/json"
     )
-
-
-def _log_models(ctx: bentoml.Context, used: dict[str, str]) -> None:
-    scope = ctx.request.scope
-    state = scope.get("state")
-    if state is None:
-        state = scope["state"] = {}
-    state[MODELS_KEY] = used
 
 
 def deal_score(result: DealResult, models: ModelSet) -> DealScore:
