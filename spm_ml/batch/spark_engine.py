@@ -184,7 +184,10 @@ def _session(master: str | None) -> tuple[SparkSession, bool]:
         return active, False
     if master is None and "PYSPARK_GATEWAY_PORT" not in os.environ:
         master = "local[*]"  # not under spark-submit, which says where to run
-    builder = SparkSession.builder.appName("spm-ml batch")
+    # the job draws its own progress bars
+    builder = SparkSession.builder.appName("spm-ml batch").config(
+        "spark.ui.showConsoleProgress", "false"
+    )
     if master:
         builder = builder.master(master)
     if master and master.startswith("local") and not _python_configured():
