@@ -16,7 +16,6 @@ import pytest
 from spm_ml import settings
 from spm_ml.batch.job import BatchOptions, run_batch
 from spm_ml.batch.sinks import TABLE_KEYS
-from spm_ml.data.io import load_tables
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("pyspark", reason="the [spark] extra is not installed: pip install '.[spark]'")
@@ -46,31 +45,11 @@ def spark():
     session.stop()
 
 
-@pytest.fixture(scope="module")
-def work(trained_workdir):
-    return trained_workdir
-
-
-@pytest.fixture(scope="module")
-def as_of(work) -> pd.Timestamp:
-    """Inside the last quota period, so rep quota risk and the forecast are written too."""
-    quotas = load_tables(settings.data_source(work)).quotas
-    return quotas["period_start"].max() + pd.Timedelta(days=45)
-
-
-def batch(work, target, as_of, engine, progress=None, **options):
-    return run_batch(
-        BatchOptions(
-            source=settings.data_source(work),
-            target=str(target),
-            workdir=work,
-            as_of=as_of,
-            chunk_size=CHUNK,
-            engine=engine,
-            **options,
-        ),
-        progress,
-    ).manifest
+def batch(work, target, as_of, engine, progress=None, **options) -> dict:
+    """The job by ``engine`` into ``target``, in chunks of ``CHUNK``; its manifest."""
+    source = settings.data_source(work)
+    job = BatchOptions(source, str(target), work, as_of, chunk_size=CHUNK, engine=engine, **options)
+    return run_batch(job, progress).manifest
 
 
 def read(out) -> dict[str, pd.DataFrame]:
