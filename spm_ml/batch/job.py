@@ -91,6 +91,8 @@ def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchR
     clock = _Clock()
     if options.engine not in ENGINES:
         raise SpmMlError(f"--engine must be one of {', '.join(ENGINES)}, not {options.engine!r}")
+    if options.spark_master and options.engine != "spark":
+        raise SpmMlError("--spark-master is for --engine spark; add --engine spark or drop it")
     if options.engine == "spark":
         from spm_ml.batch.spark_engine import require_pyspark
 

@@ -42,6 +42,8 @@ def test_a_work_folder_without_models_is_named(tiny_csv_dir, tmp_path):
 def test_an_unknown_engine_or_spark_without_pyspark_is_named(tiny_csv_dir, tmp_path, monkeypatch):
     unknown = batch(tiny_csv_dir, tmp_path / "out", "--engine", "dask")
     assert unknown.exit_code == 2 and "must be one of pandas, spark" in unknown.output
+    stray = batch(tiny_csv_dir, tmp_path / "out", "--spark-master", "local[2]")
+    assert stray.exit_code == 2 and "--spark-master is for --engine spark" in stray.output
     monkeypatch.setitem(sys.modules, "pyspark", None)  # as if the [spark] extra were absent
     spark = batch(tiny_csv_dir, tmp_path / "out", "--engine", "spark")
     assert spark.exit_code == 2 and "pip install 'spm-ml[spark]'" in spark.output
