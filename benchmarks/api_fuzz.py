@@ -21,7 +21,10 @@ check failures, and exits 1 if any.  With ``--json PATH`` it writes the same as 
 Usage::
 
     python benchmarks/api_fuzz.py --workdir spm-ml-quickstart [--requests 10000] [--seed 0]
-    python benchmarks/api_fuzz.py --url http://127.0.0.1:3000 [--requests 500]
+    python benchmarks/api_fuzz.py --url http://127.0.0.1:3000 --token "$TOKEN" [--requests 500]
+
+Started here, the server gets a token store of its own holding one admin token; with
+``--url``, pass an admin token (``--token`` or ``$SPM_ML_TOKEN``).
 
 Re-run it after any change to the scoring path: the count is only as good as the code it ran
 against.  The server's log is scanned too: a traceback there counts as a failure.
@@ -116,19 +119,22 @@ def fuzz(
     seed: int = 0,
     ids: dict[str, list[str]] | None = None,
     round_size: int = ROUND,
+    token: str | None = None,
 ) -> FuzzReport:
     """Send ``requests`` generated requests to the API at ``base_url`` and check them.
 
     ``ids`` (``deal_id``, ``rep_id``, ``account_id``, ``product`` values of the served
-    organisation) make some well-formed deals look like the organisation's own.
+    organisation) make some well-formed deals look like the organisation's own; ``token``
+    goes with every request as ``Authorization: Bearer``.
     """
     ids = ids or {}
-    schema = schemathesis.openapi.from_url(f"{base_url}/docs.json")
+    auth = {"authorization": f"Bearer {token}"} if token else {}
+    schema = schemathesis.openapi.from_url(f"{base_url}/docs.json", headers=auth)
     operations = [result.ok() for result in schema.get_all_operations()]
     scorer = next((op for op in operations if op.path == SCORE_PATH), None)
     report = FuzzReport()
     started = time.perf_counter()
-    with httpx.Client(base_url=base_url, timeout=60) as client:
+    with httpx.Client(base_url=base_url, headers=auth, timeout=60) as client:
         round_no = 0
         while report.requests < requests:
             for operation in operations:
@@ -136,12 +142,12 @@ def fuzz(
                     left = requests - report.requests
                     if left <= 0:
                         break
-                    _generated(
-                        base_url, operation, mode, min(round_size, left), seed + round_no, report
-                    )
+                    n = min(round_size, left)
+                    _generated(base_url, auth, operation, mode, n, seed + round_no, report)
             left = requests - report.requests
             if left > 0 and scorer is not None:
-                _well_formed(base_url, scorer, min(round_size, left), seed + round_no, ids, report)
+                n = min(round_size, left)
+                _well_formed(base_url, auth, scorer, n, seed + round_no, ids, report)
             left = requests - report.requests
             if left > 0:
                 raw = max(1, min(left, int(round_size * len(operations) * RAW_SHARE)))
@@ -152,7 +158,13 @@ def fuzz(
 
 
 def _generated(
-    base_url: str, operation, mode: GenerationMode, n: int, seed: int, report: FuzzReport
+    base_url: str,
+    auth: dict,
+    operation,
+    mode: GenerationMode,
+    n: int,
+    seed: int,
+    report: FuzzReport,
 ) -> None:
     strategy = operation.as_strategy(generation_mode=mode)
     kind = f"{operation.method.upper()} {operation.path} {mode.value}"
@@ -160,15 +172,15 @@ def _generated(
     @generated(n, seed)
     @hypothesis.given(strategy)
     def run(case) -> None:
-        _call_and_check(case, base_url, kind, report)
+        _call_and_check(case, base_url, auth, kind, report)
 
     # Unsatisfiable: e.g. no schema-violating request exists for a GET without parameters
     with contextlib.suppress(hypothesis.errors.Unsatisfiable):
         run()
 
 
-def _call_and_check(case, base_url: str, kind: str, report: FuzzReport) -> None:
-    response = case.call(base_url=base_url)
+def _call_and_check(case, base_url: str, auth: dict, kind: str, report: FuzzReport) -> None:
+    response = case.call(base_url=base_url, headers=auth)
     failure = None
     try:
         case.validate_response(response, checks=CHECKS)
@@ -196,7 +208,13 @@ def generated(n: int, seed: int):
 
 
 def _well_formed(
-    base_url: str, operation, n: int, seed: int, ids: dict[str, list[str]], report: FuzzReport
+    base_url: str,
+    auth: dict,
+    operation,
+    n: int,
+    seed: int,
+    ids: dict[str, list[str]],
+    report: FuzzReport,
 ) -> None:
     """Posted deals that pass validation, so the scoring path itself gets fuzzed."""
 
@@ -204,7 +222,7 @@ def _well_formed(
     @hypothesis.given(posted_deals(ids))
     def run(body: dict) -> None:
         case = operation.Case(body=body, media_type="application/json")
-        _call_and_check(case, base_url, "well-formed posted deal", report)
+        _call_and_check(case, base_url, auth, "well-formed posted deal", report)
 
     run()
 
@@ -340,12 +358,18 @@ def _raw(client: httpx.Client, operations, n: int, seed: int, report: FuzzReport
 
 
 @contextlib.contextmanager
-def served(workdir: Path, log: Path) -> Iterator[str]:
-    """``spm-ml serve`` on a free local port for ``workdir``; yields its base URL."""
+def served(workdir: Path, log: Path) -> Iterator[tuple[str, str]]:
+    """``spm-ml serve`` on a free local port for ``workdir``, with a token store of its own
+    (beside ``log``) holding one admin token; yields its base URL and that token."""
+    from spm_ml.tokens import TokenStore
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "SPM_ML_WORKDIR": str(workdir)}
+    tokens = log.with_name("tokens.json")
+    token = TokenStore(tokens).create("api-fuzz", "admin")
+    env = {**os.environ, "SPM_ML_WORKDIR": str(workdir), "SPM_ML_TOKENS_FILE": str(tokens)}
+    env.pop("SPM_ML_API_TOKEN", None)
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "spm_ml.cli", "serve", "--port", str(port)],
@@ -366,7 +390,7 @@ def served(workdir: Path, log: Path) -> Iterator[str]:
             time.sleep(0.5)
         else:
             raise RuntimeError("server did not become ready within 180 s")
-        yield base
+        yield base, token
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -395,6 +419,11 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="trained work folder (quickstart output); with --url, only its ids are used",
     )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("SPM_ML_TOKEN"),
+        help="with --url: an admin token of that service (default $SPM_ML_TOKEN)",
+    )
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--round", type=int, default=ROUND, help="cases of one kind in a row")
@@ -403,15 +432,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.url:
         ids = organisation_ids(args.workdir) if args.workdir else None
-        report = fuzz(args.url.rstrip("/"), args.requests, args.seed, ids, args.round)
+        report = fuzz(args.url.rstrip("/"), args.requests, args.seed, ids, args.round, args.token)
     else:
         from spm_ml import settings
 
         work = settings.workdir(args.workdir)
         with tempfile.TemporaryDirectory() as tmp:
             log = Path(tmp) / "server.log"
-            with served(work, log) as base:
-                report = fuzz(base, args.requests, args.seed, organisation_ids(work), args.round)
+            with served(work, log) as (base, token):
+                ids = organisation_ids(work)
+                report = fuzz(base, args.requests, args.seed, ids, args.round, token)
             report.server_log_tracebacks = log.read_text().count("Traceback")
 
     kinds = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.by_kind.items()))

@@ -24,7 +24,8 @@ seconds): the same load against it measures the generator's own latency floor.
 Usage::
 
     python benchmarks/http_load.py --url http://127.0.0.1:3000/v1/deals/score \
-        --bodies pool.jsonl --rate 500 --duration 60 [--timeout 10] [--connections 64]
+        --bodies pool.jsonl --rate 500 --duration 60 [--timeout 10] [--connections 64] \
+        [--token TOKEN]    # sent as Authorization: Bearer (default $SPM_ML_TOKEN)
     python benchmarks/http_load.py --serve-noop 3001 --duration 30
 """
 
@@ -34,6 +35,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -130,14 +132,17 @@ class Connection:
                 return
 
 
-def build_requests(url: str, bodies: list[bytes]) -> tuple[str, int, list[bytes]]:
+def build_requests(
+    url: str, bodies: list[bytes], token: str | None = None
+) -> tuple[str, int, list[bytes]]:
     """Host, port and the raw bytes of one POST per body (built once, before the run)."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     path = parts.path or "/"
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
     raw = [
         (
-            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode("ascii")
         + body
@@ -317,6 +322,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, required=True, help="seconds")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     parser.add_argument("--connections", type=int, default=64, help="open loop: connections")
+    parser.add_argument(
+        "--token", default=os.environ.get("SPM_ML_TOKEN"), help="API token (Bearer)"
+    )
     args = parser.parse_args()
     if args.serve_noop is not None:
         asyncio.run(serve_noop(args.serve_noop, args.duration))
@@ -326,7 +334,7 @@ def main() -> None:
 
     with open(args.bodies, "rb") as f:
         bodies = [line.rstrip(b"\n") for line in f if line.strip()]
-    host, port, raw = build_requests(args.url, bodies)
+    host, port, raw = build_requests(args.url, bodies, args.token)
     started = time.perf_counter()
     if args.rate is not None:
         out, elapsed = asyncio.run(

@@ -473,6 +473,8 @@ class Server:
     url: str
     startup_s: float
     log_path: Path
+    token: str = ""
+    """An admin token of the server's own token store (sent with every request)."""
 
     def cpu(self) -> float:
         return tree_cpu_seconds(self.process.pid)
@@ -508,8 +510,12 @@ def start_server(
     earlier would all land on that one)."""
     import httpx
 
+    from spm_ml.tokens import TokenStore
+
     port = free_port()
-    env = {**os.environ, "SPM_ML_WORKDIR": str(trained)}
+    tokens = logs / f"tokens-{port}.json"
+    token = TokenStore(tokens).create("serving-speed", "admin")
+    env = {**os.environ, "SPM_ML_WORKDIR": str(trained), "SPM_ML_TOKENS_FILE": str(tokens)}
     env.pop("SPM_ML_DATA", None)
     if org.env_data is not None:
         env["SPM_ML_DATA"] = org.env_data
@@ -539,7 +545,7 @@ def start_server(
                 httpx.get(f"{url}/readyz", timeout=2).status_code == 200
                 and log_path.read_text().count(WORKER_LOADED) >= workers
             ):
-                return Server(child, url, time.perf_counter() - t0, log_path)
+                return Server(child, url, time.perf_counter() - t0, log_path, token)
         time.sleep(0.25)
     procs.stop(child)
     raise BenchmarkError(f"server not ready within {timeout:g} s; log: {log_path}")
@@ -615,7 +621,8 @@ def check_answers(server: Server, bodies: list[dict], n: int, timeout: float) ->
     import httpx
 
     times = []
-    with httpx.Client(timeout=timeout) as client:
+    auth = {"authorization": f"Bearer {server.token}"}
+    with httpx.Client(timeout=timeout, headers=auth) as client:
         for body in bodies[:n]:
             t0 = time.perf_counter()
             response = client.post(server.url + ROUTE, json=body)
@@ -641,7 +648,7 @@ def run_http_load(
     """``benchmarks/http_load.py`` with ``args``: its summary, and the CPU it and the server
     used over the generator's lifetime (``window_s``)."""
     command = [sys.executable, str(HERE / "http_load.py"), "--url", server.url + ROUTE]
-    command += ["--bodies", str(pool), *args]
+    command += ["--bodies", str(pool), "--token", server.token, *args]
     cpu0 = server.cpu()
     out, gen_cpu, wall = procs.run(command, timeout=budget, log_path=logs / "http_load.log")
     return json.loads(out.strip().splitlines()[-1]), cpu_fields(gen_cpu, server.cpu() - cpu0, wall)
@@ -663,6 +670,7 @@ def scenario_a(
     if wrk:
         command = [wrk, "-t1", f"-c{CLIENTS_A}", f"-d{duration:g}s", f"--timeout={timeout:g}s"]
         command += ["-s", str(HERE / "wrk_post_pool.lua"), server.url + ROUTE, "--", str(pool)]
+        command += [server.token]
         cpu0 = server.cpu()
         out, gen_cpu, wall = procs.run(
             command, timeout=duration + timeout + 30, log_path=logs / "wrk"

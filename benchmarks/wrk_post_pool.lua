@@ -1,6 +1,8 @@
 -- wrk script for benchmarks/serving_speed.py: POST JSON bodies from a pool, print a JSON summary.
 --
---   wrk -t1 -c32 -d30s --timeout 30s -s benchmarks/wrk_post_pool.lua URL -- pool.jsonl
+--   wrk -t1 -c32 -d30s --timeout 30s -s benchmarks/wrk_post_pool.lua URL -- pool.jsonl [TOKEN]
+--
+-- TOKEN, when given, is sent as Authorization: Bearer with every request.
 --
 -- The pool holds one request body per line.  Requests are pre-built in init() (wrk's advice
 -- for keeping the generator cheap) and sent round robin.  done() prints one line starting
@@ -12,10 +14,13 @@ local next_index = 0
 
 function init(args)
   local path = args[1]
+  local headers = { ["Content-Type"] = "application/json" }
+  if args[2] and #args[2] > 0 then
+    headers["Authorization"] = "Bearer " .. args[2]
+  end
   for line in io.lines(path) do
     if #line > 0 then
-      requests_pool[#requests_pool + 1] =
-        wrk.format("POST", nil, { ["Content-Type"] = "application/json" }, line)
+      requests_pool[#requests_pool + 1] = wrk.format("POST", nil, headers, line)
     end
   end
   if #requests_pool == 0 then

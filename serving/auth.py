@@ -13,10 +13,12 @@ the ASGI scope's ``state`` under :data:`CALLER_KEY`; endpoints read it with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-Role = Literal["coach", "manager", "admin"]
-ROLES: tuple[Role, ...] = ("coach", "manager", "admin")
+from spm_ml.tokens import ROLES, Role, TokenRecord
+
+__all__ = ["CALLER_KEY", "ROLES", "Caller", "Role", "caller_of"]
+
 CALLER_KEY = "spm_ml_caller"
 """Key of the :class:`Caller` in the ASGI scope's ``state``."""
 
@@ -39,6 +41,11 @@ class Caller:
             and self.manager_id is not None
             and rep_manager_id == self.manager_id
         )
+
+    @classmethod
+    def of(cls, record: TokenRecord) -> Caller:
+        """The caller holding the token of a store record."""
+        return cls(name=record.name, role=record.role, manager_id=record.manager_id)
 
 
 def caller_of(context: Any) -> Caller | None:

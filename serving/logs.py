@@ -1,4 +1,17 @@
-"""Keep request data out of the server log.
+"""What the server logs about requests: one structured line each, and no request data.
+
+:class:`RequestLog` writes one JSON line per request to standard output, or to the
+``spm_ml.requests`` logger when it has been given handlers:
+
+``{"ts": "2026-12-06T23:50:01.123Z", "request_id": "9f1c...", "method": "POST",
+"endpoint": "/v1/deals/score", "status": 200, "latency_ms": 4.21, "caller": "ann",
+"role": "manager", "models": {"deal-win": "3"}}``
+
+``models`` is whatever the endpoints noted with :func:`note_models`; ``caller`` is the
+token's *name* (``null`` when the request had no valid token).  Health probes are not
+logged (an orchestrator calls them every few seconds).  The line never holds the
+body, a header (the ``Authorization`` header least of all) or the query string, so neither
+email text nor a token can reach it.  ``SPM_ML_REQUEST_LOG=0`` turns it off.
 
 BentoML logs every failed request at ERROR with the exception's traceback
 (``bentoml._internal.server.http_app.log_exception``).  For a rejected body that
@@ -17,8 +30,12 @@ reach a log, so :class:`RequestDataRedactor` rewrites those records:
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
+import time
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -128,3 +145,80 @@ def install_log_redaction() -> None:
         logger = logging.getLogger(name)
         if _REDACTOR not in logger.filters:
             logger.addFilter(_REDACTOR)
+
+
+REQUEST_LOGGER = "spm_ml.requests"
+MODELS_KEY = "spm_ml_models"
+"""Key, in the ASGI scope's ``state``, of the ``{family: version}`` a request was served by."""
+_ENCODER = json.JSONEncoder(ensure_ascii=True, default=str)  # built once, not per line
+MAX_LOGGED_PATH = 200
+"""Characters of a request's path the log keeps (a client chooses the path)."""
+
+
+def note_models(context: Any, versions: Mapping[str, str]) -> None:
+    """Record, for the request log, the model versions that answered a request.
+
+    Call it from an endpoint with its ``bentoml.Context``, e.g.
+    ``note_models(ctx, {"deal-win": "3"})``; several calls add up.
+    """
+    state = context.request.scope.setdefault("state", {})
+    state.setdefault(MODELS_KEY, {}).update({k: str(v) for k, v in versions.items()})
+
+
+class RequestLog:
+    """Writes the one JSON line of each request (see the module docstring for its fields).
+
+    Parameters
+    ----------
+    logger
+        Where the lines go.  By default the ``spm_ml.requests`` logger when something
+        configured it (it has handlers); otherwise each line is written straight to standard
+        output, skipping the logging machinery, whose record, lock and formatter cost
+        several times the line itself at every request (benchmarks/request_guard_speed.py).
+    """
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        if logger is None:
+            configured = logging.getLogger(REQUEST_LOGGER)
+            logger = configured if configured.handlers else None
+        self.logger = logger
+
+    def write(
+        self,
+        *,
+        request_id: str,
+        method: str,
+        path: str,
+        status: int,
+        latency_ms: float,
+        caller: Any,
+        models: Mapping[str, str] | None,
+    ) -> None:
+        """Log one request; ``caller`` is a :class:`serving.auth.Caller` or ``None``."""
+        logger = self.logger
+        if logger is not None and not logger.isEnabledFor(logging.INFO):
+            return
+        now = time.time()
+        text = _ENCODER.encode(
+            {
+                "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+                + f".{int(now % 1 * 1000):03d}Z",
+                "request_id": request_id,
+                "method": method,
+                "endpoint": path[:MAX_LOGGED_PATH],
+                "status": status,
+                "latency_ms": round(latency_ms, 2),
+                "caller": caller.name if caller is not None else None,
+                "role": caller.role if caller is not None else None,
+                "models": dict(models or {}),
+            }
+        )
+        if logger is None:
+            out = sys.stdout  # looked up each time: test runners swap it
+            out.write(text + "\n")
+            out.flush()
+            return
+        # makeRecord + handle: what logger.info does, minus finding the calling frame
+        record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, text, None, None)
+        record.created = now
+        logger.handle(record)

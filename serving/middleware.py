@@ -1,10 +1,21 @@
 """The service's front door: checks every request needs before BentoML reads it.
 
 :class:`RequestGuard` is a plain ASGI middleware registered on the service with
-``add_asgi_middleware``.  It answers, without reaching the endpoint:
+``add_asgi_middleware``.  Every request gets a request id (the client's ``X-Request-Id``
+when it is short and plain, else 128 random bits in hex), returned as ``X-Request-Id`` and
+written, with its endpoint, status, latency, caller and model versions, to the structured
+request log (serving/logs.py).  It answers, without reaching the endpoint:
 
-* 401 when ``SPM_ML_API_TOKEN`` is set and the request lacks ``Authorization: Bearer
-  <token>`` (health probes stay open, so an orchestrator can still check the service);
+* 401 (with ``WWW-Authenticate: Bearer``) when ``Authorization: Bearer <token>`` is missing,
+  or the token is unknown or revoked in the token store (``spm_ml/tokens.py``, re-read when
+  it changes, so ``spm-ml token create|revoke`` count at the next request).  With no token
+  at all the service is closed, and the 401 says to run ``spm-ml token create``.  The health
+  probes stay open, so an orchestrator can check the service without a secret;
+* 403 when the token's role may not call the path (:func:`roles_for`: ``/admin/*`` and any
+  path not listed are admin only; ``/v1/*`` and the documentation and metrics routes are
+  open to every role, and endpoints decide per item what a role sees with
+  :meth:`serving.auth.Caller.sees_attrition_of`); otherwise the request reaches the endpoint
+  with its :class:`~serving.auth.Caller` in ``scope["state"][CALLER_KEY]``;
 * 415 for a body that is not JSON: BentoML would otherwise try its multipart and form
   parsers, which fail with HTTP 500 on a malformed body;
 * 413 for a body larger than ``SPM_ML_MAX_BODY_BYTES`` (default 2 MB), whether or not the
@@ -25,11 +36,21 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
+import os
+import posixpath
+import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
-from serving.logs import install_log_redaction
+from serving.auth import CALLER_KEY, ROLES, Caller, Role
+from serving.logs import MODELS_KEY, RequestLog, install_log_redaction
 from spm_ml import settings
+from spm_ml.tokens import LiveTokens
+
+logger = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -38,22 +59,53 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
-"""Health probes answer without the API token."""
+"""Health probes answer without a token."""
+EVERY_ROLE_PATHS = frozenset({"/", "/docs.json", "/schema.json", "/metrics"})
+"""Documentation and metrics: no request data, any valid token (a Prometheus scraper can
+hold a coach token)."""
+EVERY_ROLE_PREFIXES = ("/v1/", "/static_content/")
+ADMIN_ONLY: tuple[Role, ...] = ("admin",)
+ENV_CALLER = Caller(name="SPM_ML_API_TOKEN", role="admin")
+"""Who holds the deprecated ``$SPM_ML_API_TOKEN``."""
+REQUEST_ID = re.compile(r"[A-Za-z0-9.:-]{1,64}")
+"""A client's ``X-Request-Id`` kept as is: short, plain (a uuid, a hex or ULID id)."""
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON_TYPES = frozenset({"application/json"})
 
 
+def roles_for(path: str) -> tuple[Role, ...]:
+    """The roles that may call ``path`` (the health probes need no token at all).
+
+    Deny by default: a route not listed here (``/admin/reload``, or one added later) is
+    admin only until it is.  A path with dot segments or doubled slashes must be allowed
+    both as sent and normalised, so that no spelling of a path escapes its rule.
+    """
+    roles = _roles_of(path)
+    if "/." in path or "//" in path:
+        normal = _roles_of(posixpath.normpath(path))
+        roles = tuple(role for role in roles if role in normal)
+    return roles
+
+
+def _roles_of(path: str) -> tuple[Role, ...]:
+    if path in EVERY_ROLE_PATHS or path.startswith(EVERY_ROLE_PREFIXES):
+        return ROLES
+    return ADMIN_ONLY
+
+
 class RequestGuard:
-    """Token, content type and body size checks in front of the BentoML app.
+    """Request id and log, tokens and roles, content type and body size in front of the
+    BentoML app.
 
     Parameters
     ----------
     app
         The ASGI app behind it.
-    max_body_bytes, api_token
-        Default to :func:`spm_ml.settings.max_body_bytes` and
-        :func:`spm_ml.settings.api_token`, read when the worker builds its app.
+    max_body_bytes, api_token, tokens_path, request_log
+        Default to :func:`spm_ml.settings.max_body_bytes`, :func:`~spm_ml.settings.api_token`
+        (deprecated), :func:`~spm_ml.settings.tokens_path` of the service's work folder and
+        :func:`~spm_ml.settings.request_log`, read when the worker builds its app.
     """
 
     def __init__(
@@ -62,33 +114,94 @@ class RequestGuard:
         *,
         max_body_bytes: int | None = None,
         api_token: str | None = None,
+        tokens_path: str | Path | None = None,
+        request_log: RequestLog | bool | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes or settings.max_body_bytes()
         self.api_token = api_token if api_token is not None else settings.api_token()
+        self.tokens = LiveTokens(tokens_path or settings.tokens_path(settings.workdir()))
+        if request_log is None:
+            request_log = settings.request_log()
+        self.request_log = RequestLog() if request_log is True else request_log or None
         self.keepalive_requests = settings.keepalive_requests()
         self._served: dict[tuple, int] = {}  # requests so far per client connection
+        self._callers: dict[str, Caller] = {}  # by token hash
         # BentoML builds the middleware stack once per worker, before serving: the moment
         # to make sure this worker's request-error log lines carry no request data.
         install_log_redaction()
+        self._warn_about_tokens()
+
+    def _warn_about_tokens(self) -> None:
+        if self.api_token:
+            logger.warning(
+                "SPM_ML_API_TOKEN is deprecated: it is accepted as one admin token, but cannot "
+                "be revoked or told apart in the request log; create named tokens with "
+                "`spm-ml token create` and unset it"
+            )
+        elif not self.tokens.any_active():
+            logger.warning(
+                "no API token in %s: every request but the health probes will be refused "
+                "(401) until one is created with `spm-ml token create --name NAME --role "
+                "admin --workdir DIR`",
+                self.tokens.store.path,
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         headers = _headers(scope)
-        if (
-            self.api_token
-            and scope["path"] not in OPEN_PATHS
-            and not _token_matches(headers.get("authorization", ""), self.api_token)
-        ):
-            await _answer(
-                send,
-                401,
-                "missing or wrong bearer token (Authorization: Bearer <SPM_ML_API_TOKEN>)",
-                extra_headers=[(b"www-authenticate", b"Bearer")],
-            )
-            return
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        request_id = _request_id(headers.get("x-request-id"))
+        status = 500  # if the app fails before answering
+        id_header = (b"x-request-id", request_id.encode())
+
+        async def identified(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), id_header]}
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, identified, headers, state)
+        finally:
+            # health probes (every few seconds from an orchestrator) are not logged, as in
+            # BentoML's own access log
+            if self.request_log is not None and scope["path"] not in OPEN_PATHS:
+                self.request_log.write(
+                    request_id=request_id,
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    latency_ms=(time.perf_counter() - started) * 1000.0,
+                    caller=state.get(CALLER_KEY),
+                    models=state.get(MODELS_KEY),
+                )
+
+    async def _guarded(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], state: dict
+    ) -> None:
+        path = scope["path"]
+        if path not in OPEN_PATHS:
+            caller = self._caller(headers.get("authorization", ""))
+            if caller is None:
+                await _answer(send, 401, self._unauthorised(), [(b"www-authenticate", b"Bearer")])
+                return
+            state[CALLER_KEY] = caller
+            allowed = roles_for(path)
+            if caller.role not in allowed:
+                await _answer(
+                    send,
+                    403,
+                    f"a {caller.role} token may not call {path[:200]} "
+                    f"(roles allowed: {', '.join(allowed)})",
+                )
+                return
         send = self._closing_when_due(scope, send)
         if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, _uniform_errors(send))
@@ -109,6 +222,31 @@ class RequestGuard:
             await _answer(send, 413, self._too_large())
             return
         await self.app(scope, _replay(body, receive), _uniform_errors(send))
+
+    def _caller(self, authorization: str) -> Caller | None:
+        """The caller a request's ``Authorization`` header names, else ``None``."""
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return None
+        # compare_digest: the time taken must not tell how much of a guess was right
+        if self.api_token and hmac.compare_digest(token.encode(), self.api_token.encode()):
+            return ENV_CALLER
+        record = self.tokens.lookup(token)
+        if record is None:
+            return None
+        caller = self._callers.get(record.sha256)
+        if caller is None:
+            caller = self._callers[record.sha256] = Caller.of(record)
+        return caller
+
+    def _unauthorised(self) -> str:
+        if not self.api_token and not self.tokens.any_active():
+            return (
+                "no valid API token exists: create one with `spm-ml token create --name NAME "
+                "--role admin --workdir DIR` and send it as `Authorization: Bearer <token>`"
+            )
+        return "missing, wrong or revoked token: send `Authorization: Bearer <token>`"
 
     def _closing_when_due(self, scope: Scope, send: Send) -> Send:
         """``send`` that adds ``Connection: close`` to the connection's last allowed answer."""
@@ -140,10 +278,12 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
-def _token_matches(authorization: str, token: str) -> bool:
-    scheme, _, given = authorization.partition(" ")
-    # compare_digest: the time taken must not tell how much of a guess was right
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+def _request_id(given: str | None) -> str:
+    """The client's request id when it is short and plain, else 128 random bits in hex
+    (a uuid4's worth, without building a ``uuid.UUID``: a quarter of the cost)."""
+    if given is not None and REQUEST_ID.fullmatch(given):
+        return given
+    return os.urandom(16).hex()
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

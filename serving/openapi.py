@@ -35,20 +35,22 @@ Limits: bodies up to `SPM_ML_MAX_BODY_BYTES` (default 2,000,000 bytes, else 413)
 A rejected body answers 400 with every problem's field path and kind, never with the
 submitted values.  Email subjects and bodies are never logged, stored or echoed.
 
-When `SPM_ML_API_TOKEN` is set, every route except the health probes needs
-`Authorization: Bearer <token>` (else 401).  `/metrics` serves Prometheus request counts and
-latencies per endpoint and status (no request data); `/` is this document in Swagger UI.
+Every route except the health probes needs `Authorization: Bearer <token>`, a token made
+by `spm-ml token create` (else 401); `/admin/*` routes need an admin token (else 403).
+Each answer carries an `X-Request-Id` (the client's, when short and plain).  `/metrics`
+serves Prometheus request counts and latencies per endpoint and status (no request data);
+`/` is this document in Swagger UI.
 """
 
 METRICS_DESCRIPTION = (
     "Prometheus metrics: request counts, latencies and in-flight requests per endpoint and "
-    "HTTP status. No request data. Needs the API token when SPM_ML_API_TOKEN is set."
+    "HTTP status. No request data. Needs a token of any role."
 )
 
 ERROR_RESPONSES = {
     "400": "The body is not a valid request: each problem's field path, kind and rule "
     "(submitted values are never repeated), or a deal the model cannot score.",
-    "401": "SPM_ML_API_TOKEN is set and the request lacks `Authorization: Bearer <token>`.",
+    "401": "`Authorization: Bearer <token>` is missing, or the token is unknown or revoked.",
     "404": "deal_id names no deal of the service's data source.",
     "413": "The body is larger than SPM_ML_MAX_BODY_BYTES.",
     "415": "The body is not application/json.",

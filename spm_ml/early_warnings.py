@@ -27,6 +27,7 @@ from spm_ml.features.snapshots import extraction_time
 if TYPE_CHECKING:
     from spm_ml.features.context import DealContext
     from spm_ml.registry import LoadedModel
+    from spm_ml.training.quota_risk import QuotaInputs
 
 WARNING_PROBABILITY = 0.5
 """A rep is warned about from this P(miss) on (the lead time in training uses the same)."""
@@ -110,7 +111,11 @@ def in_words(driver: dict, phrases: dict[str, Callable[[float], str]]) -> str:
 
 def current_period_snapshots(tables: Tables, as_of: pd.Timestamp) -> pd.DataFrame:
     """For every rep with a quota period open at ``as_of`` (and employed then), a snapshot at
-    ``as_of`` and weekly ones from the period's start: to date when a warning began."""
+    ``as_of`` and weekly ones from the period's start: to date when a warning began.
+
+    The ``as_of`` rows come first, in rep order: the Monte Carlo reads its random numbers
+    row by row, so they are drawn exactly as when they are scored alone (the coaching's
+    what-ifs, :mod:`spm_ml.coaching.reps`, reuse those draws)."""
     quotas = tables.quotas
     close = period_close(quotas["period_end"])
     open_now = (quotas["period_start"] < as_of) & (as_of < close) & (quotas["quota_amount"] > 0)
@@ -135,7 +140,9 @@ def current_period_snapshots(tables: Tables, as_of: pd.Timestamp) -> pd.DataFram
                 }
             )
     columns = ["rep_id", "period_start", "period_end", "quota_amount", "as_of", "fraction_elapsed"]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    later = (frame["as_of"] != as_of).to_numpy()
+    return frame.iloc[np.argsort(later, kind="stable")].reset_index(drop=True)
 
 
 WARNING_COLUMNS = [
@@ -178,16 +185,9 @@ def quota_warnings(
     deal model's, over tables with email scores) let a caller that holds them already (the
     batch job) score with exactly those versions, without loading or indexing twice.
     """
-    from spm_ml.features.context import DealContext
-    from spm_ml.models.deal_win import custom_fields_of, feature_config_of, model_inputs
-    from spm_ml.training.deal_win import prepare_tables
-    from spm_ml.training.quota_risk import quota_inputs, score_quota_risk
-
     as_of = pd.Timestamp(as_of) if as_of is not None else extraction_time(tables)
-    if models is None:
-        registry.use_local_store(workdir)
-        models = {name: registry.load_model(name) for name in ("quota-risk", "deal-win")}
-    quota_model, deal_model = models["quota-risk"], models["deal-win"]
+    models = models or quota_champions(workdir)
+    quota_model = models["quota-risk"]
     snapshots = current_period_snapshots(tables, as_of)
     if manager is not None:
         bosses = manager_at(tables, snapshots["rep_id"].to_numpy(), snapshots["as_of"].to_numpy())
@@ -196,21 +196,10 @@ def quota_warnings(
         snapshots = snapshots[bosses == manager].reset_index(drop=True)
     if snapshots.empty:
         return pd.DataFrame()
-    deal_config = feature_config_of(deal_model.record)
-    if context is None:
-        tables = prepare_tables(tables, deal_config, workdir)[0]
-        context = DealContext.build(
-            tables, deal_config, custom_fields=custom_fields_of(deal_model.record)
-        )
-    tables = context.tables
-
-    def champion(rows: pd.DataFrame, row_features: pd.DataFrame) -> np.ndarray:
-        return deal_model.model.predict_proba(model_inputs(row_features))[:, 1]
-
-    inputs = quota_inputs(
-        tables, snapshots, deal_config=deal_config, score_deals=champion, context=context
+    _, scored, context = score_quota_snapshots(
+        tables, snapshots, workdir, models=models, context=context
     )
-    scored = pd.concat([snapshots, score_quota_risk(quota_model, inputs)], axis=1)
+    tables = context.tables
     scored["warned"] = scored["p_miss"] >= WARNING_PROBABILITY
     now = scored[scored["as_of"] == as_of].copy()
     now["manager_id"] = manager_at(tables, now["rep_id"].to_numpy(), now["as_of"].to_numpy())
@@ -219,6 +208,48 @@ def quota_warnings(
         kind="quota_risk", probability=now["p_miss"], model_version=quota_model.version
     )
     return _as_warnings(now, scored, tables)
+
+
+def quota_champions(workdir: Path) -> dict[str, LoadedModel]:
+    """The quota-risk and deal-win champions of ``workdir``'s MLflow store."""
+    registry.use_local_store(workdir)
+    return {name: registry.load_model(name) for name in ("quota-risk", "deal-win")}
+
+
+def score_quota_snapshots(
+    tables: Tables,
+    snapshots: pd.DataFrame,
+    workdir: Path,
+    *,
+    models: dict[str, LoadedModel],
+    context: DealContext | None = None,
+) -> tuple[QuotaInputs, pd.DataFrame, DealContext]:
+    """``snapshots`` (``rep_id, period_start, period_end, quota_amount, as_of,
+    fraction_elapsed``) scored as the quota-risk champion serves them, their open deals by
+    the deal-win champion: the inputs (features, open deals with ``p_win``), the snapshots
+    with :func:`~spm_ml.training.quota_risk.score_quota_risk`'s columns, and the deal
+    model's context (built here over the tables with email scores unless given)."""
+    from spm_ml.features.context import DealContext
+    from spm_ml.models.deal_win import custom_fields_of, feature_config_of, model_inputs
+    from spm_ml.training.deal_win import prepare_tables
+    from spm_ml.training.quota_risk import quota_inputs, score_quota_risk
+
+    quota_model, deal_model = models["quota-risk"], models["deal-win"]
+    deal_config = feature_config_of(deal_model.record)
+    if context is None:
+        tables = prepare_tables(tables, deal_config, workdir)[0]
+        context = DealContext.build(
+            tables, deal_config, custom_fields=custom_fields_of(deal_model.record)
+        )
+
+    def champion(rows: pd.DataFrame, row_features: pd.DataFrame) -> np.ndarray:
+        return deal_model.model.predict_proba(model_inputs(row_features))[:, 1]
+
+    inputs = quota_inputs(
+        context.tables, snapshots, deal_config=deal_config, score_deals=champion, context=context
+    )
+    scored = pd.concat([snapshots, score_quota_risk(quota_model, inputs)], axis=1)
+    return inputs, scored, context
 
 
 ATTRITION_HISTORY_MONTHS = 6

@@ -83,13 +83,34 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "spm-ml"
 
 
-def api_token() -> str | None:
-    """Bearer token the service requires when set (``$SPM_ML_API_TOKEN``).
+def tokens_path(work: Path) -> Path:
+    """The service's token store (``spm_ml/tokens.py``): ``$SPM_ML_TOKENS_FILE``, else
+    ``WORKDIR/tokens.json``.
 
-    Every route but the health probes (``/livez``, ``/readyz``, ``/healthz``) then answers
-    401 without ``Authorization: Bearer <token>``.
+    ``spm-ml token create|revoke|list`` write and read it, the service re-reads it when it
+    changes.  The variable lets a deployment keep the file apart from the work folder (a
+    mounted secret, say); the CLI and the service must then see the same value.
+    """
+    env = os.environ.get("SPM_ML_TOKENS_FILE")
+    return Path(env).resolve() if env else work / "tokens.json"
+
+
+def api_token() -> str | None:
+    """A single admin token from ``$SPM_ML_API_TOKEN``: deprecated, kept for deployments
+    made before the token store.
+
+    The service accepts it as the bearer token of an admin named ``SPM_ML_API_TOKEN``,
+    beside the store's tokens, and warns at start-up; ``spm-ml token create --role admin``
+    is the replacement (a named, revocable token whose secret is stored hashed).
     """
     return os.environ.get("SPM_ML_API_TOKEN") or None
+
+
+def request_log() -> bool:
+    """Whether the service writes its structured request log, one JSON line per request
+    (``$SPM_ML_REQUEST_LOG``, on by default; ``0`` turns it off)."""
+    value = os.environ.get("SPM_ML_REQUEST_LOG", "1").strip().lower()
+    return value not in ("0", "false", "no", "off")
 
 
 DEFAULT_MAX_BODY_BYTES = 2_000_000

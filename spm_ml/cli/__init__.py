@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from spm_ml.cli import _common, alerts, batch, data, forecast, models, run, sentiment
+from spm_ml.cli import _common, alerts, batch, data, forecast, models, run, sentiment, tokens
 from spm_ml.cli._common import configure_logging, exit_on_sigterm
 
 app = typer.Typer(
@@ -41,6 +41,7 @@ train_app.command("deal-win")(models.train_deal_win_command)
 train_app.command("attrition")(models.train_attrition_command)
 train_app.command("quota-risk")(models.train_quota_risk_command)
 sentiment.register(train_app, sentiment_app)
+tokens.register(app)
 app.add_typer(train_app, name="train")
 app.add_typer(sentiment_app, name="sentiment")
 

@@ -26,6 +26,14 @@ def warnings_command(
     show_all: Annotated[
         bool, typer.Option("--all", help="List every rep scored, not only those warned.")
     ] = False,
+    coaching: Annotated[
+        bool,
+        typer.Option(
+            "--coaching",
+            help="Also each listed rep's pipeline gap to 80% P(attain) and the open deals "
+            "whose win would lift it most (model estimates).",
+        ),
+    ] = False,
     workdir: WorkdirOption = None,
 ) -> None:
     """Reps likely to miss quota this period, per manager: probability, expected attainment
@@ -49,12 +57,24 @@ def warnings_command(
     frames = [f for f in (quota, attrition) if not f.empty]
     scored = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     shown = scored if show_all or scored.empty else scored[scored["warned"]]
+    advice = {}
+    if coaching and not shown.empty:
+        from spm_ml.coaching.reps import coach_reps
+
+        reps = shown.loc[shown["kind"] == "quota_risk", "rep_id"].tolist()
+        advice = {c.rep_id: c for c in coach_reps(tables, work, rep_ids=reps, as_of=when)}
     if output_format == "json":
-        typer.echo(json.dumps(_records(shown), indent=2))
+        records = _records(shown)
+        for record in records:
+            if record["kind"] == "quota_risk" and record["rep_id"] in advice:
+                record["coaching"] = advice[record["rep_id"]].as_dict()
+        typer.echo(json.dumps(records, indent=2))
         return
     if missing:
         console.print(f"[yellow]no attrition warnings:[/] {missing}")
     _print_tables(shown, quota, attrition)
+    if advice:
+        _print_coaching(list(advice.values()))
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -133,3 +153,23 @@ def _print_tables(shown: pd.DataFrame, quota: pd.DataFrame, attrition: pd.DataFr
         "attrition model cannot know offers from elsewhere, personal reasons or what a "
         "manager heard in a one-to-one.[/]"
     )
+
+
+def _print_coaching(coached: list) -> None:
+    """Per rep: the pipeline gap and the deals worth rescuing, in sentences."""
+    for c in coached:
+        if c.pipeline_gap is None:
+            console.print(f"[bold]{c.rep_id}[/]: {c.status}")
+            continue
+        console.print(
+            f"[bold]{c.rep_id}[/] (P(attain) {c.p_attain:.0%}): {c.pipeline_gap.sentence}"
+        )
+        for deal in c.deals_to_rescue:
+            console.print(f"  - {deal.sentence}")
+    if coached:
+        console.print(
+            f"[dim]{coached[0].caveat} A gap adds qualified-stage deals of the rep's median "
+            "open size, won and timed like the rep's (or, with too few, the organisation's) "
+            "open qualified deals, until the served P(attain) reaches 80% (`--format json` "
+            "states each rep's terms).[/]"
+        )

@@ -51,11 +51,19 @@ def forecast_command(
             "WORKDIR/outputs/forecast-PERIOD)."
         ),
     ] = None,
+    backtest: Annotated[
+        Path | None,
+        typer.Option(
+            help="Back-test rows (spm-ml backtest's backtest.csv) that widen each level's "
+            "range by its record (default: WORKDIR/outputs/backtest.csv, when present)."
+        ),
+    ] = None,
     workdir: WorkdirOption = None,
 ) -> None:
     """P10/P50/P90 of the period's bookings per rep, team and company, against quota, split
     into closed won to date, open pipeline and deals not yet created; open deals weighted
-    by the deal-win champion of the work folder's MLflow store."""
+    by the deal-win champion of the work folder's MLflow store.  After ``spm-ml backtest``
+    each range is also given as wide as the back-test says it must be."""
     from spm_ml.data.io import load_tables
     from spm_ml.forecast.bookings import ForecastConfig
     from spm_ml.forecast.run import forecast_document, run_forecast, write_forecast
@@ -71,6 +79,7 @@ def forecast_command(
         as_of=as_of_date(as_of),
         config=ForecastConfig(sims=sims, seed=seed),
         exclude=tuple(exclude_deal or ()),
+        backtest_rows=backtest or work / "outputs" / "backtest.csv",
     )
     document = forecast_document(forecast, version)
     folder = out or work / "outputs" / f"forecast-{forecast.period.label.replace('..', '_')}"
@@ -104,7 +113,9 @@ def _print_forecast(forecast, version: str, paths: dict[str, Path]) -> None:
     table = Table(title_justify="left")
     table.add_column("level", min_width=7)
     table.add_column("id", min_width=12)
-    for column in ("quota", "won", "open", "new", "P10", "P50", "P90", "P>=q"):
+    backtested = "backtested_p10" in summary
+    columns = ["quota", "won", "open", "new", "P10", "P50", "P90", "P>=q"]
+    for column in columns + (["back-tested 80%"] if backtested else []):
         table.add_column(column, justify="right")
     order = {"company": 0, "team": 1, "rep": 2}
     summary = summary.sort_values(
@@ -122,6 +133,7 @@ def _print_forecast(forecast, version: str, paths: dict[str, Path]) -> None:
             _money(row.total_p50),
             _money(row.total_p90),
             "-" if pd.isna(row.p_reach_quota) else f"{row.p_reach_quota:.0%}",
+            *([_backtested(row)] if backtested else []),
         )
     console.print(table)
     console.print(
@@ -130,8 +142,20 @@ def _print_forecast(forecast, version: str, paths: dict[str, Path]) -> None:
         "total; P>=q: chance of reaching quota. A team's or the company's range is read from "
         "the reps' draws summed draw by draw, not from sums of the reps' quantiles.[/]"
     )
+    if backtested:
+        console.print(
+            "[dim]back-tested 80%: the P10-P90 range widened until it would have held 80% of "
+            "the actuals of the past periods replayed blind at this point of the period "
+            "(spm-ml backtest); '-' where fewer than 3 past periods say how wide.[/]"
+        )
     for name, path in paths.items():
         console.print(f"{name}: {path}")
+
+
+def _backtested(row) -> str:
+    if pd.isna(row.backtested_sigma):
+        return "-"
+    return f"{_money(row.backtested_p10)}-{_money(row.backtested_p90)}"
 
 
 @exits_on_error

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from spm_ml import settings
-from spm_ml.cli._common import console, exits_on_error, progress_bar
+from spm_ml.cli._common import console, err_console, exits_on_error, progress_bar
 from spm_ml.cli.models import print_family_report, print_slices, print_training_summary
 
 
@@ -92,10 +92,25 @@ def serve(
     if workers is not None:
         env["SPM_ML_WORKERS"] = str(workers)
     settings.serving_workers()  # a bad $SPM_ML_WORKERS fails here, not in the server
+    _warn_without_tokens(work)
     console.print(f"serving deal-win@champion from {work} on http://{host}:{port}")
     command = server_command(port, host)
     # Replace this process with the server, so signals (Ctrl-C, terminate) reach it directly.
     os.execve(command[0], command, env)
+
+
+def _warn_without_tokens(work: Path) -> None:
+    """Say before start-up that a service without tokens answers 401 to everything."""
+    from spm_ml.tokens import TokenStore
+
+    if settings.api_token() or TokenStore(settings.tokens_path(work)).has_active():
+        return
+    err_console.print(
+        "[yellow]no API token yet: every request but /livez, /readyz and /healthz will be "
+        f"refused (401). Create one: spm-ml token create --name NAME --role admin "
+        f"--workdir {work}[/]",
+        highlight=False,
+    )
 
 
 def server_command(port: int, host: str = "127.0.0.1") -> list[str]:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from spm_ml.data.tables import Tables
-from spm_ml.features.asof import EventIndex, days_between, equal_to
+from spm_ml.features.asof import EventIndex, days_between, equal_to, vocabulary_of
 
 REP_DRIVEN_TYPES = ("call", "email", "task")
 """Activity types the rep alone decides on (meetings and demos need the buyer too)."""
@@ -118,3 +118,40 @@ def _rate_ratio(
         ratio = (recent / recent_days) / baseline_rate
     usable = (days >= MIN_BASELINE_DAYS) & (baseline_rate > 0)
     return np.where(usable, ratio, np.nan)
+
+
+def activity_by_type(
+    tables: Tables, snapshots: pd.DataFrame, types: tuple[str, ...]
+) -> dict[str, pd.DataFrame]:
+    """Per ``(rep_id, as_of)`` row, for each activity type of ``types`` (``"all"``: every
+    type): ``recent`` (activities in the 30 days before ``as_of``), ``usual`` (the mean per
+    30 days over the 180 days before those, cut at the hire; NaN under 30 days) and
+    ``ratio`` (recent rate over usual rate: ``activity_30d_vs_baseline`` for ``"all"``)."""
+    vocabulary = vocabulary_of(tables.reps["rep_id"])
+    reps = snapshots["rep_id"].reset_index(drop=True)
+    as_of = snapshots["as_of"].reset_index(drop=True)
+    hire = tables.reps.set_index("rep_id")["hire_date"].reindex(reps.to_numpy()).to_numpy()
+    activities = tables.activities
+    index = EventIndex(activities["rep_id"], activities["occurred_at"], vocabulary)
+    query = index.query(reps, as_of)
+    employed_days = days_between(as_of, hire)
+    days = np.clip(employed_days - ACTIVITY_RECENT_DAYS, 0, ACTIVITY_BASELINE_DAYS)
+    kinds = activities["type"].astype(object).to_numpy()
+    out = {}
+    for kind in types:
+        mask = None if kind == "all" else kinds == kind
+        recent = index.count(query, window_days=ACTIVITY_RECENT_DAYS, mask=mask)
+        span = index.count(
+            query, window_days=ACTIVITY_RECENT_DAYS + ACTIVITY_BASELINE_DAYS, mask=mask
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            usual = np.where(
+                days >= MIN_BASELINE_DAYS, (span - recent) / days * ACTIVITY_RECENT_DAYS, np.nan
+            )
+        ratio = _rate_ratio(
+            recent, span, employed_days, ACTIVITY_RECENT_DAYS, ACTIVITY_BASELINE_DAYS
+        )
+        out[kind] = pd.DataFrame(
+            {"recent": recent.astype(np.float64), "usual": usual, "ratio": ratio}
+        )
+    return out

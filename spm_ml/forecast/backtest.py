@@ -52,6 +52,7 @@ from spm_ml.forecast.bookings import (
 )
 from spm_ml.forecast.periods import Period, periods_of
 from spm_ml.forecast.rates import PeriodRates
+from spm_ml.forecast.widening import rolling_widened
 from spm_ml.training.deal_scores import out_of_fold_probabilities
 from spm_ml.training.quota_risk import QuotaInputs, stage_weighted_expectation
 
@@ -213,6 +214,7 @@ def replay(
                 "id": ids,
                 "period": period.label,
                 "period_start": period.start,
+                "period_close": period.close,
                 "fraction": fraction,
                 "as_of": as_of,
                 "p10": q[0],
@@ -342,7 +344,9 @@ def backtest(
             "no period could be replayed: "
             + "; ".join(f"{s['period']} at {s['fraction']:.0%}: {s['reason']}" for s in skipped)
         )
-    return BacktestResult(pd.concat(rows, ignore_index=True), skipped, config)
+    # each replay's range widened by what the replays of periods closed before it taught
+    widened = rolling_widened(pd.concat(rows, ignore_index=True))
+    return BacktestResult(widened, skipped, config)
 
 
 def _scores(rows: pd.DataFrame) -> dict:
@@ -358,6 +362,7 @@ def _scores(rows: pd.DataFrame) -> dict:
         "interval_width_relative": _round(
             ((rows["p90"] - rows["p10"])[booked] / actual[booked]).mean()
         ),
+        **_widened_scores(rows, actual),
         "n_periods": int(rows["period"].nunique()),
         "n": len(rows),
         "n_no_bookings": int((~booked).sum()),
@@ -367,6 +372,33 @@ def _scores(rows: pd.DataFrame) -> dict:
         },
     }
     return out
+
+
+def _widened_scores(rows: pd.DataFrame, actual: np.ndarray) -> dict:
+    """Coverage and width of the back-tested ranges (:mod:`~spm_ml.forecast.widening`), over
+    every row (rows with too little history keep the model's range) and over the rows that
+    had a widening learned for them, beside the model's own coverage on those rows."""
+    if "p10_widened" not in rows:
+        return {}
+    inside = (actual >= rows["p10_widened"]) & (actual <= rows["p90_widened"])
+    taught = rows["widening_sigma"].notna().to_numpy()
+    raw = (actual >= rows["p10"]) & (actual <= rows["p90"])
+    booked = actual > 0
+    return {
+        "coverage_80_widened": _round(inside.mean()),
+        "interval_width_relative_widened": _round(
+            ((rows["p90_widened"] - rows["p10_widened"])[booked] / actual[booked]).mean()
+        ),
+        "widened": {
+            "n": int(taught.sum()),
+            "n_periods": int(rows.loc[taught, "period"].nunique()),
+            "coverage_80": _round(raw[taught].mean()) if taught.any() else None,
+            "coverage_80_widened": _round(inside[taught].mean()) if taught.any() else None,
+            "sigma_median": _round(rows.loc[taught, "widening_sigma"].median())
+            if taught.any()
+            else None,
+        },
+    }
 
 
 def _mape(predicted: pd.Series, actual: np.ndarray) -> float | None:

@@ -42,6 +42,7 @@ from spm_ml.features.quota import DEFAULT_FRACTIONS
 from spm_ml.forecast.monte_carlo import draw_snapshots, sum_by
 from spm_ml.forecast.periods import Period, period_snapshots, periods_of
 from spm_ml.forecast.rates import PeriodRates
+from spm_ml.forecast.widening import widen
 from spm_ml.training.quota_risk import (
     DealScorer,
     QuotaInputs,
@@ -224,6 +225,9 @@ class BookingForecast:
     inputs: QuotaInputs
     excluded: tuple[str, ...] = ()
     config: ForecastConfig = field(default_factory=ForecastConfig)
+    widening: dict[str, tuple[float, int]] = field(default_factory=dict)
+    """Per level, the back-tested widening ``(sigma, periods taught)`` of the total's 80%
+    range (:mod:`~spm_ml.forecast.widening`); empty without a back-test."""
 
     def totals(self) -> np.ndarray:
         """``(n_reps, sims)``: bookings by the period's end."""
@@ -264,7 +268,10 @@ class BookingForecast:
     def summary(self, levels: Sequence[str] = LEVELS) -> pd.DataFrame:
         """One row per rep, team and company: ``level, id, quota, closed_won``, the open
         pipeline's and the not-yet-created deals' P10/P50/P90, the total's P10/P50/P90,
-        ``expected`` and ``p_reach_quota`` (NaN without a quota)."""
+        ``expected`` and ``p_reach_quota`` (NaN without a quota); with a back-test
+        (:attr:`widening`), the total's back-tested 80% range ``backtested_p10``,
+        ``backtested_p90`` and the ``backtested_sigma`` and ``backtested_periods`` behind it
+        (NaN and 0: too few past periods, the range is the draws' own)."""
         frames = []
         for level in levels:
             ids, draws = self.draws(level)
@@ -276,6 +283,15 @@ class BookingForecast:
                 for i, level_q in enumerate(("p10", "p50", "p90")):
                     row[f"{name}_{level_q}"] = q[i]
             row["expected"] = draws["total"].mean(axis=1)
+            if self.widening:
+                sigma, periods = self.widening.get(level, (np.nan, 0))
+                low, row["backtested_p90"] = widen(
+                    row["total_p10"], row["total_p50"], row["total_p90"], sigma
+                )
+                # what is booked is a fact: no range goes below it
+                row["backtested_p10"] = np.maximum(low, row["closed_won"])
+                row["backtested_sigma"] = np.full(len(ids), sigma)
+                row["backtested_periods"] = np.full(len(ids), periods)
             with np.errstate(invalid="ignore"):
                 reach = (draws["total"] >= quota[:, None]).mean(axis=1)
             row["p_reach_quota"] = np.where(np.isnan(quota), np.nan, reach)

@@ -24,9 +24,10 @@ from spm_ml.features.context import DealContext
 from spm_ml.features.deals import DealFeatureConfig
 from spm_ml.features.snapshots import extraction_time
 from spm_ml.forecast.backtest import BacktestConfig, BacktestResult, backtest
-from spm_ml.forecast.bookings import BookingForecast, ForecastConfig, forecast_bookings
+from spm_ml.forecast.bookings import LEVELS, BookingForecast, ForecastConfig, forecast_bookings
 from spm_ml.forecast.periods import Period, parse_period
 from spm_ml.forecast.plots import backtest_chart, fan_chart
+from spm_ml.forecast.widening import widening_at
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +101,13 @@ def run_forecast(
     as_of: pd.Timestamp | None = None,
     config: ForecastConfig | None = None,
     exclude: Sequence[str] = (),
+    backtest_rows: Path | None = None,
 ) -> tuple[BookingForecast, str]:
     """The forecast of ``period`` (``2026Q1``...) at ``as_of`` (default: the data's
     extraction, or the period's start if that is later) with the deal-win champion;
-    returns it and the champion's version."""
+    returns it and the champion's version.  With ``backtest_rows`` (a ``backtest.csv`` of
+    the same organisation) each level's range is also given widened by its back-tested
+    record (:mod:`~spm_ml.forecast.widening`)."""
     chosen = parse_period(period, tables)
     extracted = extraction_time(tables)
     if as_of is None:
@@ -121,7 +125,37 @@ def run_forecast(
             "nothing is known then"
         )
     champion = champion_scorer(tables, workdir)
-    return forecast_with(champion, chosen, as_of, config=config, exclude=exclude), champion.version
+    forecast = forecast_with(champion, chosen, as_of, config=config, exclude=exclude)
+    rows = read_backtest_rows(backtest_rows, forecast) if backtest_rows else None
+    if rows is not None:
+        fraction = chosen.fraction(as_of)
+        forecast.widening = widening_at(rows, as_of, fraction, LEVELS)
+    return forecast, champion.version
+
+
+def read_backtest_rows(path: Path, forecast: BookingForecast) -> pd.DataFrame | None:
+    """The back-test rows at ``path`` (``spm-ml backtest`` writes them), if they exist and
+    are of this organisation: most of their reps must be the forecast's (a back-test of
+    another organisation would widen the range by someone else's record)."""
+    path = Path(path)
+    if not path.exists():
+        logger.info("no back-test at %s: the range is the draws' own", path)
+        return None
+    rows = pd.read_csv(path, parse_dates=["period_start", "as_of"])
+    if "period_close" in rows:
+        rows["period_close"] = pd.to_datetime(rows["period_close"])
+    reps = set(rows.loc[rows["level"] == "rep", "id"].astype(str))
+    ours = set(forecast.reps["rep_id"].astype(str))
+    if not reps or len(reps & ours) < 0.5 * len(ours):
+        logger.warning(
+            "the back-test at %s is not of this organisation (%d of its reps are the "
+            "forecast's %d): not used",
+            path,
+            len(reps & ours),
+            len(ours),
+        )
+        return None
+    return rows
 
 
 def forecast_document(forecast: BookingForecast, deal_model_version: str) -> dict:
@@ -137,6 +171,11 @@ def forecast_document(forecast: BookingForecast, deal_model_version: str) -> dic
         "sims": forecast.config.sims,
         "seed": forecast.config.seed,
         "excluded_deals": list(forecast.excluded),
+        "backtested_range": {
+            level: {"sigma": None if np.isnan(sigma) else round(sigma, 4), "periods": periods}
+            for level, (sigma, periods) in forecast.widening.items()
+        }
+        or None,
         "deal_model": {"name": DEAL_MODEL, "version": deal_model_version},
         "rows": records,
     }

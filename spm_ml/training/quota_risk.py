@@ -39,7 +39,7 @@ from spm_ml.features.quota import (
     quota_snapshots,
 )
 from spm_ml.features.reps import rep_history_features
-from spm_ml.forecast.monte_carlo import AttainmentDraws, draw_snapshots
+from spm_ml.forecast.monte_carlo import AttainmentDraws, SnapshotDraws, draw_snapshots
 from spm_ml.forecast.rates import PeriodRates
 from spm_ml.models.gbm import CalibratedGBM
 from spm_ml.models.metrics import binary_metrics, calibrated_ece_floor
@@ -278,13 +278,50 @@ def monte_carlo(
 ) -> AttainmentDraws:
     """The Monte Carlo's attainment draws for snapshots ``rows`` of ``inputs`` (the shared
     engine, :func:`~spm_ml.forecast.monte_carlo.draw_snapshots`, in shares of quota)."""
+    return monte_carlo_draws(inputs, rows, rates, draws=draws, seed=seed).attainment(threshold)
+
+
+def monte_carlo_draws(
+    inputs: QuotaInputs, rows: np.ndarray, rates: PeriodRates, *, draws: int, seed: int
+) -> SnapshotDraws:
+    """The draws behind :func:`monte_carlo` (booked, open pipeline and new deals, shares of
+    quota), for what-ifs that reuse them (:mod:`spm_ml.coaching.reps`)."""
     deals = inputs.deals[np.isin(inputs.deals["snapshot"].to_numpy(), rows)]
     position = pd.Series(np.arange(len(rows)), index=rows).reindex(deals["snapshot"]).to_numpy()
     order = np.argsort(position, kind="stable")
     deals = deals.iloc[order].assign(snapshot=position[order])
-    simulated = draw_snapshots(
+    booked = inputs.X["attainment_to_date"].to_numpy()[rows]
+    return _draw_rows(inputs, deals, rows, booked, rates, draws=draws, seed=seed)
+
+
+def each_deal_draws(
+    inputs: QuotaInputs, deals: pd.DataFrame, rates: PeriodRates, *, draws: int, seed: int
+) -> np.ndarray:
+    """``(n_deals, draws)``: what each of ``deals`` (``snapshot``: a position in ``inputs``)
+    books, each drawn as a snapshot of its own.  The engine reads its uniforms row by row,
+    so with the same deals, order and seed these are the draws each deal contributes to
+    :func:`monte_carlo_draws`' pipeline (what-ifs on single deals reuse them)."""
+    position = deals["snapshot"].to_numpy(dtype=np.int64)
+    own = deals.assign(snapshot=np.arange(len(deals)))
+    booked = np.zeros(len(deals))
+    return _draw_rows(inputs, own, position, booked, rates, draws=draws, seed=seed).pipeline
+
+
+def _draw_rows(
+    inputs: QuotaInputs,
+    deals: pd.DataFrame,
+    rows: np.ndarray,
+    booked: np.ndarray,
+    rates: PeriodRates,
+    *,
+    draws: int,
+    seed: int,
+) -> SnapshotDraws:
+    """:func:`~spm_ml.forecast.monte_carlo.draw_snapshots` of rows taking their quota,
+    point of the period and team from snapshots ``rows`` of ``inputs``."""
+    return draw_snapshots(
         deals,
-        inputs.X["attainment_to_date"].to_numpy()[rows],
+        booked,
         inputs.snapshots["quota_amount"].to_numpy(dtype=np.float64)[rows],
         inputs.snapshots["fraction_elapsed"].to_numpy()[rows],
         inputs.X["team"].to_numpy(dtype=object)[rows],
@@ -292,7 +329,6 @@ def monte_carlo(
         draws=draws,
         seed=seed,
     )
-    return simulated.attainment(threshold)
 
 
 def stage_weighted_expectation(inputs: QuotaInputs, rows: np.ndarray, rates: PeriodRates):
@@ -542,12 +578,8 @@ def score_quota_risk(
     threshold = record.label.get("threshold", 1.0)
     simulated = monte_carlo(inputs, rows, rates, threshold=threshold, draws=draws, seed=seed)
     classifier, drivers = loaded.model.score_and_explain(inputs.X, k)
-    estimator = record.extra.get("serving_estimator", "model")
-    p_miss = {
-        "model": classifier,
-        "monte_carlo": simulated.p_miss,
-        "blend": (classifier + simulated.p_miss) / 2,
-    }[estimator]
+    estimator = serving_estimator(loaded)
+    p_miss = served_p_miss(estimator, classifier, simulated.p_miss)
     return pd.DataFrame(
         {
             "p_miss": p_miss,
@@ -559,3 +591,17 @@ def score_quota_risk(
         },
         index=inputs.snapshots.index,
     )
+
+
+def serving_estimator(loaded: LoadedModel) -> str:
+    """Which estimator a quota-risk version serves (its record's ``serving_estimator``)."""
+    return loaded.record.extra.get("serving_estimator", "model")
+
+
+def served_p_miss(estimator: str, classifier: np.ndarray, monte_carlo: np.ndarray) -> np.ndarray:
+    """P(miss) as ``estimator`` serves it from the classifier's and the Monte Carlo's."""
+    return {
+        "model": classifier,
+        "monte_carlo": monte_carlo,
+        "blend": (classifier + monte_carlo) / 2,
+    }[estimator]

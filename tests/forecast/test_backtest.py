@@ -70,6 +70,9 @@ def test_backtest_command_writes_the_issue_keys_and_the_chart(small_org_dir, tmp
     )
     assert all(s["reason"] for s in document["skipped"])
     assert 0 <= document["coverage_80"] <= 1 and document["crps"] > 0
+    # three periods replayed: the last one's mid-period range is the first a back-test can
+    # widen (too few before it otherwise), and it is said how many rows were
+    assert "coverage_80_widened" in document and document["widened"]["n"] >= 0
     assert (tmp_path / "out" / "backtest.png").stat().st_size > 1000
     rows = pd.read_csv(tmp_path / "out" / "backtest.csv")
     assert set(rows["level"]) == {"company", "team", "rep"}

@@ -18,11 +18,14 @@ pytestmark = pytest.mark.slow
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "api_fuzz.py"
 
 
-def test_generated_requests_get_no_server_error(server, server_log, trained_workdir, tmp_path):
+def test_generated_requests_get_no_server_error(
+    server, admin_token, server_log, trained_workdir, tmp_path
+):
     out = tmp_path / "fuzz.json"
     run = subprocess.run(
         [sys.executable, str(SCRIPT), "--url", server, "--requests", "160", "--round", "20"]
-        + ["--seed", "1", "--json", str(out), "--workdir", str(trained_workdir)],
+        + ["--seed", "1", "--json", str(out), "--workdir", str(trained_workdir)]
+        + ["--token", admin_token],
         capture_output=True,
         text=True,
         timeout=300,

@@ -20,6 +20,7 @@ from serving.logs import RequestDataRedactor, describe_validation_error, install
 from serving.middleware import RequestGuard
 from serving.schemas import DealScoreRequest
 from serving.service import EXAMPLE_REQUEST, SpmMlService
+from spm_ml.tokens import TokenStore
 
 MARKER = "ZQX-CUSTOMER-TEXT-7781"
 JSON = {"content-type": "application/json"}
@@ -51,11 +52,32 @@ def call(app, method: str, path: str, **kwargs) -> httpx.Response:
     return asyncio.run(go())
 
 
+def with_token(app, token: str):
+    """``app`` called as a client holding ``token`` would (the guard's other rules in view)."""
+    header = (b"authorization", f"Bearer {token}".encode())
+
+    async def authorised(scope, receive, send) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "headers": [*scope["headers"], header]}
+        await app(scope, receive, send)
+
+    return authorised
+
+
 @pytest.fixture
-def guard(monkeypatch) -> RequestGuard:
+def admin_guard(monkeypatch, tmp_path):
+    """A guard over ``echo`` whose token store holds one admin token, and that token."""
     monkeypatch.delenv("SPM_ML_API_TOKEN", raising=False)
+    path = tmp_path / "tokens.json"
+    token = TokenStore(path).create("ops", "admin")
+    return lambda: RequestGuard(echo, tokens_path=path), token
+
+
+@pytest.fixture
+def guard(monkeypatch, admin_guard):
     monkeypatch.setenv("SPM_ML_MAX_BODY_BYTES", "1000")
-    return RequestGuard(echo)
+    make, token = admin_guard
+    return with_token(make(), token)
 
 
 def test_a_json_body_within_the_limit_is_handed_on_intact(guard):
@@ -101,9 +123,9 @@ def test_bentoml_list_shaped_4xx_bodies_are_unwrapped(guard):
     assert int(response.headers["content-length"]) == len(response.content)
 
 
-def test_the_api_token_guards_everything_but_health_probes(monkeypatch):
+def test_the_deprecated_env_token_guards_everything_but_health_probes(monkeypatch, tmp_path):
     monkeypatch.setenv("SPM_ML_API_TOKEN", "s3cret")
-    app = RequestGuard(echo)
+    app = RequestGuard(echo, tokens_path=tmp_path / "none.json")
     for path in ("/v1/deals/score", "/metrics", "/", "/docs.json"):
         response = call(app, "GET", path)
         assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
@@ -237,11 +259,11 @@ def test_the_openapi_document_is_spm_mls():
     assert all(p.get("description") for p in schemas["DealIn"]["properties"].values())
 
 
-def test_a_kept_alive_connection_is_closed_after_its_quota(monkeypatch):
+def test_a_kept_alive_connection_is_closed_after_its_quota(monkeypatch, admin_guard):
     """So that the kernel can spread connections over the service's workers again."""
-    monkeypatch.delenv("SPM_ML_API_TOKEN", raising=False)
     monkeypatch.setenv("SPM_ML_KEEPALIVE_REQUESTS", "3")
-    app = RequestGuard(echo)
+    make, token = admin_guard
+    app = with_token(make(), token)
     seen = []
 
     async def go() -> None:

@@ -26,8 +26,8 @@ def example_for(workdir) -> dict:
     return request
 
 
-def test_scores_a_posted_deal_with_drivers(server, trained_workdir):
-    response = httpx.post(f"{server}/v1/deals/score", json=example_for(trained_workdir), timeout=30)
+def test_scores_a_posted_deal_with_drivers(api, trained_workdir):
+    response = api.post("/v1/deals/score", json=example_for(trained_workdir))
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["deal_id"] == "NEW-1"
@@ -37,17 +37,17 @@ def test_scores_a_posted_deal_with_drivers(server, trained_workdir):
     assert body["model"] == {"name": "deal-win", "version": "1", "alias": "champion"}
 
 
-def test_more_engagement_changes_the_score(server, trained_workdir):
+def test_more_engagement_changes_the_score(api, trained_workdir):
     quiet = example_for(trained_workdir)
     quiet["activities"], quiet["emails"] = [], []
     busy = example_for(trained_workdir)
-    a = httpx.post(f"{server}/v1/deals/score", json=quiet, timeout=30).json()["probability"]
-    b = httpx.post(f"{server}/v1/deals/score", json=busy, timeout=30).json()["probability"]
+    a = api.post("/v1/deals/score", json=quiet).json()["probability"]
+    b = api.post("/v1/deals/score", json=busy).json()["probability"]
     assert a != b
 
 
-def test_bad_request_is_rejected_with_the_field_named(server):
-    response = httpx.post(f"{server}/v1/deals/score", json={"deal": {"deal_id": "x"}}, timeout=30)
+def test_bad_request_is_rejected_with_the_field_named(api):
+    response = api.post("/v1/deals/score", json={"deal": {"deal_id": "x"}})
     assert response.status_code == 400
     assert "rep_id" in response.text and "amount" in response.text
     problems = response.json()["detail"]
@@ -56,18 +56,18 @@ def test_bad_request_is_rejected_with_the_field_named(server):
     ]
 
 
-def test_bad_stage_is_rejected(server, trained_workdir):
+def test_bad_stage_is_rejected(api, trained_workdir):
     request = example_for(trained_workdir)
     request["deal"]["stage"] = "won-ish"
-    response = httpx.post(f"{server}/v1/deals/score", json=request, timeout=30)
+    response = api.post("/v1/deals/score", json=request)
     assert response.status_code == 400 and "stage" in response.text
 
 
 MARKER = "ZQX-CUSTOMER-TEXT-7781"
 
 
-def post(server: str, **kwargs) -> httpx.Response:
-    return httpx.post(f"{server}/v1/deals/score", timeout=30, **kwargs)
+def post(api: httpx.Client, **kwargs) -> httpx.Response:
+    return api.post("/v1/deals/score", **kwargs)
 
 
 def with_change(workdir, path: tuple, value) -> dict:
@@ -98,9 +98,9 @@ def with_change(workdir, path: tuple, value) -> dict:
     ],
 )
 def test_out_of_range_and_malformed_values_are_400_naming_the_field(
-    server, trained_workdir, path, value, field
+    api, trained_workdir, path, value, field
 ):
-    response = post(server, json=with_change(trained_workdir, path, value))
+    response = post(api, json=with_change(trained_workdir, path, value))
     assert response.status_code == 400, response.text
     assert any(field in problem["loc"] for problem in response.json()["detail"])
 
@@ -115,80 +115,80 @@ def test_out_of_range_and_malformed_values_are_400_naming_the_field(
         (b"[1, 2]", "application/json", 400),
     ],
 )
-def test_malformed_bodies_are_4xx(server, content, content_type, status):
-    response = post(server, content=content, headers={"content-type": content_type})
+def test_malformed_bodies_are_4xx(api, content, content_type, status):
+    response = post(api, content=content, headers={"content-type": content_type})
     assert response.status_code == status, response.text
     assert "error" in response.json()
 
 
-def test_a_body_over_the_limit_is_413(server):
+def test_a_body_over_the_limit_is_413(api):
     huge = {"deal_id": "x", "padding": "y" * 2_100_000}
-    assert post(server, json=huge).status_code == 413
+    assert post(api, json=huge).status_code == 413
 
 
-def test_unknown_routes_and_methods_are_4xx(server):
-    assert httpx.get(f"{server}/no/such/route", timeout=30).status_code == 404
-    assert httpx.post(f"{server}/v2/deals/score", json={}, timeout=30).status_code == 404
-    assert httpx.get(f"{server}/v1/deals/score", timeout=30).status_code == 405
+def test_unknown_routes_and_methods_are_4xx(api):
+    assert api.get("/no/such/route").status_code == 404
+    assert api.post("/v2/deals/score", json={}).status_code == 404
+    assert api.get("/v1/deals/score").status_code == 405
 
 
-def test_a_deal_is_scored_by_id_and_unknown_ids_are_404(server, trained_workdir):
-    unknown = post(server, json={"deal_id": "NO-SUCH-DEAL"})
+def test_a_deal_is_scored_by_id_and_unknown_ids_are_404(api, trained_workdir):
+    unknown = post(api, json={"deal_id": "NO-SUCH-DEAL"})
     assert unknown.status_code == 404 and "deal_id" in unknown.json()["error"]
     deals = pd.read_parquet(trained_workdir / "data" / "deals.parquet")
     open_deal = deals[deals["closed_at"].isna()].iloc[0]
-    known = post(server, json={"deal_id": open_deal["deal_id"], "as_of": "2024-12-31T00:00:00"})
+    known = post(api, json={"deal_id": open_deal["deal_id"], "as_of": "2024-12-31T00:00:00"})
     assert known.status_code == 200, known.text
     assert known.json()["label"].startswith("won within")
     closed = deals[deals["closed_at"].notna()].iloc[0]
-    late = post(server, json={"deal_id": closed["deal_id"], "as_of": "2024-12-31T00:00:00"})
+    late = post(api, json={"deal_id": closed["deal_id"], "as_of": "2024-12-31T00:00:00"})
     assert late.status_code == 422 and "as_of" in late.json()["error"]
 
 
-def test_a_posted_deal_without_its_history_is_422_naming_it(server, trained_workdir):
+def test_a_posted_deal_without_its_history_is_422_naming_it(api, trained_workdir):
     request = example_for(trained_workdir)
     request["history"] = []
-    response = post(server, json=request)
+    response = post(api, json=request)
     assert response.status_code == 422
     assert response.json()["error"].startswith("history:")
     request = example_for(trained_workdir)
     request["deal"]["rep_id"] = "NOT-A-REP"
-    response = post(server, json=request)
+    response = post(api, json=request)
     assert response.status_code == 422 and "deal.rep_id" in response.json()["error"]
 
 
-def test_email_text_is_scored_and_gives_tone(server, trained_workdir, server_log):
+def test_email_text_is_scored_and_gives_tone(api, trained_workdir, server_log):
     marker = "QUOKKA-PRIVATE-5521"
     request = example_for(trained_workdir)
     inbound = request["emails"][1]
     for key in ("p_negative", "p_neutral", "p_positive"):
         inbound.pop(key)
     inbound["body"] = f"We are going with another vendor. {marker}"
-    negative = post(server, json=request)
+    negative = post(api, json=request)
     assert negative.status_code == 200, negative.text
     inbound["body"] = f"Great news: the budget is approved, let's sign this week! {marker}"
-    positive = post(server, json=request)
+    positive = post(api, json=request)
     assert positive.status_code == 200, positive.text
     assert positive.json()["probability"] != negative.json()["probability"]
     assert marker not in server_log.read_text()
 
 
-def test_posted_email_scores_are_accepted(server, trained_workdir):
+def test_posted_email_scores_are_accepted(api, trained_workdir):
     request = example_for(trained_workdir)
     request["emails"][0].update(p_negative=0.1, p_neutral=0.2, p_positive=0.7)
-    assert post(server, json=request).status_code == 200
+    assert post(api, json=request).status_code == 200
 
 
-def test_the_openapi_document_carries_the_version(server):
+def test_the_openapi_document_carries_the_version(api):
     import spm_ml
 
-    doc = httpx.get(f"{server}/docs.json", timeout=30).json()
+    doc = api.get("/docs.json").json()
     assert doc["info"]["version"] == spm_ml.__version__
     assert doc["paths"]["/v1/deals/score"]["post"]["description"]
 
 
 def test_rejected_requests_leave_no_customer_text_in_the_server_log(
-    server, server_log, trained_workdir
+    api, server_log, trained_workdir
 ):
     email_text = example_for(trained_workdir)
     email_text["emails"] = [
@@ -206,14 +206,14 @@ def test_rejected_requests_leave_no_customer_text_in_the_server_log(
     bad_history["history"] = [{"changed_at": "2025-10-02", "field": "amount", "new_value": MARKER}]
     for request in (email_text, extra_field, bad_email, whole_body, bad_history):
         response = post(
-            server, content=json.dumps(request), headers={"content-type": "application/json"}
+            api, content=json.dumps(request), headers={"content-type": "application/json"}
         )
         assert 400 <= response.status_code < 500, response.text
         assert MARKER not in response.text
     # a key the API does not know is echoed to its sender (so it can be fixed), not logged
     key_only = example_for(trained_workdir)
     key_only["emails"][0][MARKER] = 1
-    assert post(server, json=key_only).status_code == 400
+    assert post(api, json=key_only).status_code == 400
     time.sleep(1.0)  # log lines are written by the worker process
     log = server_log.read_text()
     assert MARKER not in log

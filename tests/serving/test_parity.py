@@ -79,9 +79,11 @@ def posted_body(tables, deal_id: str, as_of: str) -> dict:
     }
 
 
-def score_all(server: str, bodies: list[dict]) -> list[dict]:
-    with httpx.Client(base_url=server, timeout=60) as client, ThreadPoolExecutor(16) as pool:
-        responses = list(pool.map(lambda b: client.post("/v1/deals/score", json=b), bodies))
+def score_all(api: httpx.Client, bodies: list[dict]) -> list[dict]:
+    with ThreadPoolExecutor(16) as pool:
+        responses = list(
+            pool.map(lambda b: api.post("/v1/deals/score", json=b, timeout=60), bodies)
+        )
     for response in responses:
         assert response.status_code == 200, response.text
     return [r.json() for r in responses]
@@ -98,13 +100,13 @@ def assert_same_as_batch(answers: list[dict], batch: pd.DataFrame) -> None:
         )
 
 
-def test_scores_by_id_equal_the_batch_scores(server, batch, tables):
+def test_scores_by_id_equal_the_batch_scores(api, batch, tables):
     as_of = tables.extracted_at.isoformat()
-    answers = score_all(server, [{"deal_id": d, "as_of": as_of} for d in batch.index])
+    answers = score_all(api, [{"deal_id": d, "as_of": as_of} for d in batch.index])
     assert_same_as_batch(answers, batch)
 
 
-def test_posted_deals_with_their_history_equal_the_batch_scores(server, batch, tables):
+def test_posted_deals_with_their_history_equal_the_batch_scores(api, batch, tables):
     as_of = tables.extracted_at.isoformat()
-    answers = score_all(server, [posted_body(tables, d, as_of) for d in batch.index])
+    answers = score_all(api, [posted_body(tables, d, as_of) for d in batch.index])
     assert_same_as_batch(answers, batch)

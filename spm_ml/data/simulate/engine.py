@@ -29,6 +29,10 @@ from spm_ml.data.simulate.workforce import AE, People, Seats
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
+CohortHook = Callable[[int, lifecycle.DealCohort, dict], None]
+"""``on_cohort(offset, cohort, rng_state)``: called before each cohort's lives are simulated,
+with the index of its first deal, its inputs and the deal generator's state (see
+:mod:`.intervention`, which replays deals from there)."""
 MONTH = 30.44 * MINUTES_PER_DAY
 
 DEAL_SPEC: dict[str, type] = {
@@ -112,8 +116,16 @@ class _Events:
         return {k: np.concatenate(v) for k, v in self.parts.items()}
 
 
-def run(config: SimulationConfig, progress: Progress | None = None) -> RawOrg:
-    """Simulate the organisation month by month and return the raw arrays."""
+def run(
+    config: SimulationConfig,
+    progress: Progress | None = None,
+    on_cohort: CohortHook | None = None,
+) -> RawOrg:
+    """Simulate the organisation month by month and return the raw arrays.
+
+    ``on_cohort`` observes each cohort of new deals before it runs (it must not draw from the
+    generator it is shown the state of).
+    """
     seeds = np.random.SeedSequence(config.seed).spawn(6)
     rng_org, rng_acc, rng_deal, rng_q, _, rng_career = (np.random.default_rng(s) for s in seeds)
     warmup = config.warmup_months
@@ -263,7 +275,7 @@ def run(config: SimulationConfig, progress: Progress | None = None) -> RawOrg:
         )
         _create_deals(
             active, t0, t1, people, seats, accounts, pools, config, deals, events,
-            in_rate, out_rate, rng_deal,
+            in_rate, out_rate, rng_deal, on_cohort,
         )  # fmt: skip
         ledger.set_original(deals["rep"])
         _handle_exits(active, t0, t1, clock.end, people, seats, deals, ledger, config, rng_org)
@@ -325,6 +337,7 @@ def _create_deals(
     in_rate: np.ndarray,
     out_rate: np.ndarray,
     rng: np.random.Generator,
+    on_cohort: CohortHook | None = None,
 ) -> None:
     """Create this month's deals for the active AEs and simulate their whole lives."""
     knobs = config.deals
@@ -411,6 +424,8 @@ def _create_deals(
         * np.asarray(knobs.lead_source_clock)[source]
         * (employees / seg_mid) ** knobs.account_size_clock,
     )
+    if on_cohort is not None:
+        on_cohort(len(deals), cohort, rng.bit_generator.state)
     res = lifecycle.simulate_cohort(cohort, knobs, in_rate, out_rate, rng)
     offset = len(deals)
     deals.append(

@@ -55,6 +55,8 @@ STAGE_PROSPECTING, STAGE_NEGOTIATION, STAGE_WON, STAGE_LOST = 0, 4, 5, 6
 FIELD_STAGE, FIELD_AMOUNT, FIELD_EXPECTED = 0, 1, 2
 ACT_CALL, ACT_EMAIL, ACT_MEETING, ACT_DEMO, ACT_TASK = 0, 1, 2, 3, 4
 """Activity type codes, in the order of ``schema.ACTIVITY_TYPES``."""
+ACT_CONTACT = 5
+"""Not an activity: the intervention "one more buyer contact engaged" (see :class:`Nudges`)."""
 NEGATIVE, NEUTRAL, POSITIVE = 0, 1, 2
 
 # per-stage base log-odds of being lost / advancing in one step (prospecting .. negotiation)
@@ -76,6 +78,74 @@ MEETING_BY_STAGE = np.array([0.4, 0.8, 2.5, 3.5, 4.0])
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+class Draws:
+    """Where :func:`simulate_cohort` takes its random numbers: one shared generator.
+
+    Every draw names its *site* (what it is for), the step ``k`` (-1 before the first step)
+    and the cohort positions of the deals it is drawn for, one value per deal.  This class
+    ignores both and draws from the cohort's one generator, in the order the loop asks, which is
+    what the organisation is made of.  :mod:`.intervention` subclasses it to record one deal's
+    draws and to replay a deal's future from them (common random numbers).
+    """
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def random(self, site: str, k: int, rows: np.ndarray) -> np.ndarray:
+        return self.rng.random(len(rows))
+
+    def normal(self, site: str, k: int, rows: np.ndarray, loc: float, scale: float) -> np.ndarray:
+        return self.rng.normal(loc, scale, len(rows))
+
+    def uniform(self, site: str, k: int, rows: np.ndarray, low: float, high: float) -> np.ndarray:
+        return self.rng.uniform(low, high, len(rows))
+
+    def integers(self, site: str, k: int, rows: np.ndarray, low: int, high: int) -> np.ndarray:
+        return self.rng.integers(low, high, len(rows))
+
+    def poisson(self, site: str, k: int, rows: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        return self.rng.poisson(lam)
+
+
+@dataclass
+class Nudges:
+    """One extra action per deal at one step (an intervention), as cohort-length arrays.
+
+    ``step[d]`` is the step of deal ``d`` that gets the action (-1: none) and ``action[d]`` one
+    of ``ACT_MEETING``, ``ACT_DEMO``, ``ACT_CALL``, ``ACT_CONTACT``, ``ACT_EMAIL`` (outbound).
+    The action is added to what the deal drew that step, with every consequence an organic one
+    has: a meeting or demo is a touch (the deal is not dark next step) and effort, a demo counts
+    for the signing gate and gains health, a call is effort and chasing if no meeting, a
+    contact raises the contacts engaged (capped by the committee); an outbound email has no
+    causal effect at all.
+    """
+
+    step: np.ndarray
+    action: np.ndarray
+
+
+@dataclass
+class CohortState:
+    """Outcome of a cohort's step loop (before events are expanded)."""
+
+    close: np.ndarray
+    won: np.ndarray
+    steps: list[tuple[np.ndarray, ...]]
+    hist: list[tuple[np.ndarray, ...]]
+    expected0: np.ndarray
+    amount: np.ndarray
+    last_stage_change: np.ndarray
+    health0: np.ndarray
+    health: np.ndarray
+    n_slips: np.ndarray
+
+
+def deal_step_days(cohort: DealCohort, knobs: DealKnobs) -> np.ndarray:
+    """Length in days of one step of each deal: the segment's pace times the deal's clock."""
+    days = np.maximum(2, np.round(np.asarray(knobs.step_days)[cohort.segment] * cohort.clock))
+    return days.astype(np.int64)
 
 
 @dataclass
@@ -145,11 +215,29 @@ def simulate_cohort(
     rng: np.random.Generator,
 ) -> CohortResult:
     """Run every deal of ``cohort`` from creation to close (won, lost or cleaned up)."""
+    st = run_steps(cohort, knobs, in_per_week, out_per_week, Draws(rng))
+    return _expand(
+        cohort, knobs, rng, st.steps, st.hist, st.close, st.won, st.expected0, st.amount,
+        st.last_stage_change, st.health0, st.health, st.n_slips,
+    )  # fmt: skip
+
+
+def run_steps(
+    cohort: DealCohort,
+    knobs: DealKnobs,
+    in_per_week: np.ndarray,
+    out_per_week: np.ndarray,
+    draws: Draws,
+    nudges: Nudges | None = None,
+) -> CohortState:
+    """The step loop of :func:`simulate_cohort`: outcomes and per-step counts, no events.
+
+    ``draws`` supplies every random number (:class:`Draws`); ``nudges`` adds interventions.
+    """
     n = len(cohort.segment)
     seg = cohort.segment
     # each deal's clock: the segment's pace times the deal's own (see ``DealCohort.clock``)
-    step_days = np.maximum(2, np.round(np.asarray(knobs.step_days)[seg] * cohort.clock))
-    step_days = step_days.astype(np.int64)
+    step_days = deal_step_days(cohort, knobs)
     step_len = step_days * MINUTES_PER_DAY
     weeks = step_days / 7.0
     size_factor = np.clip(np.log(cohort.amount / 5_000.0) / np.log(10.0), 0.3, 2.5)
@@ -159,12 +247,14 @@ def simulate_cohort(
         np.asarray(knobs.health_base)[seg]
         + 0.55 * cohort.fit
         + 0.25 * cohort.skill
-        + rng.normal(0.0, 0.55, n)
+        + draws.normal("health0", -1, np.arange(n), 0.0, 0.55)
     )
     health0 = health.copy()
     stage = cohort.start_stage.astype(np.int64).copy()
     amount = cohort.amount.copy()
-    cycle = np.asarray(knobs.expected_cycle_days)[seg] * np.exp(rng.normal(0.0, 0.25, n))
+    cycle = np.asarray(knobs.expected_cycle_days)[seg] * np.exp(
+        draws.normal("cycle", -1, np.arange(n), 0.0, 0.25)
+    )
     optimism = np.array([1.0, 0.9, 0.8])[seg]
     expected = floor_day(cohort.created) + (np.round(cycle * optimism) * MINUTES_PER_DAY).astype(
         np.int64
@@ -184,7 +274,9 @@ def simulate_cohort(
     dark_steps = np.ceil(np.asarray(knobs.dark_after_days)[seg] / base_days).astype(np.int64)
     stage_entered = np.zeros(n, dtype=np.int64)
     # the rep's cadence on this deal: some reps (and some deals) get far more calls than others
-    cadence = np.exp(rng.normal(0.0, knobs.cadence_sd, n) + 0.25 * cohort.engagement)
+    cadence = np.exp(
+        draws.normal("cadence", -1, np.arange(n), 0.0, knobs.cadence_sd) + 0.25 * cohort.engagement
+    )
 
     hist: list[tuple[np.ndarray, ...]] = []
     steps: list[tuple[np.ndarray, ...]] = []
@@ -193,7 +285,6 @@ def simulate_cohort(
         if len(alive) == 0:
             break
         i = alive
-        m = len(i)
         s = seg[i]
         g = stage[i]
         h = health[i]
@@ -204,51 +295,77 @@ def simulate_cohort(
         z = dead[i]
         live = ~z
         # buyers go quiet for a while (holidays, reorganisations) without the deal being lost
-        new_stall = live & (stall_until[i] <= k) & (rng.random(m) < 0.07)
-        stall_until[i[new_stall]] = k + rng.integers(1, 5, new_stall.sum())
+        new_stall = live & (stall_until[i] <= k) & (draws.random("stall", k, i) < 0.07)
+        stall_until[i[new_stall]] = k + draws.integers("stall_steps", k, i[new_stall], 1, 5)
         quiet = np.where(stall_until[i] > k, 0.15, 1.0)
         # --- observable activity this step (rates per week x weeks per step); a dead deal
         # gets the odd call and unanswered follow-up until the rep cleans it up, and a live
         # deal that has gone quiet gets chased (more calls, not fewer)
-        calls = rng.poisson(
-            CALL_RATE[s] * w * cadence[i] * np.where(z, 0.6, np.where(dark, 1.8, 1.0))
+        calls = draws.poisson(
+            "calls",
+            k,
+            i,
+            CALL_RATE[s] * w * cadence[i] * np.where(z, 0.6, np.where(dark, 1.8, 1.0)),
         )
         # a dead deal still gets the odd check-in meeting (with someone who cannot buy)
-        meetings = rng.poisson(
+        meetings = draws.poisson(
+            "meetings",
+            k,
+            i,
             MEETING_RATE[s]
             * w
             * np.where(
                 z, knobs.zombie_meeting_rate, _sigmoid(MEETING_BY_STAGE[g] * (h - 0.1)) * quiet
             )
-            * (0.45 + 0.15 * g)
+            * (0.45 + 0.15 * g),
         )
         demo_stage = (g >= 1) & (g <= 3) & live
-        demos = rng.poisson(
+        demos = draws.poisson(
+            "demos",
+            k,
+            i,
             DEMO_RATE[s]
             * w
             * _sigmoid(2.0 * (h - 0.2))
             * np.where(g == 2, 1.5, 0.6)
             * demo_stage
-            * quiet
+            * quiet,
         )
-        tasks = rng.poisson(TASK_RATE[s] * w * np.where(z, 0.5, 1))
-        outbound = rng.poisson(
-            out_per_week[s] * w * np.exp(0.2 * eng) * (1.0 + 0.6 * dark) * np.where(z, 0.6, 1)
+        tasks = draws.poisson("tasks", k, i, TASK_RATE[s] * w * np.where(z, 0.5, 1))
+        outbound = draws.poisson(
+            "outbound",
+            k,
+            i,
+            out_per_week[s] * w * np.exp(0.2 * eng) * (1.0 + 0.6 * dark) * np.where(z, 0.6, 1),
         )
         # a dead deal's buyer sends the odd polite brush-off ("swamped, circle back next quarter")
-        inbound = rng.poisson(
+        inbound = draws.poisson(
+            "inbound",
+            k,
+            i,
             in_per_week[s]
             * w
             * (0.6 + 0.1 * g)
-            * np.where(z, knobs.zombie_inbound_rate, _sigmoid(2.0 * (h + 0.2)) * quiet)
+            * np.where(z, knobs.zombie_inbound_rate, _sigmoid(2.0 * (h + 0.2)) * quiet),
         )
-        shock = rng.random(m) < knobs.competitor_shock_prob
+        shock = draws.random("shock", k, i) < knobs.competitor_shock_prob
+        nudged = None
+        if nudges is not None:
+            nudged = np.where(nudges.step[i] == k, nudges.action[i], -1)
+            calls = calls + (nudged == ACT_CALL)
+            meetings = meetings + (nudged == ACT_MEETING)
+            demos = demos + (nudged == ACT_DEMO)
+            outbound = outbound + (nudged == ACT_EMAIL)
         had_demo[i[demos > 0]] = True
         # contacts engaged so far: grows with stage and health, capped by the committee size
         committee = cohort.n_contacts[i]
-        engaged = 1 + np.floor((committee - 1) * _sigmoid(h) * (g + 1) / 5.0 + rng.random(m))
+        engaged = 1 + np.floor(
+            (committee - 1) * _sigmoid(h) * (g + 1) / 5.0 + draws.random("engaged", k, i)
+        )
         engaged = np.clip(engaged, 1, committee).astype(np.int64)
         max_engaged[i] = np.maximum(max_engaged[i], engaged * live)
+        if nudged is not None:
+            max_engaged[i] = np.minimum(max_engaged[i] + (nudged == ACT_CONTACT), committee)
         touched = (meetings + demos + inbound) > 0
         last_touch_step[i[touched]] = k
         # --- health moves
@@ -264,7 +381,7 @@ def simulate_cohort(
             + demo_gain[i] * (demos > 0)
             + knobs.competitor_shock * shock
         )
-        h_new = h + drift + rng.normal(0.0, knobs.health_noise_sd, m) - 0.15 * z
+        h_new = h + drift + draws.normal("noise", k, i, 0.0, knobs.health_noise_sd) - 0.15 * z
         # --- stage transition
         stale = 0.12 * np.maximum(0, k - 12)
         # a deal stuck in one stage for more steps than usual is dying (in days, the threshold
@@ -282,33 +399,35 @@ def simulate_cohort(
         gate = np.where(nego & (s >= 1) & ~had_demo[i], knobs.no_demo_gate, 1.0)
         gate *= np.where(nego & (s == 2) & (max_engaged[i] < 3), knobs.single_thread_gate, 1.0)
         p_adv = _sigmoid(adv_logit) * gate
-        u = rng.random(m)
+        u = draws.random("fate", k, i)
         lost_draw = live & (u < p_lost)
         adv_now = live & ~lost_draw & (u < p_lost + (1.0 - p_lost) * p_adv)
         # most lost deals die quietly first: no more meetings, closed lost at a later clean-up
-        linger = lost_draw & (rng.random(m) < _sigmoid(knobs.zombie_logit - 0.6 * eng))
+        linger = lost_draw & (
+            draws.random("linger", k, i) < _sigmoid(knobs.zombie_logit - 0.6 * eng)
+        )
         dead[i[linger]] = True
         # reps hold on to slow, complex deals longer (the clean-up runs on the deal's clock too)
         linger_days = knobs.zombie_days * cohort.clock[i] * np.exp(-0.3 * eng)
         cleanup = step_days[i] / linger_days
-        lost_now = (lost_draw & ~linger) | (z & (rng.random(m) < cleanup))
+        lost_now = (lost_draw & ~linger) | (z & (draws.random("cleanup", k, i) < cleanup))
         if k == knobs.max_steps - 1:
             lost_now = ~adv_now | (g < STAGE_NEGOTIATION)
             adv_now &= ~lost_now
-        jump = 1 + (adv_now & (g <= 1) & (rng.random(m) < 0.12))
-        smb_skip = adv_now & (g == 3) & (s == 0) & (rng.random(m) < 0.2)
+        jump = 1 + (adv_now & (g <= 1) & (draws.random("jump", k, i) < 0.12))
+        smb_skip = adv_now & (g == 3) & (s == 0) & (draws.random("skip", k, i) < 0.2)
         new_g = np.where(adv_now, np.minimum(g + jump, STAGE_WON), g)
         new_g = np.where(smb_skip, STAGE_WON, new_g)
         won_now = adv_now & ((g == STAGE_NEGOTIATION) | smb_skip)
         # the final decision is never certain: a cheaper rival, no decision, a budget cut at
         # signing take a share of deals that looked committed (more of the big ones)
-        upset = won_now & (rng.random(m) < np.asarray(knobs.final_upset)[s])
+        upset = won_now & (draws.random("upset", k, i) < np.asarray(knobs.final_upset)[s])
         won_now &= ~upset
         adv_now &= ~upset
         lost_now |= upset
         new_g = np.where(won_now, STAGE_WON, new_g)
         new_g = np.where(lost_now, STAGE_LOST, new_g)
-        t_event = t0 + 1 + (rng.random(m) * (step_len[i] - 1)).astype(np.int64)
+        t_event = t0 + 1 + (draws.random("t_event", k, i) * (step_len[i] - 1)).astype(np.int64)
         closing = lost_now | won_now
         t_end = np.where(closing, t_event, t0 + step_len[i])
         steps.append(
@@ -346,15 +465,16 @@ def simulate_cohort(
         t0s = t0[still]
         t_stop = t0s + step_len[j]
         late = expected[j] < t_stop
-        voluntary = rng.random(len(j)) < 0.07 * _sigmoid(-2.0 * hs) * (gs >= 2)
+        voluntary = draws.random("slip", k, j) < 0.07 * _sigmoid(-2.0 * hs) * (gs >= 2)
         slip = late | voluntary
         if slip.any():
             js = j[slip]
             lo = np.clip(expected[js], t0s[slip], t_stop[slip] - 1)
-            t_slip = lo + (rng.random(len(js)) * (t_stop[slip] - lo)).astype(np.int64)
-            push = np.maximum(7, np.round(step_days[js] * rng.uniform(1.0, 3.0, len(js))))
+            t_slip = lo + (draws.random("t_slip", k, js) * (t_stop[slip] - lo)).astype(np.int64)
+            push = np.maximum(7, np.round(step_days[js] * draws.uniform("push", k, js, 1.0, 3.0)))
             # a dead deal's date is pushed a month or two at a time, to keep it off reports
-            push = np.where(dead[js], rng.integers(30, 61, len(js)), push).astype(np.int64)
+            push = np.where(dead[js], draws.integers("push_dead", k, js, 30, 61), push)
+            push = push.astype(np.int64)
             new_expected = floor_day(np.maximum(t_slip, expected[js])) + push * MINUTES_PER_DAY
             expected[js] = new_expected
             n_slips[js] += 1
@@ -365,15 +485,15 @@ def simulate_cohort(
         # deals); in negotiation, the price concession a buyer asks for just before signing
         closing_discount = knobs.closing_discount * (gs == STAGE_NEGOTIATION) * (hs > 0.3)
         scope_cut = 0.02 + 0.12 * (hs < -0.3) * (gs <= 2)
-        cut = ~zs & (rng.random(len(j)) < scope_cut + closing_discount)
-        up = ~zs & ~cut & (rng.random(len(j)) < 0.025 * (hs > 0.7) * (gs >= 2))
+        cut = ~zs & (draws.random("cut", k, j) < scope_cut + closing_discount)
+        up = ~zs & ~cut & (draws.random("up", k, j) < 0.025 * (hs > 0.7) * (gs >= 2))
         change = cut | up
         if change.any():
             jc = j[change]
             factor = np.where(
                 cut[change],
-                rng.uniform(0.7, 0.95, len(jc)),
-                rng.uniform(1.05, 1.3, len(jc)),
+                draws.uniform("cut_by", k, jc, 0.7, 0.95),
+                draws.uniform("up_by", k, jc, 1.05, 1.3),
             )
             new_amount = np.maximum(500.0, np.round(amount[jc] * factor, -2))
             differs = new_amount != amount[jc]
@@ -381,7 +501,7 @@ def simulate_cohort(
             t_amt = (
                 t0s[change][differs]
                 + 1
-                + (rng.random(len(jc)) * (step_len[jc] - 1)).astype(np.int64)
+                + (draws.random("t_amount", k, jc) * (step_len[jc] - 1)).astype(np.int64)
             )
             amount[jc] = new_amount
             hist.append((jc, t_amt, np.full(len(jc), FIELD_AMOUNT), new_amount))
@@ -389,10 +509,18 @@ def simulate_cohort(
         health[i[closing]] = h_new[closing]
         alive = j
 
-    return _expand(
-        cohort, knobs, rng, steps, hist, close, won, expected0, amount, last_stage_change,
-        health0, health, n_slips,
-    )  # fmt: skip
+    return CohortState(
+        close=close,
+        won=won,
+        steps=steps,
+        hist=hist,
+        expected0=expected0,
+        amount=amount,
+        last_stage_change=last_stage_change,
+        health0=health0,
+        health=health,
+        n_slips=n_slips,
+    )
 
 
 def _expand(
