@@ -36,7 +36,7 @@ def batch_command(
         str,
         typer.Option(
             help="pandas (this machine), or spark: the deal chunks scored on Apache Spark "
-            "(pip install 'spm-ml[spark]', Java 17); the same rows either way."
+            "(pip install 'spm-ml\\[spark]', Java 17); the same rows either way."
         ),
     ] = "pandas",
     spark_master: Annotated[
