@@ -9,7 +9,9 @@ that survive a kill, written to a folder or a database with a manifest.
    required; a missing quota-risk or attrition champion leaves its columns empty, said in
    the manifest);
 3. scores open deals chunk by chunk through :class:`~spm_ml.scoring.DealScorer` (the API's
-   scorer) and the reps through the early warnings' functions: one scoring path;
+   scorer) and the reps through the early warnings' functions: one scoring path; with
+   ``engine="spark"`` the same chunks go through the same function on Apache Spark
+   (:mod:`spm_ml.batch.spark_engine`), everything else staying as it is;
 4. draws the bookings forecast of the period open at the as-of (``spm-ml forecast``'s
    function, :mod:`spm_ml.forecast`, with the deal model this job scores with): P10/P50/P90
    per rep, team and company in the ``forecast`` table;
@@ -24,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,6 +70,8 @@ class BatchOptions:
     """An MLflow tracking server the user named (``$MLFLOW_TRACKING_URI``); else the work
     folder's store."""
     engine: str = "pandas"
+    spark_master: str | None = None
+    """``--engine spark``: where Spark runs (:mod:`spm_ml.batch.spark_engine`)."""
 
 
 @dataclass
@@ -86,11 +91,12 @@ def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchR
     clock = _Clock()
     if options.engine not in ENGINES:
         raise SpmMlError(f"--engine must be one of {', '.join(ENGINES)}, not {options.engine!r}")
+    if options.spark_master and options.engine != "spark":
+        raise SpmMlError("--spark-master is for --engine spark; add --engine spark or drop it")
     if options.engine == "spark":
-        raise SpmMlError(
-            "--engine spark is not yet available: this version runs the batch job with "
-            "--engine pandas (the default)"
-        )
+        from spm_ml.batch.spark_engine import require_pyspark
+
+        require_pyspark()
     if options.chunk_size < 1:
         raise SpmMlError(f"--chunk-size must be at least 1, not {options.chunk_size}")
     tables, warnings = validated_source(options.source)
@@ -120,8 +126,11 @@ def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchR
     if done:
         logger.info("resuming: %d chunk(s) already written to %s", len(done), sink.description)
 
-    records += score_deals(scorer, deal_model.version, chunks, sink, done, progress)
-    clock.lap("deal scores")
+    with deal_engine(options) as score_chunks:
+        if options.engine == "spark":
+            clock.lap("spark start")
+        records += score_chunks(scorer, deal_model.version, chunks, sink, done, progress)
+        clock.lap("deal scores")
     records += score_reps(tables, as_of, models, scorer, options.workdir, sink, done)
     progress("rep risk", 1, 1)
     clock.lap("rep risk")
@@ -149,6 +158,16 @@ def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchR
     clock.lap("publish")
     manifest["timings_s"] = clock.rounded()  # the publish step too (the stored one lacks it)
     return BatchResult(manifest, sink.description)
+
+
+def deal_engine(options: BatchOptions) -> AbstractContextManager[Callable[..., list[ChunkRecord]]]:
+    """What scores the deal chunks: :func:`score_deals` here, or the same chunks through the
+    same function on Spark (:mod:`spm_ml.batch.spark_engine`); the rest of the job is one."""
+    if options.engine == "spark":
+        from spm_ml.batch.spark_engine import spark_deal_scoring
+
+        return spark_deal_scoring(options.spark_master, top_k=TOP_K)
+    return nullcontext(score_deals)
 
 
 def score_deals(

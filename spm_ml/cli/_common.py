@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -64,7 +65,10 @@ def exits_on_error(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except SpmMlError as err:
-            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            # the message is text, not markup: "spm-ml[spark]" must print as typed
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(EXIT_BAD_INPUT) from err
 
     return wrapper  # type: ignore[return-value]

@@ -33,8 +33,19 @@ def batch_command(
     as_of: AsOfOption = None,
     workdir: WorkdirOption = None,
     engine: Annotated[
-        str, typer.Option(help="pandas (this machine); spark is not yet available.")
+        str,
+        typer.Option(
+            help="pandas (this machine), or spark: the deal chunks scored on Apache Spark "
+            "(pip install 'spm-ml\\[spark]', Java 17); the same rows either way."
+        ),
     ] = "pandas",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            help="--engine spark: the cluster's master URL (spark://host:7077, yarn, "
+            "k8s://...); default spark-submit's --master, or local[*] (this machine's cores)."
+        ),
+    ] = None,
     resume: Annotated[
         bool,
         typer.Option(help="Continue an interrupted run of the same job: skip written chunks."),
@@ -62,6 +73,7 @@ def batch_command(
         chunk_size=chunk_size,
         tracking_uri=tracking_uri,
         engine=engine,
+        spark_master=spark_master,
     )
     try:
         with progress_bar() as progress:

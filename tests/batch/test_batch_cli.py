@@ -3,6 +3,8 @@ cause, and writes nothing to the target."""
 
 from __future__ import annotations
 
+import sys
+
 from typer.testing import CliRunner
 
 from spm_ml.cli import app
@@ -37,9 +39,15 @@ def test_a_work_folder_without_models_is_named(tiny_csv_dir, tmp_path):
     assert not empty.exists() and not (tmp_path / "out").exists()
 
 
-def test_spark_engine_is_not_yet_available(tiny_csv_dir, tmp_path):
-    result = batch(tiny_csv_dir, tmp_path / "out", "--engine", "spark")
-    assert result.exit_code == 2 and "not yet available" in result.output
+def test_an_unknown_engine_or_spark_without_pyspark_is_named(tiny_csv_dir, tmp_path, monkeypatch):
+    unknown = batch(tiny_csv_dir, tmp_path / "out", "--engine", "dask")
+    assert unknown.exit_code == 2 and "must be one of pandas, spark" in unknown.output
+    stray = batch(tiny_csv_dir, tmp_path / "out", "--spark-master", "local[2]")
+    assert stray.exit_code == 2 and "--spark-master is for --engine spark" in stray.output
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # as if the [spark] extra were absent
+    spark = batch(tiny_csv_dir, tmp_path / "out", "--engine", "spark")
+    assert spark.exit_code == 2 and "pip install 'spm-ml[spark]'" in spark.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_as_of_after_the_extraction_or_not_a_date_is_refused(tiny_csv_dir, tmp_path):

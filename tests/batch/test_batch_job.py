@@ -31,18 +31,6 @@ CHUNK = 50
 KEYS = {"deal_scores": "deal_id", "rep_risk": "rep_id", "forecast": "forecast_id"}
 
 
-@pytest.fixture(scope="module")
-def work(trained_workdir):
-    return trained_workdir
-
-
-@pytest.fixture(scope="module")
-def as_of(work) -> pd.Timestamp:
-    """Inside the last quota period: the simulated data ends exactly at its close."""
-    quotas = load_tables(settings.data_source(work)).quotas
-    return quotas["period_start"].max() + pd.Timedelta(days=45)
-
-
 def batch(work, target, as_of=None, **options):
     return run_batch(
         BatchOptions(
