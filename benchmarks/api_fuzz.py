@@ -18,6 +18,10 @@ fields disagree (``as_of`` before ``created_at``), which OpenAPI 3.0 cannot expr
 It prints the number of requests, the answers by status and the count of 5xx and of other
 check failures, and exits 1 if any.  With ``--json PATH`` it writes the same as JSON.
 
+Every route of the document is fuzzed (``/v1/deals/score``, ``/coaching``, ``/what-if``,
+``/v1/reps/risk``, ``/v1/emails/sentiment``, ``/admin/reload``...); the well-formed posted
+deals go to ``/v1/deals/score`` as lists of one to three.
+
 Usage::
 
     python benchmarks/api_fuzz.py --workdir spm-ml-quickstart [--requests 10000] [--seed 0]
@@ -216,12 +220,12 @@ def _well_formed(
     ids: dict[str, list[str]],
     report: FuzzReport,
 ) -> None:
-    """Posted deals that pass validation, so the scoring path itself gets fuzzed."""
+    """Lists of posted deals that pass validation, so the scoring path itself gets fuzzed."""
 
     @generated(n, seed)
-    @hypothesis.given(posted_deals(ids))
-    def run(body: dict) -> None:
-        case = operation.Case(body=body, media_type="application/json")
+    @hypothesis.given(st.lists(posted_deals(ids), min_size=1, max_size=3))
+    def run(deals: list[dict]) -> None:
+        case = operation.Case(body={"deals": deals}, media_type="application/json")
         _call_and_check(case, base_url, auth, "well-formed posted deal", report)
 
     run()
@@ -331,15 +335,20 @@ def posted_deals(ids: dict[str, list[str]]) -> st.SearchStrategy[dict]:
 
 def _raw(client: httpx.Client, operations, n: int, seed: int, report: FuzzReport) -> None:
     """Bodies no schema generates: random bytes, broken JSON, odd content types."""
-    posts = [op.path for op in operations if op.method.upper() == "POST"]
+    # not the admin routes: a body-less POST /admin/reload accepts any body
+    posts = [
+        op.path
+        for op in operations
+        if op.method.upper() == "POST" and not op.path.startswith("/admin/")
+    ]
     if not posts:
         return
     bodies = st.one_of(
         st.binary(max_size=2_000),
         st.text(max_size=500).map(str.encode),
-        st.just(b'{"deal": {"deal_id": "x", "created_at": "2025-'),
-        st.just(b'{"deal_id": "x"' * 3),
-        st.sampled_from([b"null", b"[]", b"0", b'"x"', b"{}", b'{"deal": []}']),
+        st.just(b'{"deals": [{"deal": {"deal_id": "x", "created_at": "2025-'),
+        st.just(b'{"deals": [{"deal_id": "x"' * 3),
+        st.sampled_from([b"null", b"[]", b"0", b'"x"', b"{}", b'{"deals": {}}', b'{"reps": [[]]}']),
     )
 
     @generated(n, seed)

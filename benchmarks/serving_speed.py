@@ -38,13 +38,15 @@ Organisations (prepared once under ``--workdir`` and reused by later runs):
 Requests (``--shape``): a pool of ``--pool`` (default 300) distinct bodies built from
 deals open at the organisation's ``extracted_at``, sent round robin:
 
-* ``posted`` (the current API): ``{"deal": {...}, "as_of", "history", "activities",
-  "emails", "top_k": 3}`` with the deal's row (custom fields included), its full stage /
-  amount / close-date history, its activities (type, time, duration, contact) and its emails
-  as metadata and sentiment scores (direction, sent_at, contact, p_negative, p_neutral,
-  p_positive, scored by the default model where the data holds text; never subject or
-  body; inbound emails the model leaves unscored are left out);
-* ``id`` (the API of point 4): ``{"deal_id": ..., "as_of": extracted_at, "top_k": 3}``.
+* ``posted``: ``{"deals": [{"deal": {...}, "as_of", "history", "activities", "emails",
+  "top_k": 3}]}`` (the API takes lists; a list of one deal) with the deal's row (custom
+  fields included), its full stage / amount / close-date history, its activities (type,
+  time, duration, contact) and its emails as metadata and sentiment scores (direction,
+  sent_at, contact, p_negative, p_neutral, p_positive, scored by the default model where
+  the data holds text; never subject or body; inbound emails the model leaves unscored are
+  left out);
+* ``id`` (the API of point 4): ``{"deals": [{"deal_id": ..., "as_of": extracted_at,
+  "top_k": 3}]}``.
 
 Before each load run a few requests are sent one at a time and their answers checked (2xx,
 a probability, 3 drivers); the run stops with the server's answer if they fail.
@@ -251,7 +253,7 @@ def request_bodies(org: Org, shape: str) -> list[dict]:
     """One request body per pooled deal, in the given ``shape`` (see the module doc)."""
     as_of = org.extracted_at.isoformat()
     if shape == "id":
-        return [{"deal_id": i, "as_of": as_of, "top_k": TOP_K} for i in org.pool_ids]
+        return [{"deals": [{"deal_id": i, "as_of": as_of, "top_k": TOP_K}]} for i in org.pool_ids]
     ids = list(org.pool_ids)
 
     def read(table: str) -> pd.DataFrame:
@@ -294,7 +296,7 @@ def request_bodies(org: Org, shape: str) -> list[dict]:
                 "top_k": TOP_K,
             }
         )
-    return bodies
+    return [{"deals": [body]} for body in bodies]  # the API takes lists: a list of one
 
 
 TONE = ("p_negative", "p_neutral", "p_positive")
@@ -574,7 +576,7 @@ def in_process_reference(
     then each body, validated by the service's request model, goes through the service's
     own batch function with a batch of one: ``DealScorer.score_requests``.
     """
-    from serving.schemas import DealScoreRequest
+    from serving.schemas import DealScoreList
     from serving.service import deal_request
     from spm_ml import registry, settings
     from spm_ml.data.io import load_tables
@@ -592,7 +594,7 @@ def in_process_reference(
     load_s = time.perf_counter() - t0
 
     def call_for(body: dict):
-        request = deal_request(DealScoreRequest.model_validate(body))
+        request = deal_request(DealScoreList.model_validate(body).deals[0])
         return lambda: scorer.score_requests([request])
 
     times: list[float] = []
@@ -627,7 +629,7 @@ def check_answers(server: Server, bodies: list[dict], n: int, timeout: float) ->
             t0 = time.perf_counter()
             response = client.post(server.url + ROUTE, json=body)
             times.append(time.perf_counter() - t0)
-            answer = response.json() if response.is_success else {}
+            answer = response.json()["results"][0] if response.is_success else {}
             if not response.is_success or len(answer.get("drivers", ())) != TOP_K:
                 raise BenchmarkError(
                     f"the server does not score this request shape: HTTP "
@@ -810,7 +812,7 @@ def profile(server: Server, seconds: float, out: Path, procs: Processes) -> subp
     return procs.start(command, log_path=out.with_suffix(".log"))
 
 
-def top_frames(collapsed: Path, root: str = "score_deal", n: int = 15) -> dict:
+def top_frames(collapsed: Path, root: str = "score_deals", n: int = 15) -> dict:
     """The heaviest frames of a py-spy profile (collapsed stacks), as shares of all samples.
 
     ``inclusive``: frames below the request handler ``root`` (a frame counted once per

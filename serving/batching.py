@@ -60,16 +60,32 @@ class MicroBatcher(Generic[Item, Result]):
         self.batch_sizes: list[int] = []
         """Sizes of the last batches (kept short), for metrics and tests."""
 
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The scoring thread: other model work (email sentiment) queues on it too, so the
+        models are never called from two threads at once."""
+        return self._executor
+
     async def submit(self, item: Item) -> Result:
+        return (await self.submit_many([item]))[0]
+
+    async def submit_many(self, items: Sequence[Item]) -> list[Result]:
+        """Queue ``items`` together (a request's list) and wait for their results, in order:
+        they go in the same batch when they fit, beside other requests' items."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future = loop.create_future()
-        self._queue.append((item, future))
+        futures: list[asyncio.Future] = []
+        for item in items:
+            future: asyncio.Future = loop.create_future()
+            self._queue.append((item, future))
+            futures.append(future)
         if self._refilled is not None and len(self._queue) >= self._expected:
             self._refilled.set()
         if not self._draining:
             self._draining = True
             loop.create_task(self._drain())
-        return await future
+        if len(futures) == 1:
+            return [await futures[0]]
+        return list(await asyncio.gather(*futures))
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()

@@ -3,8 +3,9 @@
 BentoML 1.4 writes ``version: "None"`` outside a built Bento, a BentoML advertisement as the
 description, for every endpoint a 400 whose ``detail`` is a string and a 500, and passes
 pydantic's ``{"type": "null"}`` through (not OpenAPI 3.0) or drops it (so optional fields
-look non-nullable).  The service answers 400 with a list of problems, may answer 401, 404,
-413, 415 and 422, and never answers 5xx on purpose.  :class:`DocumentedService` (passed to
+look non-nullable).  The service answers 400 with a list of problems, may answer 401, 403,
+404, 413, 415 and 422, and answers 5xx on purpose only with 503 (a family without a
+champion).  :class:`DocumentedService` (passed to
 ``bentoml.service`` as ``service_class``) serves a corrected document; schemathesis checks
 every answer against it (``tests/serving/test_fuzz.py``).
 """
@@ -20,20 +21,29 @@ from _bentoml_sdk.service.openapi import REF_TEMPLATE
 from bentoml._internal.service.openapi.specification import OpenAPISpecification
 
 import spm_ml
-from serving.schemas import ErrorBody
+from serving.schemas import MAX_ITEMS, ErrorBody
 
 API_DESCRIPTION = f"""\
-Calibrated, explained win probabilities for open deals (spm-ml {spm_ml.__version__}).
+Calibrated, explained machine-learning insights for sales teams (spm-ml {spm_ml.__version__}).
 
-`POST /v1/deals/score` scores one open deal as of a moment: a deal of the service's data
-source by `deal_id`, or a deal posted with its history, activities and emails.  The answer
-carries the probability, the top SHAP drivers and the model version that produced it.
+Every endpoint takes a list (at most {MAX_ITEMS} items; more is 413) and answers one result
+per item, in order, each with its own `status` (200, or the 4xx it earned with `error`
+naming the field) and the `models` (name, version) that produced it.  The answer is 200
+when any item was answered; when every item was refused it carries their status.
+
+* `POST /v1/deals/score`: win probability and top SHAP drivers of open deals, by `deal_id`
+  (the service's data source, as of `as_of`) or posted with their history and events.
+* `POST /v1/reps/risk`: quota-miss risk of reps by `rep_id`; attrition risk of top
+  performers for admins and the rep's own manager only.
+* `POST /v1/emails/sentiment`: calibrated tone of emails (text never logged or stored).
+* `POST /admin/reload`: load the registry's current champions now (admins).
 
 Limits: bodies up to `SPM_ML_MAX_BODY_BYTES` (default 2,000,000 bytes, else 413), JSON only
 (else 415), ids 1-128 printable characters, datetimes from 1970-01-01 to before 2200-01-01
 (an offset is converted to UTC, none means UTC), at most 10,000 items per event list.
 A rejected body answers 400 with every problem's field path and kind, never with the
-submitted values.  Email subjects and bodies are never logged, stored or echoed.
+submitted values.  Email subjects and bodies are never logged, stored or echoed.  A model
+family without a champion answers 503 with what to run.
 
 Every route except the health probes needs `Authorization: Bearer <token>`, a token made
 by `spm-ml token create` (else 401); `/admin/*` routes need an admin token (else 403).
@@ -49,16 +59,20 @@ METRICS_DESCRIPTION = (
 
 ERROR_RESPONSES = {
     "400": "The body is not a valid request: each problem's field path, kind and rule "
-    "(submitted values are never repeated), or a deal the model cannot score.",
+    "(submitted values are never repeated).",
     "401": "`Authorization: Bearer <token>` is missing, or the token is unknown or revoked.",
-    "404": "deal_id names no deal of the service's data source.",
-    "413": "The body is larger than SPM_ML_MAX_BODY_BYTES.",
+    "403": "The token's role may not use this route (`/admin/*`: admins).",
+    "404": "Every item named an id the service's data source lacks (the items list them).",
+    "413": f"The body is larger than SPM_ML_MAX_BODY_BYTES, or a list has more than "
+    f"{MAX_ITEMS} items.",
     "415": "The body is not application/json.",
     "422": (
-        "Well-formed but not scorable as asked: a posted deal without its initial history, "
-        "as_of not after creation or after the close, emails without tone when the model "
-        "reads it. The message names the field."
+        "Every item was well-formed but not scorable as asked (each item says why, naming "
+        "the field): a posted deal without its initial history, as_of not after creation "
+        "or after the close, emails without tone when the model reads it."
     ),
+    "503": "The endpoint's model family has no champion in the registry; the message says "
+    "what to run.",
 }
 
 
@@ -92,7 +106,8 @@ def document(spec: dict[str, Any]) -> dict[str, Any]:
         operation = item.get("post")
         if not operation or "x-bentoml-name" not in operation:
             continue  # infrastructure routes
-        operation["requestBody"]["required"] = True
+        if "requestBody" in operation:
+            operation["requestBody"]["required"] = True
         operation["responses"] = {
             "200": next(v for k, v in operation["responses"].items() if str(k) == "200"),
             **{

@@ -18,14 +18,21 @@ Every rule that spans fields (dates in order, a history value that parses for it
 the three email scores together) is a pydantic error with the field in its location, so a
 rejected request answers HTTP 400 (BentoML's status for a pydantic validation error) naming
 the field.
+
+Every endpoint takes a list (``deals``, ``reps``, ``emails``) so callers batch: at most
+:data:`MAX_ITEMS` items; a longer list answers 413 (:class:`TooManyItems`) before any item
+is read.  Each answer item carries its own ``status`` (200, or the 4xx its item earned, with
+``error`` naming the field) and the ``models`` (name, version) that produced it.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from http import HTTPStatus
+from typing import Annotated, Any, ClassVar, Literal
 
+from bentoml.exceptions import BentoMLException
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -40,6 +47,8 @@ from pydantic_core import PydanticCustomError
 
 from spm_ml.data.schema import ACTIVITY_TYPES, DEAL_STAGES, OPEN_STAGES
 
+MAX_ITEMS = 256
+"""Items per request (deals, reps, emails); a longer list answers 413."""
 MAX_ID_CHARS = 128
 MAX_TEXT_CHARS = 100_000
 MAX_EVENTS = 10_000
@@ -376,6 +385,44 @@ class DealScoreRequest(BaseModel):
         return self
 
 
+class TooManyItems(BentoMLException):
+    """A list longer than :data:`MAX_ITEMS`: HTTP 413, raised before any item is read."""
+
+    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+def _items(field: str, description: str):
+    """A request's list of items: at least one, at most :data:`MAX_ITEMS` (documented as
+    ``maxItems``; checked by :func:`_count_items` so that a longer list is 413, not 400)."""
+    return Field(min_length=1, description=description, json_schema_extra={"maxItems": MAX_ITEMS})
+
+
+class ItemList(BaseModel):
+    """A request carrying one list of items (:attr:`items_field`), counted before reading."""
+
+    model_config = _FORBID
+    items_field: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_items(cls, data: Any) -> Any:
+        items = data.get(cls.items_field) if isinstance(data, dict) else None
+        if isinstance(items, list) and len(items) > MAX_ITEMS:
+            # not a ValueError: pydantic lets it through, BentoML answers its status (413)
+            raise TooManyItems(
+                f"{cls.items_field}: at most {MAX_ITEMS} items per request, got {len(items)}; "
+                "split the list over several requests"
+            )
+        return data
+
+
+class DealScoreList(ItemList):
+    """Deals to score, each by id or posted (see :class:`DealScoreRequest`)."""
+
+    items_field: ClassVar[str] = "deals"
+    deals: list[DealScoreRequest] = _items("deals", "The deals, at most 256.")
+
+
 class Driver(BaseModel):
     """One feature behind the score and how much it moved it (SHAP, log-odds)."""
 
@@ -386,26 +433,394 @@ class Driver(BaseModel):
 
 
 class ModelRef(BaseModel):
-    """The registered model that produced the score."""
+    """A registered model that produced (part of) an answer.
+
+    Build it with :meth:`of`: answers leave out fields never set, and the alias is always
+    part of a reference."""
 
     name: str = Field(description="Registered model name.")
-    version: str = Field(description="Registered model version.")
-    alias: str = Field(description="Alias it was loaded by (champion).")
+    version: str = Field(
+        description="Registered model version ('default' for the built-in sentiment model)."
+    )
+    alias: str = Field(default="champion", description="Alias it was loaded by (champion).")
+
+    @classmethod
+    def of(cls, name: str, version: str) -> ModelRef:
+        return cls(name=name, version=version, alias="champion")
 
 
-class DealScore(BaseModel):
-    """A calibrated win probability and the drivers behind it."""
+UtcMoment = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+class ItemResult(BaseModel):
+    """What every answer item carries: its own status and, when refused, why."""
+
+    status: int = Field(
+        default=200,
+        description="200 when the item was answered; else the 4xx it earned (404: unknown "
+        "id, 422: not scorable as asked), with error naming the field.",
+    )
+    error: str | None = Field(default=None, description="Why the item was refused.")
+    models: list[ModelRef] = Field(
+        default_factory=list, description="The models (name, version) that produced the item."
+    )
+
+
+class DealScore(ItemResult):
+    """A calibrated win probability and the drivers behind it (or why not)."""
 
     deal_id: str = Field(description="The scored deal.")
-    as_of: Annotated[datetime, AfterValidator(_as_utc)] = Field(
-        description="The moment it was scored as of (UTC)."
+    as_of: UtcMoment = Field(description="The moment it was scored as of (UTC).")
+    probability: float | None = Field(
+        default=None, ge=0, le=1, description="Calibrated probability of a win."
     )
-    probability: float = Field(ge=0, le=1, description="Calibrated probability of a win.")
-    drivers: list[Driver] = Field(description="Top drivers, largest |shap| first.")
-    model: ModelRef = Field(description="The model that scored it.")
-    label: str = Field(
-        default="won",
+    drivers: list[Driver] | None = Field(
+        default=None, description="Top drivers, largest |shap| first."
+    )
+    label: str | None = Field(
+        default=None,
         description="What the probability is of, e.g. 'won within 180 days of as_of'.",
+    )
+
+
+class ResultList(BaseModel):
+    """An answer: one result per item, in the order sent.
+
+    The HTTP status is 200 when at least one item was answered; when every item was
+    refused it is theirs (404 when all were unknown ids, else 422 or the items' common
+    status), with ``error`` repeating the first item's reason.
+    """
+
+    error: str | None = Field(default=None, description="Set when every item was refused.")
+
+
+class DealScores(ResultList):
+    results: list[DealScore] = Field(description="One result per deal, in the order sent.")
+
+
+class DealCoachingList(ItemList):
+    """Deals to coach, each by id or posted (as for ``/v1/deals/score``)."""
+
+    items_field: ClassVar[str] = "deals"
+    deals: list[DealScoreRequest] = _items("deals", "The deals, at most 256.")
+    max_recommendations: int = Field(
+        default=3, ge=0, le=5, description="At most this many recommendations per deal."
+    )
+
+
+class WordedDriver(Driver):
+    """A driver in plain words, and whether a rep can act on it."""
+
+    words: str = Field(description="What the feature means, in plain words.")
+    actionable: bool = Field(description="Whether a coaching lever changes it.")
+    text: str = Field(description="One sentence: the feature, its value and its effect.")
+
+
+class Recommendation(BaseModel):
+    """A lever for the deal and what the model expects it to do."""
+
+    lever: str = Field(description="The lever's name in the coaching catalogue.")
+    sentence: str = Field(description="What to do, in a sentence.")
+    probability: float = Field(description="The win probability with the lever applied.")
+    uplift_pp: float = Field(description="Change of the win probability, percentage points.")
+
+
+class DealCoachingResult(DealScore):
+    """A deal's probability, drivers in words, and the levers that would raise it most."""
+
+    drivers: list[WordedDriver] | None = Field(  # type: ignore[assignment]
+        default=None, description="Top drivers in words, largest |shap| first."
+    )
+    recommendations: list[Recommendation] | None = Field(
+        default=None, description="Levers the model expects to raise the probability, best first."
+    )
+    context: list[WordedDriver] | None = Field(
+        default=None, description="Drivers no lever changes: explain, never advise."
+    )
+    note: str | None = Field(default=None, description="What an uplift is, and is not.")
+
+
+class DealCoachings(ResultList):
+    results: list[DealCoachingResult] = Field(description="One result per deal, in the order sent.")
+
+
+FeatureValue = (
+    Annotated[str, StringConstraints(max_length=MAX_ID_CHARS)]
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | None
+)
+"""A feature's value in a what-if: a finite number, a category's text, or null (missing)."""
+
+
+FeatureName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CUSTOM_NAME_CHARS)]
+MAX_FEATURES = 200
+"""Feature values in one what-if row (the deal-win model reads a few dozen)."""
+
+
+class WhatIfRequest(DealScoreRequest):
+    """A deal and the feature values to change: the deal by id or posted (as for scoring),
+    or given as its feature values (``features``: every feature the model reads)."""
+
+    features: dict[FeatureName, FeatureValue] | None = Field(
+        default=None,
+        max_length=MAX_FEATURES,
+        description="Or the deal as its feature values, every feature the model reads (a "
+        "missing one is refused, 422, named); deal_id then only labels the answer.",
+        json_schema_extra={"maxProperties": MAX_FEATURES},
+    )
+    changes: dict[FeatureName, FeatureValue] = Field(
+        min_length=1,
+        max_length=MAX_CUSTOM_FIELDS,
+        description="Feature name -> new value, names as in the deal-win model card. A "
+        "feature the model does not read is refused (422, named).",
+        json_schema_extra={"maxProperties": MAX_CUSTOM_FIELDS},
+    )
+
+    @model_validator(mode="after")
+    def _one_deal(self) -> WhatIfRequest:  # replaces DealScoreRequest's rule
+        given = [self.deal_id is not None and self.features is None, self.deal is not None]
+        given.append(self.features is not None)
+        if sum(given) != 1 or (self.features is not None and self.deal is not None):
+            raise PydanticCustomError(
+                "deal_or_deal_id_or_features",
+                "send exactly one of deal_id (a deal the service knows), deal (a posted "
+                "deal) and features (its feature values, optionally labelled by deal_id)",
+            )
+        if self.deal is None and (self.history or self.activities or self.emails):
+            raise PydanticCustomError(
+                "events_without_deal",
+                "history, activities and emails come with a posted deal",
+            )
+        return self
+
+    @property
+    def label(self) -> str:
+        """The id the answer carries."""
+        if self.deal is not None:
+            return self.deal.deal_id
+        return self.deal_id if self.deal_id is not None else "features"
+
+
+class WhatIfList(ItemList):
+    """What-ifs to score."""
+
+    items_field: ClassVar[str] = "deals"
+    deals: list[WhatIfRequest] = _items("deals", "The deals and their changes, at most 256.")
+
+
+class WhatIfResult(ItemResult):
+    """A deal's probability now and with the changes, and the changed row's drivers."""
+
+    deal_id: str = Field(description="The deal.")
+    as_of: UtcMoment = Field(description="The moment it was scored as of (UTC).")
+    probability: float | None = Field(default=None, description="Win probability now.")
+    changed_probability: float | None = Field(
+        default=None, description="Win probability with the changes applied."
+    )
+    uplift_pp: float | None = Field(
+        default=None, description="changed_probability - probability, in percentage points."
+    )
+    drivers: list[WordedDriver] | None = Field(
+        default=None, description="Top drivers of the changed row, in words."
+    )
+    label: str | None = Field(default=None, description="What the probability is of.")
+
+
+class WhatIfs(ResultList):
+    results: list[WhatIfResult] = Field(description="One result per deal, in the order sent.")
+
+
+class RepQuery(BaseModel):
+    """A rep of the service's data source, as of a moment."""
+
+    model_config = _FORBID
+
+    rep_id: Id = Field(description="A rep of the service's data source.")
+    as_of: Moment | None = Field(default=None, description="As of this moment (UTC); default now.")
+
+
+class RepRiskList(ItemList):
+    """Reps whose risk to score."""
+
+    items_field: ClassVar[str] = "reps"
+    reps: list[RepQuery] = _items("reps", "The reps, at most 256.")
+
+
+class QuotaRisk(BaseModel):
+    """P(the rep ends the open quota period below quota), from the quota-risk champion."""
+
+    status: str = Field(description="'scored', or why not (no quota period open at as_of).")
+    p_miss: float | None = Field(default=None, description="Probability of missing quota.")
+    warned: bool | None = Field(default=None, description="p_miss at or above 0.5.")
+    warning_since: UtcMoment | None = Field(
+        default=None, description="The date the warning has held since (weekly scores)."
+    )
+    expected_attainment: float | None = Field(
+        default=None, description="Expected attainment at period end (1 = quota)."
+    )
+    attainment_p10: float | None = Field(default=None, description="80% range, low end.")
+    attainment_p90: float | None = Field(default=None, description="80% range, high end.")
+    period_end: UtcMoment | None = Field(default=None, description="End of the quota period.")
+    days_left: float | None = Field(default=None, description="Days left in the period.")
+    estimator: str | None = Field(default=None, description="The estimator served.")
+    drivers: list[str] = Field(default_factory=list, description="Drivers in plain words.")
+
+
+class AttritionRisk(BaseModel):
+    """P(the rep leaves voluntarily within the model's horizon), for top performers."""
+
+    status: str = Field(description="'scored', or why not (not a top performer).")
+    top_performer: bool | None = Field(default=None, description="In the top quarter.")
+    probability: float | None = Field(default=None, description="Probability of leaving.")
+    warned: bool | None = Field(default=None, description="Among the riskiest tenth of AEs.")
+    warning_since: UtcMoment | None = Field(default=None, description="Warned since.")
+    drivers: list[str] = Field(default_factory=list, description="Drivers in plain words.")
+
+
+class RepRisk(ItemResult):
+    """A rep's quota risk and, for callers allowed to see it, attrition risk."""
+
+    rep_id: str = Field(description="The rep.")
+    as_of: UtcMoment = Field(description="The moment it was scored as of (UTC).")
+    rep_name: str | None = Field(default=None, description="The rep's name.")
+    manager_id: str | None = Field(default=None, description="The rep's manager at as_of.")
+    quota: QuotaRisk | None = Field(default=None, description="Quota risk.")
+    attrition: AttritionRisk | None = Field(
+        default=None,
+        description="Attrition risk: only for admins and the rep's own manager (else absent, "
+        "and withheld says why).",
+    )
+    withheld: str | None = Field(default=None, description="What was left out, and why.")
+
+
+class RepRisks(ResultList):
+    results: list[RepRisk] = Field(description="One result per rep, in the order sent.")
+
+
+class PipelineGap(BaseModel):
+    """The extra qualified pipeline (money) that lifts P(attain) to the target."""
+
+    amount: float | None = Field(description="Money, two significant figures; null: out of reach.")
+    deals: int | None = Field(description="Hypothetical deals of deal_size that make it.")
+    p_attain_after: float | None = Field(description="P(attain) with them.")
+    deal_size: float = Field(description="Size of each hypothetical deal.")
+    win_probability: float = Field(description="Their win probability.")
+    days_to_expected_close: float = Field(description="Their days to expected close.")
+    size_basis: str = Field(description="rep (the rep's median open deal) or organisation.")
+    rate_basis: str = Field(description="rep or organisation: where the rates come from.")
+    sentence: str = Field(description="The gap in a sentence.")
+    method: str = Field(description="How it was computed.")
+
+
+class RescueDeal(BaseModel):
+    """An open deal and what winning it inside the period does to P(attain)."""
+
+    deal_id: str = Field(description="The deal.")
+    amount: float = Field(description="Its amount.")
+    stage: str = Field(description="Its stage.")
+    win_probability: float = Field(description="Its win probability (deal-win champion).")
+    p_attain_if_won: float = Field(description="P(attain) if it is won this period.")
+    gain_pp: float = Field(description="The gain, percentage points.")
+    sentence: str = Field(description="In a sentence.")
+
+
+class ActivityAgainstBaseline(BaseModel):
+    """Recent activity of one kind against the rep's own usual pace."""
+
+    activity: str = Field(description="Kind of activity (all, meeting, call, demo, email).")
+    last_30_days: float = Field(description="Activities in the 30 days before as_of.")
+    usual_per_30_days: float | None = Field(description="The rep's usual pace per 30 days.")
+    ratio: float | None = Field(description="last_30_days over the usual pace.")
+    sentence: str = Field(description="In a sentence.")
+
+
+class RepCoachingList(ItemList):
+    """Reps to coach on quota."""
+
+    items_field: ClassVar[str] = "reps"
+    reps: list[RepQuery] = _items("reps", "The reps, at most 256.")
+
+
+class RepCoachingResult(ItemResult):
+    """How likely a rep is to miss quota and why, the pipeline gap, the deals to rescue,
+    activity against the rep's own baseline; attrition for admins and the rep's manager."""
+
+    rep_id: str = Field(description="The rep.")
+    as_of: UtcMoment = Field(description="The moment it was coached as of (UTC).")
+    manager_id: str | None = Field(default=None, description="The manager at as_of.")
+    quota_status: str | None = Field(
+        default=None, description="'scored', or why the quota figures are empty."
+    )
+    period_start: str | None = Field(default=None, description="Start of the quota period.")
+    period_end: str | None = Field(default=None, description="End of the quota period.")
+    quota: float | None = Field(default=None, description="The period's quota.")
+    days_left: float | None = Field(default=None, description="Days left in the period.")
+    p_miss: float | None = Field(default=None, description="P(missing quota).")
+    p_attain: float | None = Field(default=None, description="P(attaining quota).")
+    estimator: str | None = Field(default=None, description="The estimator served.")
+    drivers: list[str] | None = Field(default=None, description="Drivers in plain words.")
+    expected_attainment: float | None = Field(default=None, description="Expected attainment.")
+    attainment_p10: float | None = Field(default=None, description="80% range, low end.")
+    attainment_p90: float | None = Field(default=None, description="80% range, high end.")
+    pipeline_gap: PipelineGap | None = Field(default=None, description="The pipeline gap.")
+    deals_to_rescue: list[RescueDeal] | None = Field(default=None, description="Deals to rescue.")
+    activity_vs_baseline: list[ActivityAgainstBaseline] | None = Field(
+        default=None, description="Activity against the rep's own baseline."
+    )
+    attrition: AttritionRisk | None = Field(
+        default=None, description="Only for admins and the rep's own manager."
+    )
+    withheld: str | None = Field(default=None, description="What was left out, and why.")
+    caveat: str | None = Field(default=None, description="Estimates, not promises.")
+
+
+class RepCoachings(ResultList):
+    results: list[RepCoachingResult] = Field(description="One result per rep, in the order sent.")
+
+
+class EmailText(BaseModel):
+    """An email's text to score: never logged, stored or echoed."""
+
+    model_config = _FORBID
+
+    subject: Text | None = Field(default=None, repr=False, description="Subject line.")
+    body: Text = Field(repr=False, description="Body text (quoted replies are cleaned away).")
+
+
+class EmailList(ItemList):
+    """Emails whose tone to score."""
+
+    items_field: ClassVar[str] = "emails"
+    emails: list[EmailText] = _items("emails", "The emails, at most 256.")
+
+
+class EmailSentiment(ItemResult):
+    """Calibrated tone probabilities of one email, or an abstention."""
+
+    label: Literal["negative", "neutral", "positive"] | None = Field(
+        default=None, description="The most likely tone; absent when the model abstains."
+    )
+    p_negative: float | None = Field(default=None, description="Negative tone, 0-1.")
+    p_neutral: float | None = Field(default=None, description="Neutral tone, 0-1.")
+    p_positive: float | None = Field(default=None, description="Positive tone, 0-1.")
+    abstained: bool = Field(
+        description="True when the text gives nothing to judge (empty after cleaning, or "
+        "not English): no probabilities, never a guess."
+    )
+    reason: str | None = Field(default=None, description="Why the model abstained.")
+
+
+class EmailSentiments(ResultList):
+    results: list[EmailSentiment] = Field(description="One result per email, in the order sent.")
+
+
+class ReloadAnswer(BaseModel):
+    """The champions served after a reload."""
+
+    changed: list[str] = Field(description="Families whose served version changed.")
+    models: list[ModelRef] = Field(description="Every model served now.")
+    missing: dict[str, str] = Field(
+        default_factory=dict, description="Families without a champion, and what to run."
     )
 
 

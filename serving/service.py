@@ -1,32 +1,76 @@
-"""The spm-ml HTTP service: one BentoML service, models loaded once from the MLflow registry.
+"""The spm-ml HTTP service: one BentoML service for every model of the MLflow registry.
 
-Start it with ``spm-ml serve [--workdir DIR] [--port P]``.  At start-up it points MLflow at
-the work folder's store, loads ``deal-win@champion`` and the organisation's tables (context
-for features such as a rep's track record).  If either is missing it fails to start with a
-message saying what to run, rather than answering requests it cannot serve.
+Start it with ``spm-ml serve [--workdir DIR] [--data SOURCE] [--port P]``.  At start-up each
+worker points MLflow at the work folder's store, reads the organisation's tables (deals and
+reps are looked up there by id; context for features such as a rep's track record) and
+loads the ``champion`` of every model (:class:`serving.models.ModelSet`).  A family without
+a champion leaves its endpoints answering 503 with what to run.
+
+Every endpoint takes a list and answers one result per item, each with its status and the
+model versions that produced it (docs/api.md).  When ``spm-ml promote`` moves a champion,
+the service picks it up: every ``SPM_ML_RELOAD_SECONDS`` (default 60) it asks the registry,
+and ``POST /admin/reload`` asks at once; the new set is loaded in the background and swapped
+in one assignment, so requests in flight finish on the models they started with.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import bentoml
 import pandas as pd
+from starlette.responses import Response
 
+from serving.auth import Caller, caller_of
 from serving.batching import MicroBatcher
-from serving.errors import http_error
+from serving.errors import item_error, unavailable
+from serving.logs import note_models
 from serving.middleware import RequestGuard
+from serving.models import ModelSet, load_model_set, registry_versions
 from serving.openapi import DocumentedService
-from serving.schemas import DealScore, DealScoreRequest, Driver, ModelRef
-from spm_ml import registry, settings
+from serving.schemas import (
+    DealCoachingList,
+    DealCoachingResult,
+    DealCoachings,
+    DealScore,
+    DealScoreList,
+    DealScoreRequest,
+    DealScores,
+    Driver,
+    EmailList,
+    EmailSentiment,
+    EmailSentiments,
+    ItemResult,
+    ModelRef,
+    Recommendation,
+    ReloadAnswer,
+    RepCoachingList,
+    RepCoachings,
+    RepRiskList,
+    RepRisks,
+    ResultList,
+    WhatIfList,
+    WhatIfRequest,
+    WhatIfResult,
+    WhatIfs,
+    WordedDriver,
+)
+from spm_ml import settings
+from spm_ml.nlp.pyfunc import SENTIMENT_MODEL_NAME
 from spm_ml.scoring import DealRequest, DealResult
 
 logger = logging.getLogger(__name__)
 
 DEAL_MODEL = "deal-win"
+ANONYMOUS = Caller(name="anonymous", role="admin")
+"""Who a request without a caller is: the service without the auth middleware (no tokens
+configured) serves everything, as it did before roles existed."""
 UNTRACED_ROUTES = ("/v1/",)
 """Routes BentoML's OpenTelemetry middleware skips unless ``SPM_ML_TRACING=1``: with no
 trace exporter configured its spans go nowhere, and skipping them raised the throughput
@@ -88,7 +132,9 @@ EXAMPLE_REQUEST = {
     ],
     "top_k": 3,
 }
-"""A request the tests and the README share."""
+"""A posted deal (one item of ``/v1/deals/score``) the tests and the README share."""
+EXAMPLE_DEALS = {"deals": [EXAMPLE_REQUEST]}
+"""A ``/v1/deals/score`` request: a list of one deal."""
 
 
 @bentoml.service(
@@ -100,62 +146,423 @@ EXAMPLE_REQUEST = {
     service_class=DocumentedService,
 )
 class SpmMlService:
-    """Explained deal scores over HTTP (more endpoints join as the model families land)."""
+    """Deal scores, rep risk and email sentiment over HTTP, from the registry's champions."""
 
     def __init__(self) -> None:
         from spm_ml.data.io import load_tables
-        from spm_ml.nlp.signals import with_email_scores
-        from spm_ml.scoring import DealScorer
 
-        work = settings.workdir()
-        registry.use_local_store(work)
-        loaded = registry.load_model(DEAL_MODEL, alias=registry.CHAMPION)
-        self.model_ref = ModelRef(name=DEAL_MODEL, version=loaded.version, alias=registry.CHAMPION)
-        self.sentiment = _sentiment_model(loaded.record)
-        # The organisation's context, indexed once: reps, accounts, track records and each
-        # known deal's own rows; its emails scored once (cached), bodies dropped at once.
-        tables = load_tables(settings.data_source(work))
-        if self.sentiment is not None:
-            tables = with_email_scores(
-                tables, cache=settings.email_scores_path(work), model=self.sentiment
+        self.workdir = settings.workdir()
+        # The organisation's tables, read once: every model set's context is built on them.
+        self.source = load_tables(settings.data_source(self.workdir))
+        self.models: ModelSet = load_model_set(self.workdir, self.source)
+        """The set every request reads once, at its start: replaced whole by a reload."""
+        self._freeze_heap()
+        self.batcher = MicroBatcher(self._score_batch, max_batch_size=64)
+        self._reps = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rep-scoring")
+        self._reload_lock = threading.Lock()
+        self._stop = threading.Event()
+        every = settings.reload_seconds()
+        if every > 0:
+            threading.Thread(
+                target=self._poll, args=(every,), name="model-polling", daemon=True
+            ).start()
+
+    # -- deals ----------------------------------------------------------------------------
+    @bentoml.api(route="/v1/deals/score")
+    async def score_deals(self, request: DealScoreList, /, ctx: bentoml.Context) -> DealScores:
+        """Win probability of each open deal and the top SHAP drivers behind it.
+
+        Deals come by id (looked up in the service's data source as of ``as_of``, default
+        now) or posted with their history and events.  Concurrent requests are featurised
+        and explained together (serving/batching.py).
+        """
+        models = self.models
+        why = models.unavailable(DEAL_MODEL)
+        if why:
+            return unavailable(ctx, why)
+        scored = await self.batcher.submit_many(request.deals)
+        return answer(ctx, DealScores, [deal_score(result, used) for result, used in scored])
+
+    def _score_batch(
+        self, requests: Sequence[DealScoreRequest]
+    ) -> list[tuple[DealResult, ModelSet]]:
+        """One vectorised call for every deal of a batch (on the scoring thread), by the
+        model set current when the batch starts."""
+        models = self.models
+        scorer = models.scorer
+        texts_scored = _with_scored_text(requests, models.deal_sentiment)
+        results = scorer.score_requests([deal_request(r) for r in texts_scored])
+        return [(result, models) for result in results]
+
+    @bentoml.api(route="/v1/deals/coaching")
+    async def coach_deals(
+        self, request: DealCoachingList, /, ctx: bentoml.Context
+    ) -> DealCoachings:
+        """Each deal's probability, drivers in plain words, and the levers (actions a rep
+        can take) that would raise it most, ranked by the model's re-scored probability.
+
+        Every lever of every deal is re-scored in one call of the model (a what-if); the
+        uplift is the model's estimate, not a promise (``note``)."""
+        models = self.models
+        why = models.unavailable(DEAL_MODEL)
+        if why:
+            return unavailable(ctx, why)
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(self.batcher.executor, coachings, models, request)
+        return answer(ctx, DealCoachings, results)
+
+    @bentoml.api(route="/v1/deals/what-if")
+    async def what_if(self, request: WhatIfList, /, ctx: bentoml.Context) -> WhatIfs:
+        """Each deal re-scored with feature values changed (``changes``: feature -> value):
+        its probability now and with the changes, and the changed row's drivers.  A feature
+        the model does not read is refused (422 for the item, naming it)."""
+        models = self.models
+        why = models.unavailable(DEAL_MODEL)
+        if why:
+            return unavailable(ctx, why)
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(self.batcher.executor, what_ifs, models, request.deals)
+        return answer(ctx, WhatIfs, results)
+
+    # -- reps -----------------------------------------------------------------------------
+    @bentoml.api(route="/v1/reps/risk")
+    async def rep_risk(self, request: RepRiskList, /, ctx: bentoml.Context) -> RepRisks:
+        """Each rep's risk of missing quota in the period open at ``as_of`` (P(miss),
+        expected attainment with its 80% range, drivers in words) and, for admins and the
+        rep's own manager, top performers' attrition risk.
+
+        Reps are looked up by id in the service's data source as of ``as_of`` (default now).
+        """
+        from serving.reps import rep_risks
+
+        return await self._about_reps(ctx, request, rep_risks, RepRisks)
+
+    @bentoml.api(route="/v1/reps/coaching")
+    async def coach_reps(self, request: RepCoachingList, /, ctx: bentoml.Context) -> RepCoachings:
+        """Coaching each rep on quota (``spm_ml.coaching.reps``): P(miss) and its drivers,
+        the pipeline gap to an 80% chance of making quota, the open deals worth rescuing,
+        activity against the rep's own baseline; attrition risk for admins and the rep's
+        manager only.  Reps are looked up by id as of ``as_of`` (default now)."""
+        from serving.rep_coaching import rep_coachings
+
+        return await self._about_reps(ctx, request, rep_coachings, RepCoachings)
+
+    async def _about_reps(self, ctx: bentoml.Context, request, work, kind) -> Response:
+        """``work(models, reps, as_of, caller, workdir)`` on the rep-scoring thread: the
+        quota-risk and deal-win champions are needed (else 503)."""
+        models = self.models
+        why = models.unavailable(DEAL_MODEL, "quota-risk")
+        if why:
+            return unavailable(ctx, why)
+        moments = [_utc_naive(q.as_of or datetime.now(UTC)) for q in request.reps]
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(
+            self._reps, work, models, request.reps, moments, caller(ctx), self.workdir
+        )
+        return answer(ctx, kind, results)
+
+    # -- emails ---------------------------------------------------------------------------
+    @bentoml.api(route="/v1/emails/sentiment")
+    async def email_sentiment(self, request: EmailList, /, ctx: bentoml.Context) -> EmailSentiments:
+        """Calibrated tone probabilities of each email (negative, neutral, positive), or an
+        abstention when the text gives nothing to judge.  The text is scored in memory and
+        dropped: never logged, stored or echoed."""
+        models = self.models
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(
+            self.batcher.executor, email_sentiments, models, request.emails
+        )
+        return answer(ctx, EmailSentiments, results)
+
+    # -- model updates --------------------------------------------------------------------
+    @bentoml.api(route="/admin/reload")
+    async def reload(self, ctx: bentoml.Context) -> ReloadAnswer:
+        """Load the registry's current champions now (admins only); requests in flight
+        finish on the models they started with.  With several workers, this one reloads at
+        once and the others at their next poll (``SPM_ML_RELOAD_SECONDS``)."""
+        if caller(ctx).role != "admin":
+            ctx.response.status_code = 403
+            return Response(
+                b'{"error": "POST /admin/reload is for admins"}',
+                status_code=403,
+                media_type="application/json",
             )
-        self.scorer = DealScorer.for_model(loaded, tables)
-        self.scorer.context.index_rows()  # cut-out index for scoring by id, before requests
+        loop = asyncio.get_running_loop()
+        before = self.models.versions()
+        models = await loop.run_in_executor(None, self.reload_models)
+        now = models.versions()
+        changed = sorted(name for name, version in now.items() if before.get(name) != version)
+        note_models(ctx, now)
+        return ReloadAnswer(
+            changed=changed,
+            models=[ModelRef.of(name, version) for name, version in now.items()],
+            missing=models.missing,
+        )
+
+    def reload_models(self) -> ModelSet:
+        """If the registry's champions moved, build a new model set (reusing what did not
+        change) and swap it in; the set served afterwards."""
+        with self._reload_lock:  # one reload at a time; requests never wait for it
+            current = self.models
+            versions = registry_versions(self.workdir)
+            if current.same_as(versions):
+                return current
+            fresh = load_model_set(self.workdir, self.source, current, versions)
+            self.models = fresh  # one assignment: atomic for every reader
+            self._freeze_heap()
+            return fresh
+
+    def _poll(self, every: int) -> None:
+        while not self._stop.wait(every):
+            try:
+                self.reload_models()
+            except Exception:  # a registry hiccup must not end polling; the old set serves
+                logger.exception(
+                    "polling the model registry failed; still serving %s", self.models.versions()
+                )
+
+    @staticmethod
+    def _freeze_heap() -> None:
         # The context holds millions of long-lived Python objects (ids and text in object
         # columns): keep the cyclic garbage collector from rescanning them during requests.
         gc.freeze()
         # And collect cycles rarely: with the default thresholds (700, 10, 10) a request
         # allocates enough to start collections whose pauses made the slowest 1% of answers
-        # (benchmarks/serving_speed.py (b), 500/s: p99 88.6 ms with them, 17.9 ms with these;
-        # docs/benchmarks.md).  Freed-by-refcount memory is unaffected; only cycles wait.
+        # (benchmarks/serving_speed.py (b), 500/s: p99 88.6 ms with them, 17.9 ms with
+        # these; docs/benchmarks.md).  Freed-by-refcount memory is unaffected.
         gc.set_threshold(100_000, 50, 1000)
-        self.label = (loaded.record.label if loaded.record else {}).get("definition", "won")
-        self.batcher = MicroBatcher(self._score_batch, max_batch_size=64)
-        logger.info("loaded %s version %s", DEAL_MODEL, self.model_ref.version)
 
-    @bentoml.api(route="/v1/deals/score")
-    async def score_deal(self, request: DealScoreRequest, /) -> DealScore:
-        """Win probability of one open deal and the top SHAP drivers behind it.
 
-        Concurrent requests are featurised and explained together (serving/batching.py).
-        """
-        result = await self.batcher.submit(request)
-        if result.error is not None:
-            raise http_error(result.error)
+def caller(ctx: bentoml.Context) -> Caller:
+    """The request's caller; without one (no auth middleware in front), an admin."""
+    return caller_of(ctx) or ANONYMOUS
+
+
+def answer(ctx: bentoml.Context, kind: type[ResultList], results: list[ItemResult]) -> Response:
+    """The HTTP answer for per-item ``results``: 200 when any item was answered, else the
+    items' status (their common one; 422 when they differ), ``error`` repeating the first
+    item's.  The model versions used go to the request log (``logs.note_models``)."""
+    used: dict[str, str] = {}
+    for result in results:
+        for ref in result.models:
+            used[ref.name] = ref.version
+    note_models(ctx, used)
+    failed = [r for r in results if r.status != 200]
+    status, error = 200, None
+    if results and len(failed) == len(results):
+        statuses = {r.status for r in failed}
+        status = statuses.pop() if len(statuses) == 1 else 422
+        error = failed[0].error
+    body = kind(results=results, error=error) if error else kind(results=results)
+    ctx.response.status_code = status
+    return Response(
+        body.model_dump_json(exclude_unset=True), status_code=status, media_type="application/json"
+    )
+
+
+def deal_score(result: DealResult, models: ModelSet) -> DealScore:
+    """The answer item for one scored (or refused) deal."""
+    refs = [ModelRef.of(DEAL_MODEL, models.version(DEAL_MODEL))]
+    as_of = result.as_of.to_pydatetime()
+    if result.error is not None:
+        status, message = item_error(result.error)
         return DealScore(
-            deal_id=result.deal_id,
-            as_of=result.as_of.to_pydatetime(),
-            probability=result.probability,
-            drivers=[Driver(**d) for d in result.drivers],
-            model=self.model_ref,
-            label=self.label,
+            status=status, error=message, deal_id=result.deal_id, as_of=as_of, models=refs
+        )
+    return DealScore(
+        status=200,
+        deal_id=result.deal_id,
+        as_of=as_of,
+        probability=result.probability,
+        drivers=[Driver(**d) for d in result.drivers],
+        label=models.label,
+        models=refs,
+    )
+
+
+def coachings(models: ModelSet, request: DealCoachingList) -> list[DealCoachingResult]:
+    """Every deal of a request coached in one call of the scorer (its levers included)."""
+    from spm_ml.coaching.deals import DealCoaching
+
+    deals = _with_scored_text(request.deals, models.deal_sentiment)
+    coached = models.scorer.coach_requests(
+        [deal_request(r) for r in deals], max_recommendations=request.max_recommendations
+    )
+    refs = [ModelRef.of(DEAL_MODEL, models.version(DEAL_MODEL))]
+    results = []
+    for item in coached:
+        if not isinstance(item, DealCoaching):
+            status, message = item_error(item.error)
+            results.append(
+                DealCoachingResult(
+                    status=status,
+                    error=message,
+                    deal_id=item.deal_id,
+                    as_of=item.as_of.to_pydatetime(),
+                    models=refs,
+                )
+            )
+            continue
+        results.append(
+            DealCoachingResult(
+                status=200,
+                deal_id=item.deal_id,
+                as_of=item.as_of.to_pydatetime(),
+                probability=item.probability,
+                drivers=[WordedDriver(**d) for d in item.drivers],
+                recommendations=[Recommendation(**vars(r)) for r in item.recommendations],
+                context=[WordedDriver(**d) for d in item.context],
+                note=item.note,
+                label=models.label,
+                models=refs,
+            )
+        )
+    return results
+
+
+def what_ifs(models: ModelSet, items: Sequence[WhatIfRequest]) -> list[WhatIfResult]:
+    """Every what-if of a request: the changes (and feature rows) checked against the
+    model's features, then re-scored in one call for the deals (featurised together) and
+    one for the rows sent as feature values."""
+    import numpy as np
+
+    scorer = models.scorer
+    model = scorer.model
+    refs = [ModelRef.of(DEAL_MODEL, models.version(DEAL_MODEL))]
+    results: dict[int, WhatIfResult] = {}
+
+    def refused(i: int, status: int, message: str, as_of: pd.Timestamp) -> None:
+        results[i] = WhatIfResult(
+            status=status,
+            error=message,
+            deal_id=items[i].label,
+            as_of=as_of.to_pydatetime(),
+            models=refs,
         )
 
-    def _score_batch(self, requests: Sequence[DealScoreRequest]) -> list[DealResult]:
-        """One vectorised call for every request of a batch (on the scoring thread)."""
-        return self.scorer.score_requests(
-            [deal_request(r) for r in _with_scored_text(requests, self.sentiment)]
+    deals, rows = [], []
+    for i, item in enumerate(items):
+        problem = unusable_changes(model, item.changes)
+        if problem is None and item.features is not None:
+            problem = unusable_row(model, item.features)
+        if problem is not None:
+            refused(i, 422, problem, _utc_naive(item.as_of))
+        else:
+            (rows if item.features is not None else deals).append(i)
+    texts_scored = _with_scored_text([items[i] for i in deals], models.deal_sentiment)
+    asked = [deal_request(r) for r in texts_scored]
+    features, kept, refusals = scorer.request_features(asked) if asked else (None, [], {})
+    for k, error in refusals.items():
+        refused(deals[k], *item_error(error), asked[k].as_of)
+    if features is not None:
+        _rescored(models, features, [deals[k] for k in kept], items, results, refs)
+    if rows:
+        columns = {
+            name: np.array([items[i].features[name] for i in rows], dtype=object)
+            for name in model.feature_names_in_
+        }
+        columns["deal_id"] = np.array([items[i].label for i in rows], dtype=object)
+        columns["as_of"] = np.array([_utc_naive(items[i].as_of) for i in rows], dtype=object)
+        _rescored(models, columns, rows, items, results, refs)
+    return [results[i] for i in range(len(items))]
+
+
+def _rescored(models: ModelSet, features, positions: list[int], items, results, refs) -> None:
+    """``features`` (one row per position of ``items``) re-scored with their items'
+    changes in one call; the results go into ``results`` by position."""
+    from spm_ml.coaching.deals import WhatIfError, what_if
+
+    top_k = max(items[i].top_k for i in positions)
+    as_of = [pd.Timestamp(t) for t in features["as_of"]]
+    try:
+        now, changed, drivers = what_if(
+            models.scorer.model, features, [items[i].changes for i in positions], top_k=top_k
         )
+    except WhatIfError as error:  # unusable_changes lets nothing through that ends here
+        for i, moment in zip(positions, as_of, strict=True):
+            results[i] = WhatIfResult(
+                status=422,
+                error=f"changes: {error}",
+                deal_id=items[i].label,
+                as_of=moment.to_pydatetime(),
+                models=refs,
+            )
+        return
+    for row, i in enumerate(positions):
+        results[i] = WhatIfResult(
+            status=200,
+            deal_id=items[i].label,
+            as_of=as_of[row].to_pydatetime(),
+            probability=float(now[row]),
+            changed_probability=float(changed[row]),
+            uplift_pp=100.0 * float(changed[row] - now[row]),
+            drivers=[WordedDriver(**d) for d in drivers[row][: items[i].top_k]],
+            label=models.label,
+            models=refs,
+        )
+
+
+def unusable_changes(model, changes: dict, field: str = "changes") -> str | None:
+    """Why a what-if's ``changes`` cannot be applied to ``model``'s features (the field
+    named first), or ``None``: every name must be a feature the model reads, a category
+    gets text, a number a number (JSON already refused NaN and infinities)."""
+    names = set(model.feature_names_in_)
+    unknown = [name for name in changes if name not in names]
+    if unknown:
+        return (
+            f"{field}: the model reads no feature {', '.join(repr(n) for n in unknown)}; "
+            "its features are listed in the deal-win model card"
+        )
+    for name, value in changes.items():
+        category = name in model.categories_
+        if category and value is not None and not isinstance(value, str):
+            return f"{field}.{name}: {name} is a category: send its value as text"
+        if not category and isinstance(value, str):
+            return f"{field}.{name}: {name} is a number: send a finite number"
+    return None
+
+
+def unusable_row(model, features: dict) -> str | None:
+    """Why a what-if's feature row cannot be scored: a feature the model reads is missing
+    (null says "unknown"; absent is refused, so a typo is never scored as missing), or as
+    for :func:`unusable_changes`."""
+    missing = [name for name in model.feature_names_in_ if name not in features]
+    if missing:
+        shown = ", ".join(repr(n) for n in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        return (
+            f"features: every feature the model reads is needed (null for unknown); "
+            f"missing {shown}{more}"
+        )
+    return unusable_changes(model, features, "features")
+
+
+def email_sentiments(models: ModelSet, emails) -> list[EmailSentiment]:
+    """Every email of a request scored in one call of the sentiment champion; the texts are
+    dropped with the frame."""
+    from spm_ml.nlp.signals import email_texts
+
+    frame = pd.DataFrame({"subject": [e.subject for e in emails], "body": [e.body for e in emails]})
+    scores = models.sentiment.score(email_texts(frame))
+    refs = [ModelRef.of(SENTIMENT_MODEL_NAME, models.sentiment_version)]
+    results = []
+    for row in scores.itertuples(index=False):
+        if pd.isna(row.label):
+            reason = "not English" if not row.is_english else "nothing to judge after cleaning"
+            results.append(EmailSentiment(status=200, abstained=True, reason=reason, models=refs))
+            continue
+        results.append(
+            EmailSentiment(
+                status=200,
+                label=str(row.label),
+                p_negative=float(row.p_negative),
+                p_neutral=float(row.p_neutral),
+                p_positive=float(row.p_positive),
+                abstained=False,
+                models=refs,
+            )
+        )
+    return results
 
 
 def deal_request(request: DealScoreRequest) -> DealRequest:
@@ -196,29 +603,6 @@ def _with_scored_text(
             setattr(email, column, None if pd.isna(value) else float(value))
         email.subject = email.body = None
     return requests
-
-
-def _sentiment_model(record):
-    """The sentiment model the deal model's email-tone features were computed with.
-
-    ``None`` when the model reads no email tone.  The default model is the only one the
-    service can rebuild; a model trained on scores from another one is served with a
-    warning (its tone features would drift).
-    """
-    if record is None or not record.feature_config.get("email_sentiment", True):
-        return None
-    from spm_ml.nlp import sentiment_fingerprint
-    from spm_ml.nlp.batch import resolve_model
-
-    model = resolve_model(None)
-    if record.sentiment_model and sentiment_fingerprint(model) != record.sentiment_model:
-        logger.warning(
-            "the deal model's email tone came from sentiment model %s, the service has %s: "
-            "tone features may differ from training",
-            record.sentiment_model,
-            sentiment_fingerprint(model),
-        )
-    return model
 
 
 # Token, JSON-only, body-size limit and log redaction for every request (serving/middleware.py).

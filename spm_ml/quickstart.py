@@ -1,5 +1,6 @@
 """The main job on the embedded default: simulate, validate, train and register every
-family (deal win, then quota risk and attrition), batch-score open deals.
+family (deal win, then quota risk and attrition) and the email sentiment model, batch-score
+open deals.
 
 Everything goes under one work folder, so a newcomer can look at (or delete) all of it:
 ``data/`` (the organisation), ``mlflow.db`` + ``mlartifacts/`` (the MLflow store),
@@ -37,6 +38,19 @@ def rep_families(sentiment: bool) -> list[tuple[str, object, object]]:
     ]
 
 
+def register_default_sentiment(workdir: Path) -> str:
+    """Register the built-in email sentiment model (the one that scored the emails) as
+    ``email-sentiment``, so the service loads its champion like every family's; re-runs
+    reuse the version with the same weights."""
+    from spm_ml.nlp.default_model import ensure_default_model, load_default_model
+    from spm_ml.nlp.pyfunc import register_sentiment_model
+
+    version, _ = register_sentiment_model(
+        ensure_default_model(), workdir, model=load_default_model()
+    )
+    return version
+
+
 @dataclass
 class QuickstartResult:
     workdir: Path
@@ -52,6 +66,8 @@ class QuickstartResult:
     scores_csv: Path
     n_open_deals: int
     scored_by_version: str
+    sentiment_version: str | None = None
+    """The registered ``email-sentiment`` version (``None`` with ``sentiment=False``)."""
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -116,6 +132,10 @@ def run_quickstart(
             logger.warning("%s not trained: %s", family, err)
             skipped[family] = str(err)
         lap(f"train {family}")
+    sentiment_version = None
+    if sentiment:
+        sentiment_version = register_default_sentiment(workdir)
+        lap("register sentiment")
     uri = registry.use_local_store(workdir)
     # the outputs are scored by the version just trained (or reused), whatever the champion
     scoring_model = registry.load_model(MODEL_NAME, version=run.model_version)
@@ -135,5 +155,6 @@ def run_quickstart(
         scores_csv=outputs / "deal_scores.csv",
         n_open_deals=len(scores),
         scored_by_version=scoring_model.version,
+        sentiment_version=sentiment_version,
         seconds=timings,
     )

@@ -181,3 +181,22 @@ def data_source(work: Path) -> str:
 def email_scores_path(work: Path) -> Path:
     """Cache of email sentiment scores (ids and scores only, never text) for ``work``."""
     return work / "email_scores.parquet"
+
+
+DEFAULT_RELOAD_SECONDS = 60
+
+
+def reload_seconds() -> int:
+    """How often the service asks the registry whether a champion moved
+    (``$SPM_ML_RELOAD_SECONDS``, default 60; ``0`` turns polling off: then only
+    ``POST /admin/reload`` loads new champions)."""
+    raw = os.environ.get("SPM_ML_RELOAD_SECONDS")
+    if raw is None or not raw.strip():
+        return DEFAULT_RELOAD_SECONDS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise SpmMlError(f"SPM_ML_RELOAD_SECONDS must be a whole number >= 0, not {raw!r}")
+    return value

@@ -12,6 +12,7 @@ keeps its row, with a status saying why its scores are empty.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -63,10 +64,14 @@ def rep_risk_rows(
     models: dict[str, LoadedModel | None],
     context: DealContext,
     workdir: Path,
+    rep_ids: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per rep employed at ``as_of`` who sells (an AE) or holds an open quota period
     (:data:`REP_COLUMNS`).  ``tables`` are the validated source's; ``context`` the deal
-    model's over them with email scores; ``models`` the loaded champions (``None``: absent)."""
+    model's over them with email scores; ``models`` the loaded champions (``None``: absent).
+    ``rep_ids`` keeps those reps' rows only (the API asks for a few): every rep is still
+    scored, so their figures are the batch's (the quota Monte Carlo draws every rep's
+    pipeline from one stream; attrition is ranked among every AE scored that day)."""
     quota = pd.DataFrame()
     if models.get("quota-risk") is not None:
         quota = quota_warnings(
@@ -76,9 +81,13 @@ def rep_risk_rows(
             models={"quota-risk": models["quota-risk"], "deal-win": models["deal-win"]},
             context=context,
         )
+        if rep_ids is not None and len(quota):
+            quota = quota[quota["rep_id"].isin(list(rep_ids))]
     attrition = pd.DataFrame()
     if models.get("attrition") is not None:
         attrition = attrition_warnings(tables, workdir, as_of=as_of, model=models["attrition"])
+        if rep_ids is not None and len(attrition):
+            attrition = attrition[attrition["rep_id"].isin(list(rep_ids))]
 
     reps = tables.reps
     hired = reps["hire_date"] < as_of
@@ -88,6 +97,8 @@ def rep_risk_rows(
     ids = set(reps.loc[(hired & ~gone & sells).to_numpy(), "rep_id"])
     ids |= set(quota["rep_id"]) if len(quota) else set()
     ids |= set(attrition["rep_id"]) if len(attrition) else set()
+    if rep_ids is not None:
+        ids &= set(rep_ids)
     rep_ids = np.array(sorted(ids), dtype=object)
     when = np.full(len(rep_ids), np.datetime64(as_of, "ns"))
     names = reps.set_index("rep_id")["name"] if "name" in reps else None

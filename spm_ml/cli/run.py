@@ -48,6 +48,11 @@ def quickstart(
         f"(run {run.run_id})" + (" [reused]" if run.reused else "")
         for family, run in result.rep_runs.items()
     )
+    if result.sentiment_version is not None:
+        models += (
+            f"\n  model:                        email-sentiment version "
+            f"{result.sentiment_version} (the built-in email tone model)"
+        )
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
     console.print(
         f"\n[bold]Done[/] ({timing}).\n"
@@ -80,20 +85,31 @@ def serve(
             "of the model and the organisation's context and uses about one core.",
         ),
     ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="The organisation's data source deals and reps are looked up in by id "
+            "(default $SPM_ML_DATA or WORKDIR/data).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the champion models over HTTP (BentoML): POST /v1/deals/score."""
+    """Serve the champion models over HTTP (BentoML): deal scores, coaching and what-if,
+    rep risk, email sentiment (docs/api.md)."""
     from spm_ml import registry
 
     work = settings.workdir(workdir)
     registry.use_local_store(work)
     registry.model_uri("deal-win")  # fail here, with a clear message, if nothing is trained
     settings.max_body_bytes()  # and on a bad SPM_ML_MAX_BODY_BYTES, rather than in each worker
+    settings.reload_seconds()  # and on a bad SPM_ML_RELOAD_SECONDS
     env = {**os.environ, "SPM_ML_WORKDIR": str(work)}
     if workers is not None:
         env["SPM_ML_WORKERS"] = str(workers)
+    if data is not None:
+        env["SPM_ML_DATA"] = data
     settings.serving_workers()  # a bad $SPM_ML_WORKERS fails here, not in the server
     _warn_without_tokens(work)
-    console.print(f"serving deal-win@champion from {work} on http://{host}:{port}")
+    console.print(f"serving the champion models of {work} on http://{host}:{port}")
     command = server_command(port, host)
     # Replace this process with the server, so signals (Ctrl-C, terminate) reach it directly.
     os.execve(command[0], command, env)

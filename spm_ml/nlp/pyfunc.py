@@ -10,6 +10,7 @@ pyfunc models (it imports MLflow).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,10 +27,16 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "INPUT_EXAMPLE",
     "PIPELINE_ARTIFACT",
+    "SENTIMENT_MODEL_NAME",
     "SentimentPyfunc",
     "load_sentiment_model",
+    "register_sentiment_model",
     "save_pyfunc",
 ]
+
+SENTIMENT_MODEL_NAME = "email-sentiment"
+"""Registered name of the email sentiment model the service serves (alias ``champion``)."""
+FINGERPRINT_TAG = "sentiment_fingerprint"
 
 INPUT_EXAMPLE = pd.DataFrame(
     {"text": ["Thanks, the proposal looks good and we plan to sign on Friday."]}
@@ -72,6 +79,9 @@ def _signature():
     )
 
 
+_REQUIREMENTS = ["spacy>=3.8,<3.9", "vaderSentiment>=3.3", "mlflow", "pandas"]
+
+
 def save_pyfunc(model: SentimentModel, path: str | Path) -> Path:
     """Write ``model`` as an MLflow pyfunc model folder at ``path`` (replacing it).
 
@@ -90,7 +100,7 @@ def save_pyfunc(model: SentimentModel, path: str | Path) -> Path:
             artifacts={PIPELINE_ARTIFACT: str(spacy_dir)},
             signature=_signature(),
             input_example=INPUT_EXAMPLE,
-            pip_requirements=["spacy>=3.8,<3.9", "vaderSentiment>=3.3", "mlflow", "pandas"],
+            pip_requirements=_REQUIREMENTS,
         )
         if not (target / "MLmodel").is_file():  # STYLE 13: every model carries its signature
             raise RuntimeError("MLflow did not write an MLmodel file")
@@ -101,6 +111,53 @@ def save_pyfunc(model: SentimentModel, path: str | Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("Saved sentiment pyfunc model to %s", path)
     return path
+
+
+def register_sentiment_model(
+    model_dir: str | Path,
+    workdir: Path,
+    name: str = SENTIMENT_MODEL_NAME,
+    model: SentimentModel | None = None,
+) -> tuple[str, bool]:
+    """Put the pyfunc folder ``model_dir`` (written by :func:`save_pyfunc`) in the work
+    folder's MLflow registry as ``name``; returns ``(version, reused)``.
+
+    The version is tagged with the model's fingerprint: registering the same weights again
+    reuses that version.  The first version becomes ``champion`` (later ones
+    ``challenger``), as for every family.  What goes to MLflow is the pipeline without its
+    string store, the signature and the synthetic input example: no training text, no email.
+    ``model``: the same model already loaded (spares loading it again for its fingerprint).
+    """
+    from spm_ml import registry
+
+    model_dir = Path(model_dir)
+    model = model or SentimentModel.load(pipeline_dir(model_dir))
+    fingerprint = model.fingerprint
+    registry.use_local_store(workdir)
+    known = registry.version_with_tag(name, FINGERPRINT_TAG, fingerprint)
+    if known is not None:
+        version = str(known.version)
+        if registry.champion_version(name) is None:
+            registry.assign_new_version_alias(name, version)
+        return version, True
+    registry.ensure_experiment(name, workdir)
+    # MLflow draws a download bar while it checks the input example: noise in quickstart
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    with mlflow.start_run(run_name=f"{name} {fingerprint[:8]}"):
+        mlflow.log_param("fingerprint", fingerprint)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=SentimentPyfunc(),
+            artifacts={PIPELINE_ARTIFACT: str(pipeline_dir(model_dir))},
+            signature=_signature(),
+            input_example=INPUT_EXAMPLE,
+            pip_requirements=_REQUIREMENTS,
+            registered_model_name=name,
+        )
+    version = str(info.registered_model_version)
+    registry.tag_version(name, version, {FINGERPRINT_TAG: fingerprint})
+    registry.assign_new_version_alias(name, version)
+    return version, False
 
 
 def load_sentiment_model(uri: str | Path) -> SentimentModel:

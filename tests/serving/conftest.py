@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
 
@@ -97,6 +98,8 @@ def server(trained_workdir, server_log, tokens_file, admin_token):
         "SPM_ML_WORKDIR": str(trained_workdir),
         "SPM_ML_ACCESS_LOG": "1",
         "SPM_ML_TOKENS_FILE": str(tokens_file),
+        # no polling: the registry of the shared work folder does not move
+        "SPM_ML_RELOAD_SECONDS": "0",
     }
     for name in ("SPM_ML_API_TOKEN", "SPM_ML_REQUEST_LOG"):
         env.pop(name, None)
@@ -109,3 +112,19 @@ def api(server, auth_headers):
     """An HTTP client of the running server holding the tests' admin token."""
     with httpx.Client(base_url=server, headers=auth_headers, timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="package")
+def quarter(trained_workdir) -> tuple[str, list[str], str]:
+    """A moment inside the last quota period, the AEs with a quota then, and a manager."""
+    quotas = pd.read_parquet(trained_workdir / "data" / "quotas.parquet")
+    reps = pd.read_parquet(trained_workdir / "data" / "reps.parquet")
+    last = quotas["period_start"].max()
+    as_of = last + pd.Timedelta(days=30)
+    holders = set(
+        quotas.loc[(quotas["period_start"] == last) & (quotas["quota_amount"] > 0), "rep_id"]
+    )
+    employed = reps["exit_date"].isna() | (reps["exit_date"] > as_of)
+    aes = sorted(set(reps.loc[employed & (reps["role"] == "AE"), "rep_id"]) & holders)
+    managers = sorted(set(reps.loc[reps["role"] != "AE", "rep_id"]))
+    return as_of.isoformat(), aes, managers[0]

@@ -193,14 +193,17 @@ def test_http_missing_wrong_and_revoked_tokens_are_401(server, tokens_file):
     store = TokenStore(tokens_file)
     token = store.create(f"short-lived-{uuid.uuid4().hex[:8]}", "coach")
     for headers in ({}, bearer("spm_" + "x" * 43), {"authorization": token}):
-        response = httpx.post(url, json={"deal_id": "x"}, headers=headers, timeout=30)
+        response = httpx.post(url, json={"deals": [{"deal_id": "x"}]}, headers=headers, timeout=30)
         assert response.status_code == 401, response.text
         assert response.headers["www-authenticate"] == "Bearer"
     assert (
-        httpx.post(url, json={"deal_id": "x"}, headers=bearer(token), timeout=30).status_code == 404
+        httpx.post(
+            url, json={"deals": [{"deal_id": "x"}]}, headers=bearer(token), timeout=30
+        ).status_code
+        == 404
     )
     store.revoke(store.list()[-1]["name"])  # takes effect without a restart
-    revoked = httpx.post(url, json={"deal_id": "x"}, headers=bearer(token), timeout=30)
+    revoked = httpx.post(url, json={"deals": [{"deal_id": "x"}]}, headers=bearer(token), timeout=30)
     assert revoked.status_code == 401
     for probe in ("/livez", "/readyz", "/healthz"):
         assert httpx.get(f"{server}{probe}", timeout=30).status_code == 200
@@ -228,12 +231,16 @@ def test_http_request_log_lines_carry_ids_and_never_tokens_or_email_text(
     for key in ("p_negative", "p_neutral", "p_positive"):
         inbound.pop(key)
     inbound["subject"], inbound["body"] = f"Re: {marker}", f"Budget approved. {marker}"
-    scored = api.post("/v1/deals/score", json=request, headers={"x-request-id": "t-scored-1"})
+    scored = api.post(
+        "/v1/deals/score", json={"deals": [request]}, headers={"x-request-id": "t-scored-1"}
+    )
     assert scored.status_code == 200, scored.text
     assert scored.headers["x-request-id"] == "t-scored-1"
-    rejected = api.post("/v1/deals/score", json={**request, "top_k": 99})
+    rejected = api.post("/v1/deals/score", json={"deals": [{**request, "top_k": 99}]})
     denied = httpx.post(f"{server}/admin/reload", json={}, headers=bearer(coach), timeout=30)
-    wrong = httpx.post(f"{server}/v1/deals/score", json=request, headers=bearer(marker), timeout=30)
+    wrong = httpx.post(
+        f"{server}/v1/deals/score", json={"deals": [request]}, headers=bearer(marker), timeout=30
+    )
     ids = [r.headers["x-request-id"] for r in (scored, rejected, denied, wrong)]
     assert [r.status_code for r in (rejected, denied, wrong)] == [400, 403, 401]
     deadline = time.monotonic() + 10

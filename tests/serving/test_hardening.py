@@ -248,7 +248,9 @@ def test_the_openapi_document_is_spm_mls():
     assert "BentoML" not in doc["info"]["description"]
     operation = doc["paths"]["/v1/deals/score"]["post"]
     assert operation["requestBody"]["required"] is True
-    assert set(operation["responses"]) == {"200", "400", "401", "404", "413", "415", "422"}
+    assert set(operation["responses"]) == {
+        *("200", "400", "401", "403", "404", "413", "415", "422", "503")
+    }
     assert "Prometheus" in doc["paths"]["/metrics"]["get"]["description"]
     schemas = doc["components"]["schemas"]
     assert {"ErrorBody", "ErrorDetail"} <= set(schemas)

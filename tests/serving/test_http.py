@@ -10,9 +10,11 @@ import httpx
 import pandas as pd
 import pytest
 
+from serving.schemas import MAX_ITEMS
 from serving.service import EXAMPLE_REQUEST
 
 pytestmark = pytest.mark.slow
+SCORE = "/v1/deals/score"
 
 
 def example_for(workdir) -> dict:
@@ -26,48 +28,119 @@ def example_for(workdir) -> dict:
     return request
 
 
+def post(api: httpx.Client, **kwargs) -> httpx.Response:
+    """POST to /v1/deals/score; ``json`` is one deal (sent as a list of one) unless it is a
+    whole body already (a dict with ``deals``, or not a dict)."""
+    body = kwargs.pop("json", None)
+    if body is not None:
+        whole = not isinstance(body, dict) or "deals" in body
+        kwargs["json"] = body if whole else {"deals": [body]}
+    return api.post(SCORE, **kwargs)
+
+
+def only(response: httpx.Response) -> dict:
+    """The one result of a one-deal answer."""
+    (result,) = response.json()["results"]
+    return result
+
+
 def test_scores_a_posted_deal_with_drivers(api, trained_workdir):
-    response = api.post("/v1/deals/score", json=example_for(trained_workdir))
+    response = post(api, json=example_for(trained_workdir))
     assert response.status_code == 200, response.text
-    body = response.json()
+    body = only(response)
+    assert body["status"] == 200 and "error" not in body
     assert body["deal_id"] == "NEW-1"
     assert 0.0 <= body["probability"] <= 1.0
     assert len(body["drivers"]) == 3
     assert {d["direction"] for d in body["drivers"]} <= {"raises", "lowers"}
-    assert body["model"] == {"name": "deal-win", "version": "1", "alias": "champion"}
+    assert body["models"] == [{"name": "deal-win", "version": "1", "alias": "champion"}]
 
 
 def test_more_engagement_changes_the_score(api, trained_workdir):
     quiet = example_for(trained_workdir)
     quiet["activities"], quiet["emails"] = [], []
     busy = example_for(trained_workdir)
-    a = api.post("/v1/deals/score", json=quiet).json()["probability"]
-    b = api.post("/v1/deals/score", json=busy).json()["probability"]
+    a = only(post(api, json=quiet))["probability"]
+    b = only(post(api, json=busy))["probability"]
     assert a != b
 
 
+def test_a_list_answers_each_item_with_its_status(api, trained_workdir):
+    deals = pd.read_parquet(trained_workdir / "data" / "deals.parquet")
+    open_deal = deals[deals["closed_at"].isna()].iloc[0]["deal_id"]
+    as_of = "2024-12-31T00:00:00"
+    body = {
+        "deals": [
+            {"deal_id": open_deal, "as_of": as_of},
+            {"deal_id": "NO-SUCH-DEAL", "as_of": as_of},
+            example_for(trained_workdir),
+            {"deal_id": open_deal, "as_of": as_of, "top_k": 1},
+        ]
+    }
+    response = post(api, json=body)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [200, 404, 200, 200]
+    assert [r["deal_id"] for r in results] == [open_deal, "NO-SUCH-DEAL", "NEW-1", open_deal]
+    assert results[1]["error"].startswith("deal_id:") and "NO-SUCH-DEAL" in results[1]["error"]
+    assert "probability" not in results[1]
+    assert results[0]["probability"] == results[3]["probability"]
+    assert len(results[0]["drivers"]) == 3 and len(results[3]["drivers"]) == 1
+    assert all(r["models"][0]["name"] == "deal-win" for r in results)
+
+
+def test_a_list_over_the_limit_is_413_and_an_empty_one_400(api):
+    too_many = {"deals": [{"deal_id": f"D{i}"} for i in range(MAX_ITEMS + 1)]}
+    response = post(api, json=too_many)
+    assert response.status_code == 413, response.text
+    assert str(MAX_ITEMS) in response.json()["error"] and "deals" in response.json()["error"]
+    assert post(api, json={"deals": [{"deal_id": "x"}] * MAX_ITEMS}).status_code == 404
+    empty = post(api, json={"deals": []})
+    assert empty.status_code == 400 and empty.json()["detail"][0]["loc"] == ["deals"]
+
+
 def test_bad_request_is_rejected_with_the_field_named(api):
-    response = api.post("/v1/deals/score", json={"deal": {"deal_id": "x"}})
+    response = post(api, json={"deal": {"deal_id": "x"}})
     assert response.status_code == 400
     assert "rep_id" in response.text and "amount" in response.text
     problems = response.json()["detail"]
-    assert {"loc": ["deal", "rep_id"], "type": "missing"} in [
+    assert {"loc": ["deals", 0, "deal", "rep_id"], "type": "missing"} in [
         {"loc": p["loc"], "type": p["type"]} for p in problems
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [("NaN", "finite_number"), ("Infinity", "finite_number"), ('"lots"', "float_parsing")],
+)
+def test_non_finite_and_mistyped_numbers_are_400_naming_the_field(
+    api, trained_workdir, value, kind
+):
+    text = json.dumps({"deals": [example_for(trained_workdir)]})
+    text = text.replace('"amount": 24000', f'"amount": {value}')
+    response = post(api, content=text, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["deals", 0, "deal", "amount"] and problem["type"] == kind
+
+
+def test_unseen_categories_are_scored_not_refused(api, trained_workdir):
+    request = example_for(trained_workdir)
+    request["deal"]["product"] = "A product nobody ever sold"
+    request["deal"]["industry_x"] = "an unseen custom value"
+    response = post(api, json=request)
+    assert response.status_code == 200, response.text
+    assert 0 <= only(response)["probability"] <= 1
 
 
 def test_bad_stage_is_rejected(api, trained_workdir):
     request = example_for(trained_workdir)
     request["deal"]["stage"] = "won-ish"
-    response = api.post("/v1/deals/score", json=request)
+    response = post(api, json=request)
     assert response.status_code == 400 and "stage" in response.text
 
 
 MARKER = "ZQX-CUSTOMER-TEXT-7781"
-
-
-def post(api: httpx.Client, **kwargs) -> httpx.Response:
-    return api.post("/v1/deals/score", **kwargs)
 
 
 def with_change(workdir, path: tuple, value) -> dict:
@@ -135,11 +208,12 @@ def test_unknown_routes_and_methods_are_4xx(api):
 def test_a_deal_is_scored_by_id_and_unknown_ids_are_404(api, trained_workdir):
     unknown = post(api, json={"deal_id": "NO-SUCH-DEAL"})
     assert unknown.status_code == 404 and "deal_id" in unknown.json()["error"]
+    assert only(unknown)["status"] == 404
     deals = pd.read_parquet(trained_workdir / "data" / "deals.parquet")
     open_deal = deals[deals["closed_at"].isna()].iloc[0]
     known = post(api, json={"deal_id": open_deal["deal_id"], "as_of": "2024-12-31T00:00:00"})
     assert known.status_code == 200, known.text
-    assert known.json()["label"].startswith("won within")
+    assert only(known)["label"].startswith("won within")
     closed = deals[deals["closed_at"].notna()].iloc[0]
     late = post(api, json={"deal_id": closed["deal_id"], "as_of": "2024-12-31T00:00:00"})
     assert late.status_code == 422 and "as_of" in late.json()["error"]
@@ -169,7 +243,8 @@ def test_email_text_is_scored_and_gives_tone(api, trained_workdir, server_log):
     inbound["body"] = f"Great news: the budget is approved, let's sign this week! {marker}"
     positive = post(api, json=request)
     assert positive.status_code == 200, positive.text
-    assert positive.json()["probability"] != negative.json()["probability"]
+    assert only(positive)["probability"] != only(negative)["probability"]
+    assert marker not in positive.text + negative.text
     assert marker not in server_log.read_text()
 
 
@@ -184,7 +259,10 @@ def test_the_openapi_document_carries_the_version(api):
 
     doc = api.get("/docs.json").json()
     assert doc["info"]["version"] == spm_ml.__version__
-    assert doc["paths"]["/v1/deals/score"]["post"]["description"]
+    for route in ("/v1/deals/score", "/v1/reps/risk", "/v1/emails/sentiment", "/admin/reload"):
+        assert doc["paths"][route]["post"]["description"], route
+    deals = doc["paths"]["/v1/deals/score"]["post"]["requestBody"]["content"]
+    assert deals["application/json"]["schema"]["properties"]["deals"]["maxItems"] == MAX_ITEMS
 
 
 def test_rejected_requests_leave_no_customer_text_in_the_server_log(
@@ -201,15 +279,19 @@ def test_rejected_requests_leave_no_customer_text_in_the_server_log(
     bad_email["emails"] = [
         {"direction": MARKER, "sent_at": MARKER, "subject": MARKER * 5_000, "sig": MARKER}
     ]
-    whole_body = [{"emails": [{"body": MARKER}]}]  # not an object: pydantic quotes it all
+    whole_body = {"deals": [[{"emails": [{"body": MARKER}]}]]}  # pydantic quotes it all
     bad_history = example_for(trained_workdir)
     bad_history["history"] = [{"changed_at": "2025-10-02", "field": "amount", "new_value": MARKER}]
-    for request in (email_text, extra_field, bad_email, whole_body, bad_history):
-        response = post(
-            api, content=json.dumps(request), headers={"content-type": "application/json"}
-        )
+    for request in (email_text, extra_field, bad_email, bad_history):
+        body = json.dumps({"deals": [request]})
+        response = post(api, content=body, headers={"content-type": "application/json"})
         assert 400 <= response.status_code < 500, response.text
         assert MARKER not in response.text
+    response = post(api, json=whole_body)
+    assert response.status_code == 400 and MARKER not in response.text
+    for text in ({"body": MARKER}, {"subject": MARKER, "body": 7}, {"body": MARKER, MARKER: 1}):
+        response = api.post("/v1/emails/sentiment", json={"emails": [text]})
+        assert MARKER not in response.text.replace(f'"{MARKER}"', "")  # only an unknown key
     # a key the API does not know is echoed to its sender (so it can be fixed), not logged
     key_only = example_for(trained_workdir)
     key_only["emails"][0][MARKER] = 1
@@ -218,8 +300,8 @@ def test_rejected_requests_leave_no_customer_text_in_the_server_log(
     log = server_log.read_text()
     assert MARKER not in log
     # the rejections were logged (so this scan looked at the right place), as paths and kinds
-    assert "body.emails.0.<extra>: extra_forbidden" in log
-    assert "body.history.0.new_value: history_value" in log
-    assert "body.deal.amount: greater_than_equal" in log
+    assert ".0.emails.0.<extra>: extra_forbidden" in log
+    assert ".0.history.0.new_value: history_value" in log
+    assert ".0.deal.amount: greater_than_equal" in log
     assert "method=POST,path=/v1/deals/score" in log  # the access log (on here) was read too
     assert "Traceback" not in log

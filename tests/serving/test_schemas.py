@@ -9,7 +9,17 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from serving.schemas import DealScore, DealScoreRequest, EmailIn, HistoryIn
+from serving.schemas import (
+    MAX_ITEMS,
+    DealScore,
+    DealScoreList,
+    DealScoreRequest,
+    EmailIn,
+    EmailList,
+    HistoryIn,
+    RepRiskList,
+    TooManyItems,
+)
 from serving.service import EXAMPLE_REQUEST
 
 MARKER = "ZQX-CUSTOMER-TEXT-7781"
@@ -218,6 +228,26 @@ def test_scores_answer_in_utc():
         as_of=datetime(2025, 12, 1),
         probability=0.5,
         drivers=[],
-        model={"name": "deal-win", "version": "1", "alias": "champion"},
+        models=[{"name": "deal-win", "version": "1", "alias": "champion"}],
     )
     assert json.loads(score.model_dump_json())["as_of"] == "2025-12-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "item"),
+    [
+        (DealScoreList, "deals", {"deal_id": "D1"}),
+        (RepRiskList, "reps", {"rep_id": "R1"}),
+        (EmailList, "emails", {"body": "hello"}),
+    ],
+)
+def test_lists_are_counted_before_their_items_are_read(model, field, item):
+    assert len(getattr(model.model_validate({field: [item] * MAX_ITEMS}), field)) == MAX_ITEMS
+    # one more is 413 (TooManyItems), even when the items are broken: they are never read
+    with pytest.raises(TooManyItems, match=f"{field}: at most {MAX_ITEMS}"):
+        model.model_validate({field: [{"broken": True}] * (MAX_ITEMS + 1)})
+    assert TooManyItems.error_code == 413
+    with pytest.raises(ValidationError):
+        model.model_validate({field: []})
+    schema = model.model_json_schema()["properties"][field]
+    assert schema["maxItems"] == MAX_ITEMS and schema["minItems"] == 1
