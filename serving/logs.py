@@ -53,12 +53,23 @@ def _field_names(*models: type[BaseModel]) -> frozenset[str]:
 
 
 KNOWN_FIELDS = _field_names(
+    schemas.DealScoreList,
+    schemas.DealCoachingList,
+    schemas.WhatIfList,
+    schemas.WhatIfRequest,
+    schemas.RepRiskList,
+    schemas.RepQuery,
+    schemas.RepCoachingList,
+    schemas.EmailList,
+    schemas.EmailText,
     schemas.DealScoreRequest,
     schemas.DealIn,
     schemas.HistoryIn,
     schemas.ActivityIn,
     schemas.EmailIn,
 )
+"""Field names of every request model: a rejected body's log line names these and writes
+``<extra>`` for anything else (an unknown key may itself be customer data)."""
 
 
 def describe_validation_error(error: ValidationError) -> str:
