@@ -9,7 +9,7 @@ organisation's extraction time (the same pool as ``serving_speed.py --shape id``
 * **(p) paced**: ``POST /v1/deals/coaching`` with one deal per request, open loop at
   ``--rate`` (default 100) requests/s for ``--duration`` (default 60) seconds; latency from
   each request's scheduled send time.  Target: **p99 < 100 ms, 0 errors**.
-* **(t) throughput, 32 deals per request**: ``--clients`` (default 2) closed-loop clients
+* **(t) throughput, 32 deals per request**: ``--clients`` (default 4) closed-loop clients
   for ``--duration-t`` (default 30) seconds: deals coached per second over HTTP, against
   the service's own coaching function (``serving.service.coachings``) called in this
   process by 2 threads on the same 32-deal requests for as long (the reference).  Target:
@@ -200,7 +200,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of the paced run")
     parser.add_argument("--duration-t", type=float, default=30.0, help="seconds of (t)")
-    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--start-timeout", type=float, default=900.0)

@@ -48,6 +48,7 @@ class MicroBatcher(Generic[Item, Result]):
         *,
         max_batch_size: int = 64,
         refill_wait: float = 0.002,
+        executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self._work = work
         self.max_batch_size = max_batch_size
@@ -56,7 +57,9 @@ class MicroBatcher(Generic[Item, Result]):
         self._expected = 1  # queued requests worth waiting for (the last batch's size)
         self._refilled: asyncio.Event | None = None
         self._draining = False
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring")
+        # another batcher's thread may be shared: the models are never called from two
+        # threads at once
+        self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring")
         self.batch_sizes: list[int] = []
         """Sizes of the last batches (kept short), for metrics and tests."""
 

@@ -158,6 +158,11 @@ class SpmMlService:
         """The set every request reads once, at its start: replaced whole by a reload."""
         self._freeze_heap()
         self.batcher = MicroBatcher(self._score_batch, max_batch_size=64)
+        # concurrent coaching requests are coached together too, on the same thread: a
+        # single deal costs about as much to featurise alone as beside thirty others
+        self.coach_batcher = MicroBatcher(
+            self._coach_batch, max_batch_size=64, executor=self.batcher.executor
+        )
         self._reps = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rep-scoring")
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
@@ -207,9 +212,17 @@ class SpmMlService:
         why = models.unavailable(DEAL_MODEL)
         if why:
             return unavailable(ctx, why)
-        loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(self.batcher.executor, coachings, models, request)
+        results = await self.coach_batcher.submit_many(
+            [(deal, request.max_recommendations) for deal in request.deals]
+        )
         return answer(ctx, DealCoachings, results)
+
+    def _coach_batch(
+        self, items: Sequence[tuple[DealScoreRequest, int]]
+    ) -> list[DealCoachingResult]:
+        """One coaching call for every deal of a batch (on the scoring thread), by the model
+        set current when the batch starts."""
+        return coach_items(self.models, [d for d, _ in items], [k for _, k in items])
 
     @bentoml.api(route="/v1/deals/what-if")
     async def what_if(self, request: WhatIfList, /, ctx: bentoml.Context) -> WhatIfs:
@@ -382,15 +395,24 @@ def deal_score(result: DealResult, models: ModelSet) -> DealScore:
 
 def coachings(models: ModelSet, request: DealCoachingList) -> list[DealCoachingResult]:
     """Every deal of a request coached in one call of the scorer (its levers included)."""
+    n = len(request.deals)
+    return coach_items(models, request.deals, [request.max_recommendations] * n)
+
+
+def coach_items(
+    models: ModelSet, deals: Sequence[DealScoreRequest], max_recommendations: Sequence[int]
+) -> list[DealCoachingResult]:
+    """Deals (of one request or of several, each with its own ``max_recommendations``)
+    coached in one call of the scorer, levers included."""
     from spm_ml.coaching.deals import DealCoaching
 
-    deals = _with_scored_text(request.deals, models.deal_sentiment)
+    deals = _with_scored_text(deals, models.deal_sentiment)
     coached = models.scorer.coach_requests(
-        [deal_request(r) for r in deals], max_recommendations=request.max_recommendations
+        [deal_request(r) for r in deals], max_recommendations=max(max_recommendations)
     )
     refs = [ModelRef.of(DEAL_MODEL, models.version(DEAL_MODEL))]
     results = []
-    for item in coached:
+    for item, most in zip(coached, max_recommendations, strict=True):
         if not isinstance(item, DealCoaching):
             status, message = item_error(item.error)
             results.append(
@@ -410,7 +432,7 @@ def coachings(models: ModelSet, request: DealCoachingList) -> list[DealCoachingR
                 as_of=item.as_of.to_pydatetime(),
                 probability=item.probability,
                 drivers=[WordedDriver(**d) for d in item.drivers],
-                recommendations=[Recommendation(**vars(r)) for r in item.recommendations],
+                recommendations=[Recommendation(**vars(r)) for r in item.recommendations[:most]],
                 context=[WordedDriver(**d) for d in item.context],
                 note=item.note,
                 label=models.label,
