@@ -24,11 +24,12 @@ def test_quickstart_registered_the_sentiment_champion_without_email_text(trained
     from spm_ml.nlp.default_model import load_default_model
 
     assert champion.tags[FINGERPRINT_TAG] == load_default_model().fingerprint
+    # the version's own artifact location: a models:/ URI would be resolved against the
+    # process's global registry, which another test may have pointed elsewhere
+    location = client.get_model_version_download_uri(SENTIMENT_MODEL_NAME, champion.version)
     folder = Path(
         mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{SENTIMENT_MODEL_NAME}/{champion.version}",
-            dst_path=str(tmp_path),
-            tracking_uri=uri,
+            artifact_uri=location, dst_path=str(tmp_path), tracking_uri=uri
         )
     )
     blobs = [p.read_bytes() for p in folder.rglob("*") if p.is_file()]
