@@ -155,7 +155,11 @@ def what_if(
     if len(changes) != n:
         raise WhatIfError(f"{len(changes)} sets of changes for {n} deals", "changes")
     names = set(model.feature_names_in_)
-    changed = {name: np.array(values, dtype=object, copy=True) for name, values in columns.items()}
+    # only the columns a change touches are copied (as objects: a change may set None)
+    touched = {feature for change in changes for feature in change} & names
+    changed = dict(columns)
+    for feature in touched:
+        changed[feature] = np.array(columns[feature], dtype=object, copy=True)
     for i, change in enumerate(changes):
         for feature, value in change.items():
             if feature not in names:
@@ -170,7 +174,7 @@ def what_if(
             elif value is not None and not _finite_number(value):
                 raise WhatIfError(f"{feature} must be a finite number", f"{i}.{feature}")
             changed[feature][i] = value
-    changed = _numeric(changed, model)
+    changed.update(_numeric({feature: changed[feature] for feature in touched}, model))
     for share in book.shares:
         if share.name in names and all(share.name not in c for c in changes):
             changed[share.name] = _share(changed, share.numerator, share.other)
