@@ -110,8 +110,9 @@ def in_words(driver: dict, phrases: dict[str, Callable[[float], str]]) -> str:
 
 
 def current_period_snapshots(tables: Tables, as_of: pd.Timestamp) -> pd.DataFrame:
-    """For every rep with a quota period open at ``as_of`` (and employed then), a snapshot at
-    ``as_of`` and weekly ones from the period's start: to date when a warning began.
+    """For every rep with a quota period open at ``as_of`` (and employed then: hired before
+    it, not yet gone), a snapshot at ``as_of`` and weekly ones from the period's start (or
+    the hire, if later): to date when a warning began.
 
     The ``as_of`` rows come first, in rep order: the Monte Carlo reads its random numbers
     row by row, so they are drawn exactly as when they are scored alone (the coaching's
@@ -121,12 +122,15 @@ def current_period_snapshots(tables: Tables, as_of: pd.Timestamp) -> pd.DataFram
     open_now = (quotas["period_start"] < as_of) & (as_of < close) & (quotas["quota_amount"] > 0)
     current = quotas[open_now.to_numpy()].reset_index(drop=True)
     reps = tables.reps.set_index("rep_id")
-    employed = ~(current["rep_id"].map(reps["exit_date"]) < as_of).to_numpy()
-    current = current[employed].reset_index(drop=True)
+    hired = (current["rep_id"].map(reps["hire_date"]) < as_of).to_numpy()
+    gone = (current["rep_id"].map(reps["exit_date"]) < as_of).to_numpy()
+    current = current[hired & ~gone].reset_index(drop=True)
     rows = []
     for row in current.itertuples(index=False):
         dates = pd.date_range(row.period_start, as_of, freq=f"{HISTORY_EVERY_DAYS}D")[1:]
-        dates = [d for d in dates if d < as_of] + [as_of]
+        # as training's snapshots (features/quota.py): never a moment before the hire
+        hire = reps.at[row.rep_id, "hire_date"]
+        dates = [d for d in dates if hire < d < as_of] + [as_of]
         length = (period_close(row.period_end) - row.period_start) / pd.Timedelta(days=1)
         for when in dates:
             rows.append(

@@ -152,3 +152,22 @@ def test_vandalism_does_change_later_quota_features(org):
 def _scored(emails: pd.DataFrame) -> pd.DataFrame:
     scores = np.random.default_rng(0).dirichlet([1, 1, 1], len(emails))
     return emails.assign(p_negative=scores[:, 0], p_neutral=scores[:, 1], p_positive=scores[:, 2])
+
+
+def test_served_snapshots_never_score_a_rep_before_the_hire(org):
+    """Training's quota rows start at the hire (quota_snapshots); the served ones
+    (early_warnings.current_period_snapshots) must too: a rep hired after as_of is not
+    warned about, and the weekly history that dates a warning starts after the hire."""
+    from spm_ml.early_warnings import current_period_snapshots
+
+    start = org.quotas["period_start"].max()
+    as_of = start + pd.Timedelta(days=40)
+    open_now = current_period_snapshots(org, as_of)
+    late, recent = sorted(set(open_now["rep_id"]))[:2]
+    hire = {late: as_of + pd.Timedelta(days=10), recent: start + pd.Timedelta(days=20)}
+    reps = org.reps.assign(hire_date=org.reps["rep_id"].map(hire).fillna(org.reps["hire_date"]))
+    served = current_period_snapshots(org.replace(reps=reps), as_of)
+    assert late not in set(served["rep_id"])
+    mine = served[served["rep_id"] == recent]
+    assert (mine["as_of"] > hire[recent]).all() and as_of in set(mine["as_of"])
+    assert len(served) < len(open_now)
