@@ -92,9 +92,16 @@ def serve(
             "(default $SPM_ML_DATA or WORKDIR/data).",
         ),
     ] = None,
+    report_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="The batch run (spm-ml batch --out DIR) managers' pages are built from, "
+            "GET /v1/managers/ID/report (default $SPM_ML_REPORT_FROM or WORKDIR/outputs/batch).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the champion models over HTTP (BentoML): deal scores, coaching and what-if,
-    rep risk, email sentiment (docs/api.md)."""
+    rep risk, email sentiment, managers' pages (docs/api.md)."""
     from spm_ml import registry
 
     work = settings.workdir(workdir)
@@ -107,6 +114,8 @@ def serve(
         env["SPM_ML_WORKERS"] = str(workers)
     if data is not None:
         env["SPM_ML_DATA"] = data
+    if report_from is not None:
+        env["SPM_ML_REPORT_FROM"] = str(report_from.resolve())
     settings.serving_workers()  # a bad $SPM_ML_WORKERS fails here, not in the server
     _warn_without_tokens(work)
     console.print(f"serving the champion models of {work} on http://{host}:{port}")
