@@ -65,8 +65,17 @@ def quickstart(
         + "\n"
         f"  deal scores ({result.n_open_deals:,} open deals, scored by version "
         f"{result.scored_by_version}): {result.scores_parquet}\n"
-        f"                                {result.scores_csv}\n\n"
-        f"Start the API:   spm-ml serve --workdir {work}\n"
+        f"                                {result.scores_csv}\n"
+        + (
+            f"  pre-call batch (as of {result.batch_as_of:%Y-%m-%d}): {result.batch_dir}\n"
+            f"  example manager page ({result.report_manager}): {result.report_page}\n\n"
+            f"Manager pages:   spm-ml report --from {result.batch_dir} --all-managers "
+            f"--out {work / 'outputs' / 'reports'}\n"
+            if result.report_page is not None
+            else "\n"
+        )
+        + f"Start the API:   spm-ml serve --workdir {work}  "
+        "(pages: GET /v1/managers/ID/report)\n"
         f"Warnings:        spm-ml warnings --workdir {work} --as-of DATE (inside a quota period)\n"
         f"Browse runs:     mlflow ui --backend-store-uri {result.tracking_uri}"
     )
