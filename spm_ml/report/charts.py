@@ -62,7 +62,7 @@ def _ticks(top: float, n: int = 4) -> list[float]:
 def fan_chart(row: dict, period: dict | None, as_of_label: str, team: str) -> Markup:
     """The team's period bookings: booked to date, then the Monte Carlo fan of the period's
     total (P10-P90 band, P50 line) from today to the close, against the quota line."""
-    width, height, left, right, top, bottom = 560, 260, 70, 120, 20, 40
+    width, height, left, right, top, bottom = 760, 300, 70, 130, 20, 40
     booked, quota = row["closed_won"] or 0.0, row.get("quota")
     p10, p50, p90 = row["total_p10"], row["total_p50"], row["total_p90"]
     fraction = row.get("fraction_elapsed") or 0.5
@@ -131,8 +131,8 @@ def fan_chart(row: dict, period: dict | None, as_of_label: str, team: str) -> Ma
 
 def interval_chart(rows: list[dict]) -> Markup:
     """Each rep's expected attainment (dot) and 80% interval (bar), against 100% of quota."""
-    row_h, left, right, top = 26, 150, 30, 26
-    width = 560
+    row_h, left, right, top = 26, 170, 30, 26
+    width = 760
     height = top + row_h * max(len(rows), 1) + 30
     highest = max([1.2] + [r["attainment_p90"] or 0 for r in rows]) * 1.05
     plot_w = width - left - right

@@ -207,7 +207,7 @@ def deals_at_risk(deals: pd.DataFrame, names: dict[str, str]) -> list[dict]:
 
 def tone_words(row: dict) -> str:
     """The buyer's email tone in words: trend over the last 14 days and the latest email."""
-    trend, latest = row.get("inbound_tone_trend"), row.get("latest_inbound_tone")
+    trend, latest = _tone(row.get("inbound_tone_trend")), _tone(row.get("latest_inbound_tone"))
     negative = row.get("inbound_negative_share_14d")
     parts = []
     if trend is not None:
@@ -220,11 +220,19 @@ def tone_words(row: dict) -> str:
     return "; ".join(parts) or "no buyer email tone on record"
 
 
+def _tone(value: float | None) -> float | None:
+    """Rounded to the two digits shown, without a "-0.00"."""
+    return None if value is None else round(value, 2) + 0.0
+
+
 def push_words(row: dict) -> str:
     pushes, days = row.get("close_date_pushes"), row.get("close_date_push_days")
+    if pushes is None:
+        return "close-date pushes not on record"
     if not pushes:
         return "close date never pushed"
-    return f"close date pushed {int(pushes)} time(s), {int(days or 0)} days in all"
+    times = "once" if pushes == 1 else f"{int(pushes)} times"
+    return f"close date pushed {times}, {int(days or 0)} days in all"
 
 
 def model_cards(manifest: dict) -> list[dict]:

@@ -8,26 +8,29 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import synthetic_outputs
-from report_expected import expected_attrition, expected_deals, expected_reps
+from report_expected import (
+    expected_attrition,
+    expected_deals,
+    expected_reps,
+    synthetic_outputs,
+)
 
 from spm_ml.report import render_manager, write_page
 
 pytestmark = pytest.mark.slow  # the session's trained work folder, a browser
 
 
-def open_page(browser, url: str, headers: dict | None = None):
-    """A new page at ``url``; the console's errors and the page's uncaught exceptions are
-    collected in ``page.problems``."""
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
+def open_page(browser, url: str, *, offline: bool = False):
+    """A new page at ``url`` in a context of its own (closed with the page's context);
+    the console's errors and the page's uncaught exceptions are in ``page.problems``."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, offline=offline)
+    page = context.new_page()
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda err: problems.append(str(err)))
-    if headers:
-        page.set_extra_http_headers(headers)
-    response = page.goto(url, wait_until="load")
+    page.goto(url, wait_until="load")
     page.problems = problems
-    return page, response
+    return page
 
 
 def drawn_charts(page) -> list[dict]:
@@ -69,9 +72,8 @@ def test_the_written_file_opens_offline_and_shows_every_section(
     browser, outputs, manager, tmp_path, artifacts
 ):
     path = write_page(render_manager(outputs, manager), tmp_path / "page.html")
-    context = browser.new_context(offline=True)  # nothing may be fetched
+    page = open_page(browser, path.as_uri(), offline=True)  # nothing may be fetched
     try:
-        page, _ = open_page(context, path.as_uri())
         check_page(page, outputs, manager)
         fan = [c for c in drawn_charts(page) if "bookings forecast" in c["title"]]
         assert fan, "the team's fan chart"
@@ -79,7 +81,7 @@ def test_the_written_file_opens_offline_and_shows_every_section(
         page.emulate_media(media="print")
         page.screenshot(path=str(artifacts / f"manager-{manager}-print.png"), full_page=True)
     finally:
-        context.close()
+        page.context.close()
 
 
 def test_a_manager_with_20_reps_and_500_open_deals_renders_in_under_2_seconds(
@@ -90,9 +92,10 @@ def test_a_manager_with_20_reps_and_500_open_deals_renders_in_under_2_seconds(
     started = time.perf_counter()
     path = write_page(render_manager(big, "M-SPEED"), tmp_path / "speed.html")
     built = time.perf_counter() - started
-    page, _ = open_page(browser, path.as_uri())
+    page = open_page(browser, path.as_uri())
     shown = time.perf_counter() - started
     assert built < 2.0 and shown < 2.0, f"built in {built:.2f} s, shown in {shown:.2f} s"
     check_page(page, big, "M-SPEED")
     assert len(listed(page, "reps", "data-rep-id")) == 20
     page.screenshot(path=str(artifacts / "manager-M-SPEED.png"), full_page=True)
+    page.context.close()
