@@ -9,6 +9,7 @@ shows, and labels its axes with their units.
 from __future__ import annotations
 
 import itertools
+import math
 from html import escape
 
 from markupsafe import Markup
@@ -55,14 +56,19 @@ def _text(x: float, y: float, text: str, anchor: str = "start", size: int = 11, 
 
 
 def _ticks(top: float, n: int = 4) -> list[float]:
-    step = top / n if top > 0 else 1.0
-    return [step * i for i in range(n + 1)]
+    """Round tick values (1, 2, 2.5 or 5 times a power of ten) from 0 up to ``top``."""
+    if top <= 0:
+        return [0.0]
+    raw = top / n
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    return [step * i for i in range(int(top // step) + 1)]
 
 
 def fan_chart(row: dict, period: dict | None, as_of_label: str, team: str) -> Markup:
     """The team's period bookings: booked to date, then the Monte Carlo fan of the period's
     total (P10-P90 band, P50 line) from today to the close, against the quota line."""
-    width, height, left, right, top, bottom = 760, 300, 70, 130, 20, 40
+    width, height, left, right, top, bottom = 760, 300, 70, 130, 24, 40
     booked, quota = row["closed_won"] or 0.0, row.get("quota")
     p10, p50, p90 = row["total_p10"], row["total_p50"], row["total_p90"]
     fraction = row.get("fraction_elapsed") or 0.5
@@ -82,6 +88,7 @@ def fan_chart(row: dict, period: dict | None, as_of_label: str, team: str) -> Ma
             f'stroke="#e0e0e0"/>'
         )
         body.append(_text(left - 6, y(tick) + 4, money(tick), "end", 10))
+    body.append(_text(left, top - 6, "bookings this period (US$)", "start", 10, fill=GREY))
     start = period["start"][:10] if period else "period start"
     close = period["close"][:10] if period else "period close"
     body.append(_text(x(0), height - 12, start, "start", 10))
