@@ -77,7 +77,7 @@ def test_the_quickstarts_batch_carries_the_pages_facts(trained_workdir):
         sentences = [r["sentence"] for r in coaching["deals_to_rescue"]]
         sentences += [a["sentence"] for a in coaching["activity_vs_baseline"]]
         sentences.append((coaching["pipeline_gap"] or {}).get("sentence"))
-        assert row.coaching is None or row.coaching in sentences
+        assert pd.isna(row.coaching) or row.coaching in sentences
 
     facts = manifest["model_facts"]
     assert set(facts) == {f for f, m in manifest["models"].items() if "missing" not in m}

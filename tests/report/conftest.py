@@ -1,7 +1,7 @@
 """Fixtures of the manager-page tests: the quickstart's batch run (tests/conftest.py's
 trained work folder, where ``run_quickstart`` runs ``spm-ml batch``), a synthetic run of the
-same schema sized for the speed test, and headless Chromium (Debian's ``/usr/bin/chromium``
-driven by Playwright; ``.ci/run`` installs it where absent)."""
+the manager of the fixture organisation the pages are checked for, and where screenshots go
+(the ``browser`` fixture is tests/conftest.py's, shared with tests/serving)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 
 from spm_ml.report import BatchOutputs, read_batch_outputs
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "report"
 """Full-page screenshots of the tests (ignored by git; CI keeps them as artifacts)."""
 
@@ -40,15 +39,3 @@ def manager(outputs) -> str:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Headless Chromium, one per session."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent: apt-get install -y chromium chromium-driver")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield chromium
-        chromium.close()

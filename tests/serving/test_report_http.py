@@ -14,7 +14,6 @@ from spm_ml.report import read_batch_outputs
 from spm_ml.tokens import TokenStore
 
 pytestmark = pytest.mark.slow
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
@@ -64,38 +63,34 @@ def test_an_admin_sees_any_page_and_an_unknown_id_is_404(server, admin_token, ou
     assert "NOPE" in answer.json()["error"] and outputs.managers()[0] in answer.json()["error"]
 
 
-def test_the_served_page_renders_in_chromium(server, tokens, outputs, tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent: apt-get install -y chromium chromium-driver")
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_the_served_page_renders_in_chromium(server, tokens, outputs, browser):
     manager = outputs.managers()[0]
     artifacts = Path(__file__).resolve().parents[2] / "artifacts" / "report"
     artifacts.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            page = browser.new_page(
-                extra_http_headers={"authorization": f"Bearer {tokens['first']}"}
-            )
-            problems: list[str] = []
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda err: problems.append(str(err)))
-            response = page.goto(f"{server}/v1/managers/{manager}/report", wait_until="load")
-            assert response.status == 200 and problems == []
-            sizes = page.eval_on_selector_all(
-                "svg", "s => s.map(c => [c.getBoundingClientRect().width, c.childElementCount])"
-            )
-            assert sizes and all(width > 50 and children > 3 for width, children in sizes)
-            rows = page.eval_on_selector_all(
-                "table.reps tr[data-rep-id]", "r => r.map(x => x.dataset.repId)"
-            )
-            scored = outputs.reps[
-                (outputs.reps["manager_id"] == manager) & (outputs.reps["quota_status"] == "scored")
-            ]
-            assert sorted(rows) == sorted(scored["rep_id"])
-            page.screenshot(path=str(artifacts / f"served-{manager}.png"), full_page=True)
-        finally:
-            browser.close()
+    context = browser.new_context(
+        viewport={"width": 1200, "height": 900},
+        extra_http_headers={"authorization": f"Bearer {tokens['first']}"},
+    )
+    try:
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda err: problems.append(str(err)))
+        response = page.goto(f"{server}/v1/managers/{manager}/report", wait_until="load")
+        assert response.status == 200 and problems == []
+        sizes = page.eval_on_selector_all(
+            "svg", "s => s.map(c => [c.getBoundingClientRect().width, c.childElementCount])"
+        )
+        assert sizes and all(width > 50 and children > 3 for width, children in sizes)
+        rows = page.eval_on_selector_all(
+            "table.reps tr[data-rep-id]", "r => r.map(x => x.dataset.repId)"
+        )
+        reps = outputs.reps
+        scored = reps[(reps["manager_id"] == manager) & (reps["quota_status"] == "scored")]
+        assert sorted(rows) == sorted(scored["rep_id"])
+        page.screenshot(path=str(artifacts / f"served-{manager}.png"), full_page=True)
+    finally:
+        context.close()
 
 
 def test_no_batch_run_is_503_saying_what_to_run(tmp_path):
