@@ -25,6 +25,13 @@ def quickstart(
     sentiment: Annotated[
         bool, typer.Option(help="Score email sentiment and use it in the deal model.")
     ] = True,
+    backtest: Annotated[
+        bool,
+        typer.Option(
+            help="Also back-test the bookings forecast (spm-ml backtest; minutes), so the "
+            "example manager page shows the team's record against past periods."
+        ),
+    ] = False,
 ) -> None:
     """Simulate an organisation, validate it, train and register the deal-win, quota-risk and
     attrition models, score the open deals."""
@@ -33,7 +40,13 @@ def quickstart(
     work = settings.workdir(workdir)
     with progress_bar() as progress:
         result = run_quickstart(
-            work, reps=reps, months=months, seed=seed, sentiment=sentiment, progress=progress
+            work,
+            reps=reps,
+            months=months,
+            seed=seed,
+            sentiment=sentiment,
+            backtest=backtest,
+            progress=progress,
         )
     print_training_summary(result.run.metrics)
     print_slices(result.run.slices)
