@@ -34,7 +34,8 @@ def quickstart(
     ] = False,
 ) -> None:
     """Simulate an organisation, validate it, train and register the deal-win, quota-risk and
-    attrition models, score the open deals."""
+    attrition models, score the open deals, run the pre-call batch and write the example
+    manager's page."""
     from spm_ml.quickstart import run_quickstart
 
     work = settings.workdir(workdir)
