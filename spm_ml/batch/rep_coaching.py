@@ -38,13 +38,8 @@ def rep_coaching_rows(
     at ``as_of``; no rows without a quota-risk champion."""
     if models.get("quota-risk") is None:
         return pd.DataFrame(columns=["rep_id", *COACHING_COLUMNS])
-    coached = coach_reps(
-        tables,
-        workdir,
-        as_of=as_of,
-        models={"quota-risk": models["quota-risk"], "deal-win": models["deal-win"]},
-        context=context,
-    )
+    scoring = {family: models[family] for family in ("quota-risk", "deal-win")}
+    coached = coach_reps(tables, workdir, as_of=as_of, models=scoring, context=context)
     coached = [c for c in coached if c.p_miss is not None]
     return pd.DataFrame(
         {
