@@ -272,10 +272,12 @@ CHROMIUM = Path("/usr/bin/chromium")
 """Debian's Chromium (``apt-get install chromium chromium-driver``; ``.ci/run`` installs it)."""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     """Headless Chromium driven by Playwright through ``executable_path`` (no browser
-    download), one per session: the sync API allows one running at a time."""
+    download), one per test module: Playwright's sync API runs an event loop in the main
+    thread while it is open, so it must be closed before other modules' tests call
+    ``asyncio.run`` (and only one may be open at a time)."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent: apt-get install -y chromium chromium-driver")
     sync_api = pytest.importorskip("playwright.sync_api")
