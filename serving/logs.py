@@ -40,7 +40,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from serving import schemas
+from serving import rep_schemas, schemas
 
 REDACTED_LOGGERS = (
     "bentoml._internal.server.http_app",  # log_exception: every failed API request
@@ -57,9 +57,15 @@ KNOWN_FIELDS = _field_names(
     schemas.DealCoachingList,
     schemas.WhatIfList,
     schemas.WhatIfRequest,
-    schemas.RepRiskList,
-    schemas.RepQuery,
-    schemas.RepCoachingList,
+    rep_schemas.RepQuery,
+    rep_schemas.RepIn,
+    rep_schemas.QuotaIn,
+    rep_schemas.PayIn,
+    rep_schemas.RepChangeIn,
+    rep_schemas.OwnedDealIn,
+    rep_schemas.DealChangeIn,
+    rep_schemas.RepActivityIn,
+    rep_schemas.RepEmailIn,
     schemas.EmailList,
     schemas.EmailText,
     schemas.DealScoreRequest,

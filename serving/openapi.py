@@ -33,7 +33,8 @@ when any item was answered; when every item was refused it carries their status.
 
 * `POST /v1/deals/score`: win probability and top SHAP drivers of open deals, by `deal_id`
   (the service's data source, as of `as_of`) or posted with their history and events.
-* `POST /v1/reps/risk`: quota-miss risk of reps by `rep_id`; attrition risk of top
+* `POST /v1/reps/risk`: quota-miss risk of reps by `rep_id` or posted with their records
+  (`rep`, at most 16 per request); attrition risk of top
   performers for admins and the rep's own manager only.
 * `POST /v1/emails/sentiment`: calibrated tone of emails (text never logged or stored).
 * `GET /v1/managers/{id}/report`: the manager's pre-call page as HTML, from the service's

@@ -1,8 +1,10 @@
 """Coaching reps on quota for the API: :func:`spm_ml.coaching.reps.coach_reps` for the reps
 asked, grouped by ``as_of``, with attrition shown only to callers allowed to see it.
 
-A rep the data source does not know is a 404 item (the others are still coached); a rep
-without a quota period open at ``as_of`` gets an answer saying so (``quota_status``).
+Reps come by id or posted with their records (:func:`serving.reps.rep_groups`).  A rep the
+data source does not know is a 404 item, a posted rep whose rows do not fit a 422 (the
+others are still coached); a rep without a quota period open at ``as_of`` gets an answer
+saying so (``quota_status``).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import pandas as pd
 
 from serving.auth import Caller
 from serving.models import ModelSet
-from serving.reps import WITHHELD, known_by_moment
-from serving.schemas import AttritionRisk, ModelRef, RepCoachingResult, RepQuery
+from serving.rep_schemas import RepQuery
+from serving.reps import WITHHELD, refused_rep, rep_groups
+from serving.schemas import AttritionRisk, ModelRef, RepCoachingResult
 
 
 def rep_coachings(
@@ -29,42 +32,31 @@ def rep_coachings(
     """One :class:`RepCoachingResult` per query (``as_of``: each query's moment)."""
     from spm_ml.coaching.reps import coach_reps
 
-    known = set(models.tables.reps["rep_id"])
-    groups = known_by_moment(queries, as_of, known)
+    groups, refused = rep_groups(models, queries, as_of)
     coached: dict[int, object] = {}
     champions = {"quota-risk": models.models["quota-risk"], "deal-win": models.models["deal-win"]}
-    for moment, positions in groups.items():
-        ids = list(dict.fromkeys(queries[i].rep_id for i in positions))
+    for group in groups:
+        ids = list(dict.fromkeys(queries[i].id for i in group.positions))
         found = coach_reps(
-            models.tables,
+            group.tables,
             workdir,
             rep_ids=ids,
-            as_of=moment,
+            as_of=group.moment,
             models=champions,
-            context=models.scorer.context,
+            context=group.context,
             include_attrition=True,
             attrition_model=models.models.get("attrition"),
         )
         by_rep = {c.rep_id: c for c in found}
-        for i in positions:
-            coached[i] = by_rep[queries[i].rep_id]
+        for i in group.positions:
+            coached[i] = by_rep[queries[i].id]
     deal_version = models.version("deal-win")
-    out = []
-    for i, query in enumerate(queries):
-        moment = as_of[i].to_pydatetime()
-        if i not in coached:
-            out.append(
-                RepCoachingResult(
-                    status=404,
-                    error=f"rep_id: rep {query.rep_id!r} is not in the service's data source",
-                    rep_id=query.rep_id,
-                    as_of=moment,
-                    models=[],
-                )
-            )
-            continue
-        out.append(_answer(coached[i], moment, caller, deal_version))
-    return out
+    return [
+        refused_rep(RepCoachingResult, q, as_of[i], refused[i])
+        if i in refused
+        else _answer(coached[i], as_of[i].to_pydatetime(), caller, deal_version)
+        for i, q in enumerate(queries)
+    ]
 
 
 def _answer(coaching, moment, caller: Caller, deal_version: str) -> RepCoachingResult:

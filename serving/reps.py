@@ -11,14 +11,20 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from serving.auth import Caller
 from serving.models import ModelSet
-from serving.schemas import AttritionRisk, ModelRef, QuotaRisk, RepQuery, RepRisk
+from serving.rep_schemas import RepIn, RepQuery
+from serving.schemas import AttritionRisk, ModelRef, QuotaRisk, RepRisk
+from serving.texts import score_texts
 from spm_ml.batch.rep_risk import SCORED, rep_risk_rows
+from spm_ml.data.overlay import PostedRep, PostedRepError, check_posted_rep, with_posted_reps
+from spm_ml.data.tables import Tables
+from spm_ml.features.context import DealContext
 
 WITHHELD = (
     "attrition: shown only to admins and to the rep's manager at as_of; this caller is neither"
@@ -33,59 +39,126 @@ def rep_risks(
     workdir: Path,
 ) -> list[RepRisk]:
     """One :class:`RepRisk` per query (``as_of``: each query's moment, naive UTC)."""
-    known = set(models.tables.reps["rep_id"])
-    groups = known_by_moment(queries, as_of, known)
+    groups, refused = rep_groups(models, queries, as_of)
     rows: dict[int, dict] = {}
-    for moment, positions in groups.items():
-        ids = sorted({queries[i].rep_id for i in positions})
+    for group in groups:
+        ids = sorted({queries[i].id for i in group.positions})
         scored = rep_risk_rows(
-            models.tables, moment, models.models, models.scorer.context, workdir, rep_ids=ids
+            group.tables, group.moment, models.models, group.context, workdir, rep_ids=ids
         )
         by_rep = {row["rep_id"]: row for row in scored.to_dict("records")}
-        for i in positions:
-            if queries[i].rep_id in by_rep:
-                rows[i] = by_rep[queries[i].rep_id]
+        for i in group.positions:
+            if queries[i].id in by_rep:
+                rows[i] = by_rep[queries[i].id]
     deal_version = models.version("deal-win")
     return [
-        _answer(q, as_of[i], rows.get(i), known, caller, deal_version)
+        refused_rep(RepRisk, q, as_of[i], refused[i])
+        if i in refused
+        else _answer(q, as_of[i], rows.get(i), caller, deal_version)
         for i, q in enumerate(queries)
     ]
 
 
-def known_by_moment(
-    queries: Sequence[RepQuery], as_of: Sequence[pd.Timestamp], known: set
-) -> dict[pd.Timestamp, list[int]]:
-    """Positions of the queries naming a known rep, by moment: one scoring call each."""
-    groups: dict[pd.Timestamp, list[int]] = defaultdict(list)
+@dataclass(frozen=True)
+class RepGroup:
+    """Reps scored in one call: one moment, one organisation (the data source's, or the
+    data source with posted reps' rows in place of theirs)."""
+
+    moment: pd.Timestamp
+    positions: list[int]
+    tables: Tables
+    context: DealContext
+
+
+def rep_groups(
+    models: ModelSet, queries: Sequence[RepQuery], as_of: Sequence[pd.Timestamp]
+) -> tuple[list[RepGroup], dict[int, tuple[int, str]]]:
+    """The queries in scoring groups, and the refused ones' (status, message) by position.
+
+    Reps by id are grouped by moment over the service's organisation (404 for an id it does
+    not know).  Posted reps are grouped by moment too, each group a set of distinct ids
+    overlaid on the organisation (:func:`~spm_ml.data.overlay.with_posted_reps`), with the
+    deal context rebuilt over it; a posted rep whose rows do not fit is a 422 naming the
+    field.  Emails posted as text are scored by the deal model's sentiment model first.
+    """
+    known = set(models.tables.reps["rep_id"])
+    scorer = models.scorer
+    refused: dict[int, tuple[int, str]] = {}
+    by_id: dict[pd.Timestamp, list[int]] = defaultdict(list)
+    posted: dict[pd.Timestamp, list[list[int]]] = defaultdict(list)
+    rows: dict[int, PostedRep] = {}
+    score_texts(
+        [e for q in queries if q.rep is not None for e in q.rep.emails], models.deal_sentiment
+    )
     for i, query in enumerate(queries):
-        if query.rep_id in known:
-            groups[as_of[i]].append(i)
-    return groups
+        if query.rep is None:
+            if query.rep_id in known:
+                by_id[as_of[i]].append(i)
+            else:
+                why = f"rep_id: rep {query.rep_id!r} is not in the service's data source"
+                refused[i] = (404, why)
+            continue
+        rows[i] = posted_rep(query.rep, f"reps.{i}.rep")
+        try:
+            check_posted_rep(models.tables, rows[i])
+        except PostedRepError as error:
+            refused[i] = (422, str(error))
+            continue
+        sets = posted[as_of[i]]  # distinct ids per set: one overlay each
+        free = next((s for s in sets if all(queries[j].id != query.id for j in s)), None)
+        if free is None:
+            sets.append(free := [])
+        free.append(i)
+    groups = [RepGroup(m, p, models.tables, scorer.context) for m, p in by_id.items()]
+    for moment, sets in posted.items():
+        for positions in sets:
+            tables = with_posted_reps(models.tables, [rows[i] for i in positions])
+            context = DealContext.build(
+                tables, scorer.feature_config, custom_fields=scorer.context.custom_fields
+            )
+            groups.append(RepGroup(moment, positions, context.tables, context))
+    return groups, refused
+
+
+def posted_rep(rep: RepIn, where: str) -> PostedRep:
+    """A validated posted rep as the overlay's plain rows (emails without text)."""
+    own = {"rep_id", "name", "manager_id", "team", "region", "role", "hire_date", "exit_date"}
+    fields = rep.model_dump(include={*own, "exit_reason"})
+    return PostedRep(
+        rep={**rep.custom_fields, **fields},
+        where=where,
+        quotas=[q.model_dump() for q in rep.quotas],
+        compensation=[c.model_dump() for c in rep.compensation],
+        rep_history=[h.model_dump() for h in rep.history],
+        deals=[d.model_dump(exclude={"rep_id"}) for d in rep.deals],
+        deal_history=[h.model_dump() for h in rep.deal_history],
+        activities=[a.model_dump(exclude_none=True) for a in rep.activities],
+        emails=[e.as_row() for e in rep.emails],
+    )
+
+
+def refused_rep(kind, query: RepQuery, as_of: pd.Timestamp, why: tuple[int, str]):
+    """The answer item of a refused rep (404 unknown id, 422 posted rows that do not fit)."""
+    status, message = why
+    return kind(
+        status=status, error=message, rep_id=query.id, as_of=as_of.to_pydatetime(), models=[]
+    )
 
 
 def _answer(
     query: RepQuery,
     as_of: pd.Timestamp,
     row: dict | None,
-    known: set,
     caller: Caller,
     deal_version: str,
 ) -> RepRisk:
     moment = as_of.to_pydatetime()
-    if query.rep_id not in known:
-        return RepRisk(
-            status=404,
-            error=f"rep_id: rep {query.rep_id!r} is not in the service's data source",
-            rep_id=query.rep_id,
-            as_of=moment,
-            models=[],
-        )
     if row is None:
         return RepRisk(
             status=422,
-            error=f"as_of: rep {query.rep_id!r} is not a selling rep employed at {as_of} "
+            error=f"as_of: rep {query.id!r} is not a selling rep employed at {as_of} "
             "(not yet hired, gone, or neither an AE nor holding a quota period)",
-            rep_id=query.rep_id,
+            rep_id=query.id,
             as_of=moment,
             models=[],
         )
@@ -111,7 +184,7 @@ def _answer(
         ]
     answer = RepRisk(
         status=200,
-        rep_id=query.rep_id,
+        rep_id=query.id,
         as_of=moment,
         rep_name=row["rep_name"],
         manager_id=row["manager_id"],

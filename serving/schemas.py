@@ -630,22 +630,6 @@ class WhatIfs(ResultList):
     results: list[WhatIfResult] = Field(description="One result per deal, in the order sent.")
 
 
-class RepQuery(BaseModel):
-    """A rep of the service's data source, as of a moment."""
-
-    model_config = _FORBID
-
-    rep_id: Id = Field(description="A rep of the service's data source.")
-    as_of: Moment | None = Field(default=None, description="As of this moment (UTC); default now.")
-
-
-class RepRiskList(ItemList):
-    """Reps whose risk to score."""
-
-    items_field: ClassVar[str] = "reps"
-    reps: list[RepQuery] = _items("reps", "The reps, at most 256.")
-
-
 class QuotaRisk(BaseModel):
     """P(the rep ends the open quota period below quota), from the quota-risk champion."""
 
@@ -732,13 +716,6 @@ class ActivityAgainstBaseline(BaseModel):
     usual_per_30_days: float | None = Field(description="The rep's usual pace per 30 days.")
     ratio: float | None = Field(description="last_30_days over the usual pace.")
     sentence: str = Field(description="In a sentence.")
-
-
-class RepCoachingList(ItemList):
-    """Reps to coach on quota."""
-
-    items_field: ClassVar[str] = "reps"
-    reps: list[RepQuery] = _items("reps", "The reps, at most 256.")
 
 
 class RepCoachingResult(ItemResult):

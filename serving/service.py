@@ -34,6 +34,7 @@ from serving.logs import note_models
 from serving.middleware import RequestGuard
 from serving.models import ModelSet, load_model_set, registry_versions
 from serving.openapi import DocumentedService
+from serving.rep_schemas import RepCoachingList, RepRiskList
 from serving.report import MOUNT as REPORT_MOUNT
 from serving.report import ReportPages, report_app
 from serving.schemas import (
@@ -52,9 +53,7 @@ from serving.schemas import (
     ModelRef,
     Recommendation,
     ReloadAnswer,
-    RepCoachingList,
     RepCoachings,
-    RepRiskList,
     RepRisks,
     ResultList,
     WhatIfList,
@@ -63,6 +62,7 @@ from serving.schemas import (
     WhatIfs,
     WordedDriver,
 )
+from serving.texts import score_texts
 from spm_ml import settings
 from spm_ml.nlp.pyfunc import SENTIMENT_MODEL_NAME
 from spm_ml.scoring import DealRequest, DealResult
@@ -614,25 +614,8 @@ def deal_request(request: DealScoreRequest) -> DealRequest:
 def _with_scored_text(
     requests: Sequence[DealScoreRequest], sentiment
 ) -> Sequence[DealScoreRequest]:
-    """Requests whose emails sent text get that text's scores; the text is dropped at once.
-
-    All texts of a batch are scored in one call of the model the deal model was trained
-    with; nothing of them is kept or logged.
-    """
-    with_text = [(r, e) for r in requests for e in r.emails if e.has_text]
-    if not with_text or sentiment is None:
-        return requests
-    from spm_ml.nlp.signals import email_texts
-
-    frame = pd.DataFrame(
-        {"subject": [e.subject for _, e in with_text], "body": [e.body for _, e in with_text]}
-    )
-    scores = sentiment.score(email_texts(frame))
-    for (_, email), (_, row) in zip(with_text, scores.iterrows(), strict=True):
-        for column in ("p_negative", "p_neutral", "p_positive"):
-            value = row[column]
-            setattr(email, column, None if pd.isna(value) else float(value))
-        email.subject = email.body = None
+    """Requests whose emails sent text get that text's scores (:func:`score_texts`)."""
+    score_texts([e for r in requests for e in r.emails], sentiment)
     return requests
 
 

@@ -281,7 +281,7 @@ def _in_words(driver: dict[str, Any], book: Catalogue) -> dict[str, Any]:
     feature = driver["feature"]
     words = book.feature_words(feature)
     value = driver["value"]
-    shown = "unknown" if value is None else _shown(value)
+    shown = "unknown" if value is None else _shown(value, words)
     effect = "raises" if driver["shap"] > 0 else "lowers"
     return {
         **driver,
@@ -291,7 +291,11 @@ def _in_words(driver: dict[str, Any], book: Catalogue) -> dict[str, Any]:
     }
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, words: str = "") -> str:
+    """A value as a person reads it: whole days (timestamps make fractions of a day that
+    mean nothing to a rep), large numbers with separators, small ones to two decimals."""
     if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 100 or value == int(value) else f"{value:.2f}"
+        in_days = words.startswith("days") or "(days)" in words
+        whole = in_days or abs(value) >= 100 or value == int(value)
+        return f"{value:,.0f}" if whole else f"{value:.2f}"
     return str(value)

@@ -141,3 +141,14 @@ def test_api_requests_coach_like_the_batch(scorer, open_features):
             r.lever for r in batch[deal_id].recommendations
         ]
     assert served[5].error is not None and served[5].error.field == "deal_id"
+
+
+def test_driver_sentences_show_whole_days_and_readable_numbers():
+    from spm_ml.coaching.deals import _in_words
+    from spm_ml.coaching.levers import catalogue
+
+    book = catalogue()
+    age = _in_words({"feature": "deal_age_days", "value": 12.61, "shap": -0.2}, book)
+    assert age["text"] == "Deal age (days): 13 (lowers the win probability)"
+    rate = _in_words({"feature": "activities_30d", "value": 2.5, "shap": 0.1}, book)
+    assert ": 2.50 (raises" in rate["text"]

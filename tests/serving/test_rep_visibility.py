@@ -7,8 +7,8 @@ import json
 import pandas as pd
 
 from serving.auth import Caller
+from serving.rep_schemas import RepQuery
 from serving.reps import WITHHELD, _answer
-from serving.schemas import RepQuery
 from spm_ml.batch.rep_risk import NOT_TOP, SCORED
 
 AS_OF = pd.Timestamp("2025-11-15")
@@ -43,7 +43,7 @@ def row(**changes) -> dict:
 
 
 def answer(caller: Caller, **changes) -> dict:
-    item = _answer(RepQuery(rep_id="R1"), AS_OF, row(**changes), {"R1"}, caller, "7")
+    item = _answer(RepQuery(rep_id="R1"), AS_OF, row(**changes), caller, "7")
     return json.loads(item.model_dump_json(exclude_unset=True))
 
 

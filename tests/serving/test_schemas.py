@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from serving.rep_schemas import RepRiskList
 from serving.schemas import (
     MAX_ITEMS,
     DealScore,
@@ -17,7 +18,6 @@ from serving.schemas import (
     EmailIn,
     EmailList,
     HistoryIn,
-    RepRiskList,
     TooManyItems,
 )
 from serving.service import EXAMPLE_REQUEST
