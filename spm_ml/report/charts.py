@@ -138,7 +138,7 @@ def fan_chart(row: dict, period: dict | None, as_of_label: str, team: str) -> Ma
 
 def interval_chart(rows: list[dict]) -> Markup:
     """Each rep's expected attainment (dot) and 80% interval (bar), against 100% of quota."""
-    row_h, left, right, top = 26, 170, 30, 26
+    row_h, left, right, top = 26, 170, 30, 52
     width = 760
     height = top + row_h * max(len(rows), 1) + 30
     highest = max([1.2] + [r["attainment_p90"] or 0 for r in rows]) * 1.05
@@ -161,7 +161,11 @@ def interval_chart(rows: list[dict]) -> Markup:
         f'<line x1="{x(1):.1f}" x2="{x(1):.1f}" y1="{top - 10}" y2="{height - 26}" '
         f'stroke="{VERMILION}" stroke-width="2" stroke-dasharray="6 4"/>'
     )
-    body.append(_text(x(1), top - 14, "quota (100%)", "middle", 10, fill=VERMILION))
+    body.append(_text(x(1), top - 12, "quota (100%)", "middle", 10, fill=VERMILION))
+    body.append(
+        _text(8, top - 38, "dot: expected attainment; bar: 80% interval;", "start", 10, fill=GREY)
+    )
+    body.append(_text(8, top - 26, "vermilion: warned, blue: not warned", "start", 10, fill=GREY))
     parts = []
     for i, r in enumerate(rows):
         cy = top + row_h * i + row_h / 2
