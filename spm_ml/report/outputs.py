@@ -13,6 +13,11 @@ from spm_ml.errors import SpmMlError
 
 MANIFEST = "manifest.json"
 TABLES = ("deal_scores", "rep_risk", "forecast")
+PAGE_COLUMNS = {
+    "deal_scores": ("probability_before", "close_date_pushes", "close_date_push_days"),
+    "rep_risk": ("coaching", "coaching_json"),
+}
+"""Columns the batch writes for the page since issue 18: a run written before lacks them."""
 
 
 class ReportError(SpmMlError, LookupError):
@@ -58,6 +63,12 @@ def read_batch_outputs(folder: str | Path) -> BatchOutputs:
             frames[table] = pd.DataFrame(columns=["level", "id", "team"])
         else:
             raise ReportError(f"{folder}: {path.name} is missing from the batch run")
+        missing = [c for c in PAGE_COLUMNS.get(table, ()) if c not in frames[table]]
+        if missing:
+            raise ReportError(
+                f"{folder}: {path.name} has no {', '.join(missing)}: the run was written by "
+                f"an older spm-ml; run `spm-ml batch --out {folder}` again"
+            )
     return BatchOutputs(
         folder, manifest, frames["deal_scores"], frames["rep_risk"], frames["forecast"]
     )

@@ -18,7 +18,14 @@ from report_expected import (
 from typer.testing import CliRunner
 
 from spm_ml.cli import app
-from spm_ml.report import BatchOutputs, ReportError, manager_page, render_manager, render_page
+from spm_ml.report import (
+    BatchOutputs,
+    ReportError,
+    manager_page,
+    read_batch_outputs,
+    render_manager,
+    render_page,
+)
 
 pytestmark = pytest.mark.slow  # the session's trained work folder (a small quickstart)
 
@@ -134,3 +141,14 @@ def test_the_page_states_models_dates_and_backtest(outputs, manager):
     assert all(card["reliability"] for card in trained)  # trained with the bins logged
     assert page.backtest_line  # a record, or why there is none
     assert page.as_of == pd.Timestamp(outputs.manifest["as_of"])
+
+
+def test_a_run_written_before_the_pages_columns_is_refused_saying_so(batch_dir, tmp_path):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(batch_dir, old)
+    deals = pd.read_parquet(old / "deal_scores.parquet").drop(columns=["probability_before"])
+    deals.to_parquet(old / "deal_scores.parquet", index=False)
+    with pytest.raises(ReportError, match="no probability_before.*spm-ml batch"):
+        read_batch_outputs(old)
