@@ -37,6 +37,8 @@ when any item was answered; when every item was refused it carries their status.
   (`rep`, at most 16 per request); attrition risk of top
   performers for admins and the rep's own manager only.
 * `POST /v1/emails/sentiment`: calibrated tone of emails (text never logged or stored).
+* `GET /v1/managers/{id}/report`: the manager's pre-call page as HTML, from the service's
+  batch run (that manager's token and admins; not described below, being HTML).
 * `POST /admin/reload`: load the registry's current champions now (admins).
 
 Limits: bodies up to `SPM_ML_MAX_BODY_BYTES` (default 2,000,000 bytes, else 413), JSON only

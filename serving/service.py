@@ -35,6 +35,8 @@ from serving.middleware import RequestGuard
 from serving.models import ModelSet, load_model_set, registry_versions
 from serving.openapi import DocumentedService
 from serving.rep_schemas import RepCoachingList, RepRiskList
+from serving.report import MOUNT as REPORT_MOUNT
+from serving.report import ReportPages, report_app
 from serving.schemas import (
     DealCoachingList,
     DealCoachingResult,
@@ -164,6 +166,7 @@ class SpmMlService:
             self._coach_batch, max_batch_size=64, executor=self.batcher.executor
         )
         self._reps = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rep-scoring")
+        self.reports = ReportPages(settings.report_source(self.workdir))
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
         every = settings.reload_seconds()
@@ -273,6 +276,12 @@ class SpmMlService:
             self._reps, work, models, request.reps, moments, caller(ctx), self.workdir
         )
         return answer(ctx, kind, results)
+
+    # -- managers' pages ------------------------------------------------------------------
+    def manager_report(self) -> tuple[ReportPages, Caller]:
+        """``GET /v1/managers/{id}/report`` (serving/report.py, mounted below): the batch
+        run's pages and who a request without a caller is."""
+        return self.reports, ANONYMOUS
 
     # -- emails ---------------------------------------------------------------------------
     @bentoml.api(route="/v1/emails/sentiment")
@@ -612,6 +621,10 @@ def _with_scored_text(
 
 # Token, JSON-only, body-size limit and log redaction for every request (serving/middleware.py).
 SpmMlService.add_asgi_middleware(RequestGuard)
+# The manager's page, HTML by GET (serving/report.py): a route BentoML's POST APIs cannot be.
+SpmMlService.mount_asgi_app(
+    report_app(lambda: bentoml.get_current_service().manager_report()), path=REPORT_MOUNT
+)
 
 
 def _utc_naive(moment: datetime) -> pd.Timestamp:

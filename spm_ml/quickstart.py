@@ -4,8 +4,10 @@ open deals.
 
 Everything goes under one work folder, so a newcomer can look at (or delete) all of it:
 ``data/`` (the organisation), ``mlflow.db`` + ``mlartifacts/`` (the MLflow store),
-``outputs/`` (deal scores).  Email bodies are scored for sentiment in memory and only the
-scores go further: nothing under ``outputs/`` or in MLflow holds email text.
+``outputs/`` (deal scores; ``outputs/batch/``, the pre-call batch run as of the middle of
+the last quota period; ``outputs/reports/``, the example manager's page).  Email bodies
+are scored for sentiment in memory and only the scores go further: nothing under
+``outputs/`` or in MLflow holds email text.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pandas as pd
 
 from spm_ml import registry, settings
 from spm_ml.data.io import load_tables, write_tables
@@ -68,6 +72,12 @@ class QuickstartResult:
     scored_by_version: str
     sentiment_version: str | None = None
     """The registered ``email-sentiment`` version (``None`` with ``sentiment=False``)."""
+    batch_dir: Path | None = None
+    """The batch run (``spm-ml batch``) the manager pages are built from."""
+    batch_as_of: pd.Timestamp | None = None
+    report_page: Path | None = None
+    """The example manager's page (``spm-ml report``)."""
+    report_manager: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -78,9 +88,15 @@ def run_quickstart(
     months: int = 24,
     seed: int = 0,
     sentiment: bool = True,
+    backtest: bool = False,
     progress=None,
 ) -> QuickstartResult:
-    """Run the whole first path under ``workdir`` and say where everything went."""
+    """Run the whole first path under ``workdir`` and say where everything went.
+
+    With ``backtest`` the bookings forecast is back-tested (``spm-ml backtest``, into
+    ``outputs/backtest.csv``) before the batch, so the example page carries the team's
+    record ("last 6 periods: 5 of 6 inside"); off by default, it costs minutes (152 s on the
+    default organisation, docs/benchmarks.md)."""
     from spm_ml.batch.deal_scores import score_open_deals_to_file
     from spm_ml.data.simulate import SimulationConfig, simulate
     from spm_ml.scoring import DealScorer
@@ -144,6 +160,14 @@ def run_quickstart(
     scores = score_open_deals_to_file(scorer, outputs / "deal_scores.parquet")
     scores.to_csv(outputs / "deal_scores.csv", index=False)
     lap("batch score")
+    if backtest:
+        from spm_ml.forecast.run import run_backtest, write_backtest
+
+        write_backtest(run_backtest(load_tables(data_dir), workdir), outputs)
+        lap("back-test")
+    batch_as_of = example_as_of(tables)
+    manager, page = batch_and_example_page(workdir, data_dir, batch_as_of)
+    lap("pre-call batch and manager page")
     return QuickstartResult(
         workdir=workdir,
         data_dir=data_dir,
@@ -156,5 +180,38 @@ def run_quickstart(
         n_open_deals=len(scores),
         scored_by_version=scoring_model.version,
         sentiment_version=sentiment_version,
+        batch_dir=outputs / "batch",
+        batch_as_of=batch_as_of,
+        report_page=page,
+        report_manager=manager,
         seconds=timings,
     )
+
+
+def example_as_of(tables) -> pd.Timestamp:
+    """The middle of the last quota period (day precision): the simulated data ends exactly
+    at a quarter's close, where no period is open and nothing is left to forecast."""
+    quotas = tables.quotas
+    last = quotas["period_start"].max()
+    end = quotas.loc[quotas["period_start"] == last, "period_end"].max()
+    return (last + (end - last) / 2).floor("D")
+
+
+def batch_and_example_page(
+    workdir: Path, data_dir: Path, as_of: pd.Timestamp
+) -> tuple[str | None, Path | None]:
+    """``spm-ml batch`` into ``outputs/batch`` as of ``as_of`` with the champions, then
+    the page of the manager with the most reps in it (``outputs/reports/``); the manager
+    and the page (``None`` when the run has no manager)."""
+    from spm_ml.batch.job import BatchOptions, run_batch
+    from spm_ml.report import read_batch_outputs, render_manager, write_page
+
+    folder = workdir / "outputs" / "batch"
+    run_batch(BatchOptions(source=str(data_dir), target=str(folder), workdir=workdir, as_of=as_of))
+    outputs = read_batch_outputs(folder)
+    counts = outputs.reps["manager_id"].dropna().astype(str).value_counts()
+    if counts.empty:
+        return None, None
+    manager = sorted(counts[counts == counts.max()].index)[0]
+    page = workdir / "outputs" / "reports" / f"manager-{manager}.html"
+    return manager, write_page(render_manager(outputs, manager), page)

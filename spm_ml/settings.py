@@ -200,3 +200,12 @@ def reload_seconds() -> int:
     if value < 0:
         raise SpmMlError(f"SPM_ML_RELOAD_SECONDS must be a whole number >= 0, not {raw!r}")
     return value
+
+
+def report_source(work: Path) -> Path:
+    """The batch run the service's manager pages are built from
+    (``GET /v1/managers/{id}/report``): ``$SPM_ML_REPORT_FROM`` (``spm-ml serve
+    --report-from``), else ``WORKDIR/outputs/batch`` (where ``spm-ml quickstart`` runs the
+    batch)."""
+    env = os.environ.get("SPM_ML_REPORT_FROM")
+    return Path(env).resolve() if env else work / "outputs" / "batch"

@@ -268,6 +268,25 @@ def trained_workdir(tmp_path_factory) -> Path:
     return work
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+"""Debian's Chromium (``apt-get install chromium chromium-driver``; ``.ci/run`` installs it)."""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium driven by Playwright through ``executable_path`` (no browser
+    download), one per test module: Playwright's sync API runs an event loop in the main
+    thread while it is open, so it must be closed before other modules' tests call
+    ``asyncio.run`` (and only one may be open at a time)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: apt-get install -y chromium chromium-driver")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 """The local PostgreSQL server (trust auth) of the data and batch tests."""
 

@@ -11,6 +11,7 @@ the error: never dropped silently, and never taking its chunk's other deals down
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -19,8 +20,20 @@ from spm_ml.errors import SpmMlError
 from spm_ml.features.deal_fields import owner_at
 from spm_ml.scoring import DealScorer, flatten_drivers
 
-KEPT_FEATURES = ("stage", "amount", "days_to_expected_close")
-"""Deal features copied into the output: what the deal looked like at ``as_of``."""
+logger = logging.getLogger(__name__)
+
+KEPT_FEATURES = (
+    "stage",
+    "amount",
+    "days_to_expected_close",
+    "close_date_pushes",
+    "close_date_push_days",
+)
+"""Deal features copied into the output: what the deal looked like at ``as_of`` (the
+close-date pushes are the manager's page's "why" beside the drivers)."""
+LOOKBACK_DAYS = 14
+"""``probability_before``: the same deal scored this many days before ``as_of``, so the
+manager's page can rank deals by how far their win probability fell."""
 EMAIL_SIGNALS = (
     "latest_inbound_tone",
     "inbound_tone_trend",
@@ -44,7 +57,10 @@ def deal_columns(top_k: int) -> dict[str, str]:
         "stage": "object",
         "amount": "float64",
         "days_to_expected_close": "float64",
+        "close_date_pushes": "float64",
+        "close_date_push_days": "float64",
         "probability": "float64",
+        "probability_before": "float64",
     }
     for i in range(1, top_k + 1):
         columns |= {f"driver_{i}": "object", f"driver_{i}_value": "object"}
@@ -94,7 +110,42 @@ def score_deal_chunk(
     scored["account_id"] = deals.loc[scored["deal_id"], "account_id"].to_numpy()
     scored["rep_id"] = owner_at(scorer.tables, scored[["deal_id", "as_of"]])
     scored["model_version"] = model_version
+    scored["probability_before"] = probability_before(scorer, scored[["deal_id", "as_of"]])
     return conform(with_recommendations(flatten_drivers(scored, top_k)), columns), failed
+
+
+def probability_before(
+    scorer: DealScorer, snapshots: pd.DataFrame, days: int = LOOKBACK_DAYS
+) -> np.ndarray:
+    """Each deal's win probability ``days`` before its snapshot (the same model, features
+    as of then, no explanation); NaN for a deal created since, or one whose features could
+    not be built then (logged by id: the current score stands without it)."""
+    earlier = snapshots["as_of"] - pd.Timedelta(days=days)
+    created = scorer.tables.deals.set_index("deal_id")["created_at"]
+    existed = created.reindex(snapshots["deal_id"]).to_numpy() < earlier.to_numpy()
+    out = np.full(len(snapshots), np.nan)
+    rows = np.flatnonzero(existed)
+    if not len(rows):
+        return out
+    then = pd.DataFrame(
+        {"deal_id": snapshots["deal_id"].to_numpy()[rows], "as_of": earlier.to_numpy()[rows]}
+    )
+    try:
+        out[rows] = scorer.score(then, top_k=0)["probability"].to_numpy(dtype=np.float64)
+    except Exception as err:  # one deal at a time then, each failure named
+        for row, deal_id, moment in zip(rows, then["deal_id"], then["as_of"], strict=True):
+            one = pd.DataFrame({"deal_id": [deal_id], "as_of": [moment]})
+            try:
+                out[row] = float(scorer.score(one, top_k=0)["probability"].iat[0])
+            except Exception as one_err:
+                logger.warning(
+                    "deal %s: no probability %d days before as_of (%s; chunk: %s)",
+                    deal_id,
+                    days,
+                    _text(one_err),
+                    _text(err),
+                )
+    return out
 
 
 def with_recommendations(scored: pd.DataFrame) -> pd.DataFrame:

@@ -34,8 +34,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from spm_ml import registry, settings
-from spm_ml.batch.deal_chunks import score_deal_chunk
-from spm_ml.batch.rep_risk import rep_risk_rows
+from spm_ml.batch.deal_chunks import conform, score_deal_chunk
+from spm_ml.batch.page_facts import backtest_record, model_facts, period_facts
+from spm_ml.batch.rep_coaching import COACHING_COLUMNS, rep_coaching_rows
+from spm_ml.batch.rep_risk import REP_COLUMNS, rep_risk_rows
 from spm_ml.batch.sinks import ChunkRecord, JobState, Sink, open_sink
 from spm_ml.data.problems import errors_only
 from spm_ml.data.tables import Tables
@@ -140,6 +142,8 @@ def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchR
     )
     records += forecast_records
     clock.lap("forecast")
+    page = page_manifest(prepared, as_of, models, options.workdir)
+    clock.lap("page facts")
     manifest = build_manifest(
         options,
         sink,
@@ -152,6 +156,7 @@ def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchR
         open_deals=len(open_deals),
         validation_warnings=len(warnings),
         forecast=forecast_status,
+        page=page,
         timings=clock.rounded(),
     )
     sink.commit(records, manifest)
@@ -208,6 +213,8 @@ def score_reps(
         return []
     started = time.perf_counter()
     rows = rep_risk_rows(tables, as_of, models, scorer.context, workdir)
+    coaching = rep_coaching_rows(tables, as_of, models, scorer.context, workdir)
+    rows = conform(rows.merge(coaching, on="rep_id", how="left"), REP_COLUMNS | COACHING_COLUMNS)
     facts = {
         "quota_scored": int(rows["p_miss"].notna().sum()),
         "attrition_scored": int(rows["attrition_probability"].notna().sum()),
@@ -334,6 +341,22 @@ def period_forecast(
     return [record], f"written: {period.label}"
 
 
+def page_manifest(prepared: Tables, as_of: pd.Timestamp, models: dict, workdir: Path) -> dict:
+    """What the manager's page reads from the manifest (:mod:`spm_ml.batch.page_facts`):
+    ``model_facts``, ``forecast_period`` (``None`` when no period is open) and
+    ``backtest`` (the team ranges' record, from ``WORKDIR/outputs/backtest.csv``)."""
+    from spm_ml.forecast.periods import periods_of
+
+    open_now = [p for p in periods_of(prepared) if p.start <= as_of < p.close]
+    period = open_now[-1] if open_now else None
+    fraction = period.fraction(as_of) if period is not None else None
+    return {
+        "model_facts": model_facts(models),
+        "forecast_period": period_facts(period) if period is not None else None,
+        "backtest": backtest_record(workdir / "outputs" / "backtest.csv", as_of, fraction),
+    }
+
+
 def build_manifest(options: BatchOptions, sink: Sink, **facts) -> dict:
     """The run's manifest (``manifest.json`` or a ``batch_runs`` row)."""
     from spm_ml.models.record import frame_digest
@@ -387,6 +410,7 @@ def build_manifest(options: BatchOptions, sink: Sink, **facts) -> dict:
         },
         "reps": _rep_note(reps),
         "forecast": facts["forecast"],
+        **facts["page"],
         "timings_s": facts["timings"],
         "chunk_seconds": {
             table: round(sum(r.seconds for r in chunks), 3) for table, chunks in by_table.items()

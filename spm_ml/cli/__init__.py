@@ -7,7 +7,18 @@ from typing import Annotated
 
 import typer
 
-from spm_ml.cli import _common, alerts, batch, data, forecast, models, run, sentiment, tokens
+from spm_ml.cli import (
+    _common,
+    alerts,
+    batch,
+    data,
+    forecast,
+    models,
+    report,
+    run,
+    sentiment,
+    tokens,
+)
 from spm_ml.cli._common import configure_logging, exit_on_sigterm
 
 app = typer.Typer(
@@ -37,6 +48,7 @@ app.command("warnings")(alerts.warnings_command)
 app.command("batch")(batch.batch_command)
 app.command("forecast")(forecast.forecast_command)
 app.command("backtest")(forecast.backtest_command)
+app.command("report")(report.report_command)
 train_app.command("deal-win")(models.train_deal_win_command)
 train_app.command("attrition")(models.train_attrition_command)
 train_app.command("quota-risk")(models.train_quota_risk_command)

@@ -25,15 +25,29 @@ def quickstart(
     sentiment: Annotated[
         bool, typer.Option(help="Score email sentiment and use it in the deal model.")
     ] = True,
+    backtest: Annotated[
+        bool,
+        typer.Option(
+            help="Also back-test the bookings forecast (spm-ml backtest; minutes), so the "
+            "example manager page shows the team's record against past periods."
+        ),
+    ] = False,
 ) -> None:
     """Simulate an organisation, validate it, train and register the deal-win, quota-risk and
-    attrition models, score the open deals."""
+    attrition models, score the open deals, run the pre-call batch and write the example
+    manager's page."""
     from spm_ml.quickstart import run_quickstart
 
     work = settings.workdir(workdir)
     with progress_bar() as progress:
         result = run_quickstart(
-            work, reps=reps, months=months, seed=seed, sentiment=sentiment, progress=progress
+            work,
+            reps=reps,
+            months=months,
+            seed=seed,
+            sentiment=sentiment,
+            backtest=backtest,
+            progress=progress,
         )
     print_training_summary(result.run.metrics)
     print_slices(result.run.slices)
@@ -65,8 +79,17 @@ def quickstart(
         + "\n"
         f"  deal scores ({result.n_open_deals:,} open deals, scored by version "
         f"{result.scored_by_version}): {result.scores_parquet}\n"
-        f"                                {result.scores_csv}\n\n"
-        f"Start the API:   spm-ml serve --workdir {work}\n"
+        f"                                {result.scores_csv}\n"
+        + (
+            f"  pre-call batch (as of {result.batch_as_of:%Y-%m-%d}): {result.batch_dir}\n"
+            f"  example manager page ({result.report_manager}): {result.report_page}\n\n"
+            f"Manager pages:   spm-ml report --from {result.batch_dir} --all-managers "
+            f"--out {work / 'outputs' / 'reports'}\n"
+            if result.report_page is not None
+            else "\n"
+        )
+        + f"Start the API:   spm-ml serve --workdir {work}  "
+        "(pages: GET /v1/managers/ID/report)\n"
         f"Warnings:        spm-ml warnings --workdir {work} --as-of DATE (inside a quota period)\n"
         f"Browse runs:     mlflow ui --backend-store-uri {result.tracking_uri}"
     )
@@ -92,9 +115,16 @@ def serve(
             "(default $SPM_ML_DATA or WORKDIR/data).",
         ),
     ] = None,
+    report_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="The batch run (spm-ml batch --out DIR) managers' pages are built from, "
+            "GET /v1/managers/ID/report (default $SPM_ML_REPORT_FROM or WORKDIR/outputs/batch).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the champion models over HTTP (BentoML): deal scores, coaching and what-if,
-    rep risk, email sentiment (docs/api.md)."""
+    rep risk, email sentiment, managers' pages (docs/api.md)."""
     from spm_ml import registry
 
     work = settings.workdir(workdir)
@@ -107,6 +137,8 @@ def serve(
         env["SPM_ML_WORKERS"] = str(workers)
     if data is not None:
         env["SPM_ML_DATA"] = data
+    if report_from is not None:
+        env["SPM_ML_REPORT_FROM"] = str(report_from.resolve())
     settings.serving_workers()  # a bad $SPM_ML_WORKERS fails here, not in the server
     _warn_without_tokens(work)
     console.print(f"serving the champion models of {work} on http://{host}:{port}")

@@ -22,6 +22,28 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
     return float(total / len(y))
 
 
+def reliability_bins(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict]:
+    """Held-out calibration as data, for plots drawn far from the run (the manager's page):
+    per equal-width bin of ``p`` with rows, its edges, row count, mean predicted probability
+    and observed rate (empty bins left out)."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    which = np.clip((p * bins).astype(int), 0, bins - 1)
+    out = []
+    for b in range(bins):
+        in_bin = which == b
+        if in_bin.any():
+            out.append(
+                {
+                    "low": b / bins,
+                    "high": (b + 1) / bins,
+                    "n": int(in_bin.sum()),
+                    "predicted": round(float(p[in_bin].mean()), 4),
+                    "observed": round(float(y[in_bin].mean()), 4),
+                }
+            )
+    return out
+
+
 def calibrated_ece_floor(
     p: np.ndarray, *, bins: int = 10, samples: int = 200, seed: int = 0
 ) -> float:

@@ -30,6 +30,7 @@ from spm_ml.data.tables import Tables
 from spm_ml.errors import ModelNotFoundError
 from spm_ml.models.evaluation import evaluate, flat_metrics, metrics_document
 from spm_ml.models.gbm import CalibratedGBM
+from spm_ml.models.metrics import reliability_bins
 from spm_ml.models.record import TrainingRecord, digest, frame_digest
 from spm_ml.models.references import PriorModel, tuned_logistic_reference
 from spm_ml.models.slices import slice_metrics
@@ -261,6 +262,10 @@ def train_family(
         else:
             document[name] = block
     document["label"] = config.label.as_dict()
+    # the held-out reliability of every estimator, as data: the manager's page plots it
+    document["reliability"] = {
+        name: reliability_bins(y_test, p) for name, p in probabilities.items() if name != "prior"
+    }
     document.update(rows.document_extra)
     if spec.report:
         document.update(spec.report(tables, rows, probabilities))

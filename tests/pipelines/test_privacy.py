@@ -1,9 +1,9 @@
 """Email bodies are customer data: a marker planted in one must surface nowhere we write.
 
 We plant the marker in an email of a small organisation, then train (CLI, verbose logs),
-batch-score (quickstart's file and `spm-ml batch`) and validate a broken copy, and scan
-everything produced: terminal output, log records, the MLflow database and artifacts, the
-email-score cache and the batch outputs.
+batch-score (quickstart's file and `spm-ml batch`), write the managers' pages, validate a
+broken copy, and scan everything produced: terminal output, log records, the MLflow
+database and artifacts, the email-score cache, the batch outputs and the pages.
 """
 
 from __future__ import annotations
@@ -74,6 +74,13 @@ def test_marker_never_leaves_the_input(planted, tmp_path, caplog):
     assert result.exit_code == 0, result.output
     assert MARKER not in result.output and (batch / "manifest.json").exists()
     assert _files_containing(batch, MARKER.encode()) == []
+    # the managers' pages built from it
+    pages = tmp_path / "pages"
+    args = ["report", "--from", str(batch), "--all-managers", "--out", str(pages)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert list(pages.glob("manager-*.html"))
+    assert _files_containing(pages, MARKER.encode()) == []
 
 
 def test_marker_not_in_validation_errors(planted, tmp_path):
