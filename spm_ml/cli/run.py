@@ -28,10 +28,11 @@ def quickstart(
     backtest: Annotated[
         bool,
         typer.Option(
-            help="Also back-test the bookings forecast (spm-ml backtest; minutes), so the "
-            "example manager page shows the team's record against past periods."
+            help="Back-test the bookings forecast first (spm-ml backtest; 1-3 minutes on the "
+            "default organisation), so the example manager page shows the team's record "
+            "against past periods; --no-backtest skips it."
         ),
-    ] = False,
+    ] = True,
 ) -> None:
     """Simulate an organisation, validate it, train and register the deal-win, quota-risk and
     attrition models, score the open deals, run the pre-call batch and write the example

@@ -97,7 +97,13 @@ def test_train_writes_metrics_and_promotion_follows_the_rule(small_org_dir, tmp_
         "label",
         "censoring",
         "data_sufficiency",
+        "reliability",
     }
+    # held-out reliability per estimator (not the prior): the manager page's plot reads it
+    assert set(document["reliability"]) == {"model", "logistic_regression"}
+    bins = document["reliability"]["model"]
+    assert bins and sum(b["n"] for b in bins) == document["model"]["n_test"]
+    assert all(0 <= b["observed"] <= 1 and b["low"] <= b["predicted"] <= b["high"] for b in bins)
     assert document["data_sufficiency"]["thin"]  # 12 reps x 10 months: fewer than 200 won
     assert "thin data" in result.output
     assert document["split"] == "time"
