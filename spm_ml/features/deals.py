@@ -136,6 +136,7 @@ def deal_feature_columns(
         context = DealContext.build(tables, config)
     tables = tables.replace(deal_history=context.parsed_history(tables.deal_history))
     given, snapshots = snapshots, snapshot_columns(snapshots)
+    tables = _own_rows(tables, snapshots, context)
     events = DealEvents.of(tables, snapshots)  # indexed once, read by every block
     # each snapshot's deal row and its owner at as_of are read by several blocks: once here
     snapshots[DEAL_ROW] = _deal_positions(tables, snapshots)
@@ -155,6 +156,21 @@ def deal_feature_columns(
     if config.email_sentiment and has_sentiment(context.tables):
         columns.update(email_sentiment_features(tables, snapshots, events))
     return columns
+
+
+OWN_ROWS_SHARE = 0.25
+"""Snapshots of at most this share of the organisation's deals are featurised from their
+deals' own rows, cut out first (:meth:`DealContext.own_rows`): a batch chunk of 5,000 deals
+then reads its deals' events, not the tens of millions of a million-deal organisation."""
+
+
+def _own_rows(tables: Tables, snapshots: dict[str, Any], context: DealContext) -> Tables:
+    """``tables`` cut to the snapshots' deals' own rows when they are a few of the context's
+    deals (the same features, see :meth:`DealContext.own_rows`); else ``tables``."""
+    n_deals = len(tables.deals)
+    if len(snapshots["deal_id"]) > OWN_ROWS_SHARE * n_deals or not context.holds(tables):
+        return tables
+    return context.own_rows(_deal_positions(tables, snapshots))
 
 
 DEAL_ROW = "deal_row"
