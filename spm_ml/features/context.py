@@ -230,6 +230,22 @@ class DealContext:
             out[name] = (columns, bounds)
         return out
 
+    @functools.cached_property
+    def _deal_index(self) -> pd.Index:
+        """``tables.deals``' ids as an object index: pandas builds its hash table on the
+        first lookup and keeps it, where each lookup against the Arrow column would hash
+        the organisation's million ids again."""
+        return pd.Index(self.tables.deals["deal_id"].to_numpy(dtype=object), dtype=object)
+
+    def deal_positions(self, deal_ids: pd.Series | np.ndarray) -> np.ndarray | None:
+        """Each id's position in ``tables.deals`` (-1: unknown); ``None`` when the deals
+        table's ids are not unique (then positions are not defined)."""
+        index = self._deal_index
+        if not index.is_unique:
+            return None
+        ids = pd.Index(np.asarray(deal_ids, dtype=object), dtype=object)
+        return index.get_indexer(ids).astype(np.int64, copy=False)
+
     def own_rows(self, deal_positions: np.ndarray) -> Tables:
         """:attr:`tables` cut to the rows of the deals at ``deal_positions`` (positions in
         ``tables.deals``): the deals, their history, activities and emails (the columns deal

@@ -170,7 +170,10 @@ def _own_rows(tables: Tables, snapshots: dict[str, Any], context: DealContext) -
     n_deals = len(tables.deals)
     if len(snapshots["deal_id"]) > OWN_ROWS_SHARE * n_deals or not context.holds(tables):
         return tables
-    return context.own_rows(_deal_positions(tables, snapshots))
+    positions = context.deal_positions(snapshots["deal_id"])
+    if positions is None or (positions < 0).any():  # the whole path names the unknown deal
+        return tables
+    return context.own_rows(positions)
 
 
 DEAL_ROW = "deal_row"
