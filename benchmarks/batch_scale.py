@@ -46,12 +46,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +58,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from deal_features_speed import RssSampler, peak_rss_mb  # this folder's script: run from it
 
 from spm_ml import registry, settings
 from spm_ml.data.io import load_tables
@@ -91,17 +90,16 @@ def replicated(tables: Tables, as_of: pd.Timestamp, n_open: int) -> Tables:
     frames = {}
     for name in ("deals", *PER_DEAL):
         frame = getattr(tables, name)
-        ids = frame["deal_id"]
-        row_deal = position.get_indexer(ids.to_numpy(dtype=object))
+        row_deal = position.get_indexer(frame["deal_id"].to_numpy(dtype=object))
         rows = np.flatnonzero(row_deal >= 0)
+        rows = rows[np.argsort(row_deal[rows], kind="stable")]  # by open deal, table order
+        counts = np.bincount(row_deal[rows], minlength=len(open_ids))
+        starts = np.cumsum(counts) - counts
         # every copy of a deal takes all of that deal's rows
-        rows_of_deal = pd.Series(rows).groupby(row_deal[rows]).apply(np.asarray)
-        counts = np.array([len(rows_of_deal.get(d, ())) for d in range(len(open_ids))])
-        take = np.concatenate(
-            [rows_of_deal.get(d, np.zeros(0, dtype=np.int64)) for d in deal_of]
-            or [np.zeros(0, dtype=np.int64)]
-        ).astype(np.int64)
-        copies = np.repeat(copy_of, counts[deal_of])
+        lengths = counts[deal_of]
+        offsets = np.repeat(starts[deal_of] - (np.cumsum(lengths) - lengths), lengths)
+        take = rows[offsets + np.arange(int(lengths.sum()))]
+        copies = np.repeat(copy_of, lengths)
         copied = frame.take(take).reset_index(drop=True)
         copied["deal_id"] = suffixed(copied["deal_id"], copies)
         if PER_DEAL.get(name):
@@ -115,53 +113,27 @@ def replicated(tables: Tables, as_of: pd.Timestamp, n_open: int) -> Tables:
 # --------------------------------------------------------------------------- measurement
 
 
-class RssSampler:
-    """Peak resident set size (from /proc/self/statm) sampled every 20 ms while active."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._page = os.sysconf("SC_PAGE_SIZE")
-
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * self._page
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self._rss())
-
-    def __enter__(self) -> RssSampler:
-        self.peak = self._rss()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 class Steps:
     """Wall seconds of each named step over the repeats, and the RSS peak while it ran."""
 
     def __init__(self) -> None:
         self.runs: dict[str, list[float]] = {}
+        self.cpu: dict[str, list[float]] = {}
         self.rss: dict[str, float] = {}
 
     def time(self, name: str, work: Callable[[], object]) -> object:
         with RssSampler() as sampler:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result = work()
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         self.runs.setdefault(name, []).append(seconds)
+        self.cpu.setdefault(name, []).append(cpu)
         self.rss[name] = max(self.rss.get(name, 0.0), sampler.peak / 2**20)
-        print(f"#   {name}: {seconds:.2f} s (RSS peak {sampler.peak / 2**20:,.0f} MB)", flush=True)
+        print(
+            f"#   {name}: {seconds:.2f} s, CPU {cpu:.2f} s "
+            f"(RSS peak {sampler.peak / 2**20:,.0f} MB)",
+            flush=True,
+        )
         return result
 
     def median(self, name: str) -> float:
@@ -262,11 +234,15 @@ def main() -> None:
     core = ["context", "features", "explainer tables", "explained", "forecast"]
     end_to_end = sum(steps.median(s) for s in core)
     print(f"# {n:,} open deals; chunks of {args.chunk_size:,}; {args.repeats} repeat(s)")
-    print("| step | median s | runs (s) | RSS peak MB |")
-    print("| --- | ---: | --- | ---: |")
+    print("| step | median s | runs (s) | process CPU s (median) | RSS peak MB |")
+    print("| --- | ---: | --- | ---: | ---: |")
     for name, runs in steps.runs.items():
         listed = ", ".join(f"{r:.2f}" for r in runs)
-        print(f"| {name} | {statistics.median(runs):.2f} | {listed} | {steps.rss[name]:,.0f} |")
+        cpu = statistics.median(steps.cpu[name])
+        print(
+            f"| {name} | {statistics.median(runs):.2f} | {listed} | {cpu:.2f} | "
+            f"{steps.rss[name]:,.0f} |"
+        )
     print(
         f"| **context + features + explained + forecast** | **{end_to_end:.2f}** | "
         f"limit {args.limit:g} s | |"
@@ -287,6 +263,7 @@ def main() -> None:
                 "rows": {name: len(frame) for name, frame in big.items()},
                 "steps_median_s": {k: round(steps.median(k), 3) for k in steps.runs},
                 "steps_runs_s": {k: [round(r, 3) for r in v] for k, v in steps.runs.items()},
+                "steps_cpu_s": {k: [round(r, 3) for r in v] for k, v in steps.cpu.items()},
                 "rss_peak_mb": {k: round(v) for k, v in steps.rss.items()},
                 "end_to_end_s": round(end_to_end, 2),
                 "features_us_per_deal": round(steps.median("features") / n * 1e6, 1),

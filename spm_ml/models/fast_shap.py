@@ -53,6 +53,13 @@ MAX_GROUP_SPLITS = 12
 """A group of leaves is tabled over at most this many split directions (4,096 patterns)."""
 _K_ZERO = 1e-35  # LightGBM's kZeroThreshold: |x| at or below it is "zero" for missing=Zero
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
+_SPLITS = ("feature", "threshold", "missing", "default_left", "categorical")
+_SPLITS += ("cat_start", "cat_values")
+_LEAVES = ("path_start", "path_node", "path_right", "path_slot", "slot_start", "slot_feature")
+_LEAVES += ("slot_scale", "slot_zero", "q_start", "q_values")
+_GROUPS = ("group_nodes_start", "group_nodes", "group_features_start", "group_features")
+_GROUPS += ("group_leaves_start", "group_leaves", "table_start", "tables", "slot_column")
+_GROUPS += ("loose_leaves",)
 _LISTS = (
     *("feature", "threshold", "missing", "default_left", "categorical", "cat_values"),
     *("path_node", "path_right", "path_slot", "slot_feature", "slot_scale", "slot_zero"),
@@ -130,43 +137,18 @@ class TreeShap:
         return out
 
     def _splits(self) -> tuple:
-        return (
-            self.feature,
-            self.threshold,
-            self.missing,
-            self.default_left,
-            self.categorical,
-            self.cat_start,
-            self.cat_values,
-        )
+        return self._arrays(*_SPLITS)
 
     def _leaves(self) -> tuple:
-        return (
-            self.path_start,
-            self.path_node,
-            self.path_right,
-            self.path_slot,
-            self.slot_start,
-            self.slot_feature,
-            self.slot_scale,
-            self.slot_zero,
-            self.q_start,
-            self.q_values,
-        )
+        return self._arrays(*_LEAVES)
 
     def _groups(self) -> tuple:
-        return (
-            self.group_nodes_start,
-            self.group_nodes,
-            self.group_features_start,
-            self.group_features,
-            self.group_leaves_start,
-            self.group_leaves,
-            self.table_start,
-            self.tables,
-            self.slot_column,
-            self.loose_leaves,
-        )
+        return self._arrays(*_GROUPS)
+
+    def _arrays(self, *names: str) -> tuple:
+        """The named arrays, in order: what the compiled kernels take (numba reads tuples
+        of arrays, not objects)."""
+        return tuple(getattr(self, name) for name in names)
 
 
 class _Builder:
