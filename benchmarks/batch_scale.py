@@ -155,6 +155,10 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=5000)
     parser.add_argument("--reference-rows", type=int, default=200_000)
     parser.add_argument("--skip-chunks", action="store_true", help="no score_deal_chunk step")
+    parser.add_argument("--skip-forecast", action="store_true", help="no forecast step")
+    parser.add_argument(
+        "--forecast-only", action="store_true", help="context and forecast only (memory)"
+    )
     parser.add_argument("--batch", action="store_true", help="also run spm-ml batch end to end")
     parser.add_argument("--engine", nargs="+", default=["pandas"], choices=["pandas", "spark"])
     parser.add_argument("--spark-master", default="local[2]")
@@ -192,6 +196,12 @@ def main() -> None:
         print(f"# repeat {repeat + 1}", flush=True)
         model.__dict__.pop("_tree_shap", None)  # the explainer's tables: built in the run
         scorer = steps.time("context", lambda: DealScorer.for_model(loaded, big))
+        if args.forecast_only:
+            champion = scorer_of(loaded, big, scorer.context)
+            forecast = steps.time("forecast", lambda c=champion: forecast_with(c, period, as_of))
+            results["forecast_rows"] = len(forecast.summary())
+            del champion, forecast, scorer
+            continue
         features = steps.time(
             "features",
             lambda scorer=scorer: pd.concat(
@@ -222,16 +232,23 @@ def main() -> None:
                     for c in chunks
                 ],
             )
-        champion = scorer_of(loaded, big, scorer.context)
-        forecast = steps.time("forecast", lambda c=champion: forecast_with(c, period, as_of))
-        results["forecast_rows"] = len(forecast.summary())
-        del features, scorer, champion, forecast
+        del features
+        if not args.skip_forecast:
+            champion = scorer_of(loaded, big, scorer.context)
+            forecast = steps.time("forecast", lambda c=champion: forecast_with(c, period, as_of))
+            results["forecast_rows"] = len(forecast.summary())
+            del champion, forecast
+        del scorer
 
     n = len(snapshots)
+    if args.forecast_only:
+        print(json.dumps({"open_deals": n, "steps_runs_s": steps.runs, "rss_mb": steps.rss}))
+        return
     ref_rows = min(args.reference_rows, n)
     explained_rate = n / steps.median("explained")
     reference_rate = ref_rows / steps.median("reference")
-    core = ["context", "features", "explainer tables", "explained", "forecast"]
+    core = ("context", "features", "explainer tables", "explained", "forecast")
+    core = [name for name in core if name in steps.runs]
     end_to_end = sum(steps.median(s) for s in core)
     print(f"# {n:,} open deals; chunks of {args.chunk_size:,}; {args.repeats} repeat(s)")
     print("| step | median s | runs (s) | process CPU s (median) | RSS peak MB |")
@@ -243,10 +260,7 @@ def main() -> None:
             f"| {name} | {statistics.median(runs):.2f} | {listed} | {cpu:.2f} | "
             f"{steps.rss[name]:,.0f} |"
         )
-    print(
-        f"| **context + features + explained + forecast** | **{end_to_end:.2f}** | "
-        f"limit {args.limit:g} s | |"
-    )
+    print(f"| **{' + '.join(core)}** | **{end_to_end:.2f}** | limit {args.limit:g} s | | |")
     print(f"# features: {steps.median('features') / n * 1e6:.1f} µs per open deal")
     print(
         f"# explained path {explained_rate:,.0f} rows/s; bare predict + pred_contrib "
