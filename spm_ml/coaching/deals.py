@@ -104,7 +104,7 @@ def coach_deals(
     usable = _usable_levers(book, model)
     rows, which = _lever_rows(columns, usable, book, model)
     # the deals and every (deal, lever) row, scored in one call; drivers for the deals only
-    probability, drivers = model.score_and_explain(_stack(columns, rows, model), top_k)
+    probability, drivers = model.score_and_explain(_stack(columns, rows, model), top_k, explain=n)
     base, rescored = probability[:n], probability[n:]
     results = []
     for i in range(n):

@@ -198,6 +198,84 @@ class DealContext:
         return frames, spans
 
     @functools.cached_property
+    def _own_rows(self) -> dict[str, tuple[dict[str, np.ndarray], np.ndarray]]:
+        """The deals table and each per-deal table as numpy columns ordered by deal (the
+        deal's position in ``tables.deals``; table order within a deal), and where each
+        deal's rows start (``len(deals) + 1`` bounds).  Rows of no known deal (account-level
+        activities) are left out: no deal's features read them.
+
+        Text is held as Python objects, one per distinct value (``deal_id`` from the deals
+        table's own ids), and the event tables keep only the columns deal features read
+        (:data:`CUT_COLUMNS`): a batch chunk's deals are then read as a few ordered slices
+        (:meth:`own_rows`) instead of Arrow gathers scattered over tens of millions of
+        rows.  Built on first use (the batch's first chunk); the service and training
+        never build it."""
+        deal_ids = self.tables.deals["deal_id"]
+        vocabulary = pd.Index(deal_ids)
+        id_objects = _plain_column(deal_ids)
+        out = {}
+        for name in ("deals", *PER_DEAL_TABLES):
+            frame = getattr(self.tables, name)
+            if name in CUT_COLUMNS:
+                frame = frame[[c for c in CUT_COLUMNS[name] if c in frame.columns]]
+            codes = entity_codes(frame["deal_id"], vocabulary)
+            order = np.argsort(codes, kind="stable")
+            order = order[np.searchsorted(codes[order], 0) :]  # rows of known deals
+            codes = codes[order]
+            bounds = np.searchsorted(codes, np.arange(len(vocabulary) + 1), side="left")
+            columns = {
+                c: id_objects[codes] if c == "deal_id" else _ordered(frame[c], order)
+                for c in frame.columns
+            }
+            out[name] = (columns, bounds)
+        return out
+
+    @functools.cached_property
+    def _deal_index(self) -> pd.Index:
+        """``tables.deals``' ids as an object index: pandas builds its hash table on the
+        first lookup and keeps it, where each lookup against the Arrow column would hash
+        the organisation's million ids again."""
+        return pd.Index(self.tables.deals["deal_id"].to_numpy(dtype=object), dtype=object)
+
+    def deal_positions(self, deal_ids: pd.Series | np.ndarray) -> np.ndarray | None:
+        """Each id's position in ``tables.deals`` (-1: unknown); ``None`` when the deals
+        table's ids are not unique (then positions are not defined)."""
+        index = self._deal_index
+        if not index.is_unique:
+            return None
+        ids = pd.Index(np.asarray(deal_ids, dtype=object), dtype=object)
+        return index.get_indexer(ids).astype(np.int64, copy=False)
+
+    def own_rows(self, deal_positions: np.ndarray) -> Tables:
+        """:attr:`tables` cut to the rows of the deals at ``deal_positions`` (positions in
+        ``tables.deals``): the deals, their history, activities and emails (the columns deal
+        features read), each deal's rows in table order.
+
+        Deal features read nothing else of these tables and nothing of one deal's rows
+        depends on another deal's or on how deals interleave, so features of those deals
+        built on the cut tables are the features built on the whole organisation, bit for
+        bit (``tests/features/test_own_rows.py``); their cost follows the deals' own rows,
+        not the organisation's."""
+        positions = np.unique(np.asarray(deal_positions, dtype=np.int64))
+        cut = {}
+        for name, (columns, bounds) in self._own_rows.items():
+            starts, lengths = bounds[positions], bounds[positions + 1] - bounds[positions]
+            rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+            rows += np.arange(len(rows))
+            frame = pd.DataFrame({c: _series(v[rows]) for c, v in columns.items()}, copy=False)
+            frame.attrs = dict(getattr(self.tables, name).attrs)
+            cut[name] = frame
+        return self.tables.replace(**cut)
+
+    def holds(self, tables: Tables) -> bool:
+        """Whether ``tables``' deals and per-deal tables are this context's own frames (so
+        :meth:`own_rows` may cut them)."""
+        return all(
+            getattr(tables, name) is getattr(self.tables, name)
+            for name in ("deals", *PER_DEAL_TABLES)
+        )
+
+    @functools.cached_property
     def rep_rows(self) -> Keyed:
         """:attr:`reps` as numpy columns, for fast lookups of a few reps."""
         return Keyed(self.reps)
@@ -305,6 +383,21 @@ class DealContext:
 
 def _known(values: np.ndarray) -> np.ndarray:
     return np.asarray([v for v in values if v is not None and v == v], dtype=object)
+
+
+def _series(values: np.ndarray) -> pd.Series:
+    """A column as a Series of the array's own dtype: text stays Python objects (pandas
+    would otherwise spend more converting it to Arrow strings than the features take)."""
+    dtype = object if isinstance(values, np.ndarray) and values.dtype.kind == "O" else None
+    return pd.Series(values, dtype=dtype, copy=False)
+
+
+def _ordered(values: pd.Series, order: np.ndarray) -> np.ndarray:
+    """``values`` at positions ``order`` as :func:`_plain_column` holds them (an extension
+    array other than text, such as nullable integers, stays one)."""
+    if _is_text(values) or isinstance(values.dtype, np.dtype):
+        return _plain_column(values)[order]
+    return values.array.take(order)
 
 
 def _is_text(values: pd.Series) -> bool:

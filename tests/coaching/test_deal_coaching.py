@@ -101,9 +101,9 @@ def test_levers_are_scored_in_one_model_call(scorer, open_features, monkeypatch)
     calls = []
     original = type(scorer.model).score_and_explain
 
-    def counting(self, X, k=3):
+    def counting(self, X, k=3, **options):
         calls.append(len(next(iter(X.values()))))
-        return original(self, X, k)
+        return original(self, X, k, **options)
 
     monkeypatch.setattr(type(scorer.model), "score_and_explain", counting)
     coach_deals(scorer.model, open_features)
