@@ -117,6 +117,7 @@ def load_model_set(
     scorer, deal_sentiment, prepared, label = None, None, tables, "won"
     if deal is not None:
         scorer, prepared = _deal_scorer(deal, tables, workdir, previous)
+        scorer.model.warm_up()  # the explainer's kernels compiled before the first request
         deal_sentiment = _deal_sentiment(deal, sentiment)
         label = (deal.record.label if deal.record else {}).get("definition", "won")
     built = ModelSet(

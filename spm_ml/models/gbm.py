@@ -345,6 +345,13 @@ class CalibratedGBM(ClassifierMixin, BaseEstimator):
             self.__dict__["_tree_shap"] = TreeShap.of(self.booster_, self.best_iteration_)
         return self.__dict__["_tree_shap"]
 
+    def warm_up(self) -> None:
+        """Build the explainer's tables and run its compiled kernels once (numba compiles
+        them on first use: seconds on a new machine, under a second from its disk cache),
+        so that a service's first request does not pay for it."""
+        check_is_fitted(self, "booster_")
+        self._contributions(np.full((1, len(self.feature_names_in_)), np.nan))
+
     def top_drivers(self, X: pd.DataFrame, k: int = 3) -> list[list[dict]]:
         """The ``k`` features that moved each row's score most, with value and direction."""
         return self.score_and_explain(X, k)[1]
