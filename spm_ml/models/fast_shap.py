@@ -67,6 +67,10 @@ _LISTS = (
 )
 
 
+PARALLEL_ROWS = 512
+"""Rows from which the explanation is spread over the cores (fewer: the calling thread)."""
+
+
 @dataclass(frozen=True)
 class TreeShap:
     """A booster's trees flattened into arrays, with each leaf's ``Q`` table."""
@@ -132,7 +136,8 @@ class TreeShap:
         matrix = np.ascontiguousarray(matrix, dtype=np.float64)
         out = np.zeros((len(matrix), self.n_features + 1), dtype=np.float64)
         if len(matrix):
-            _explain(matrix, out, self._splits(), self._leaves(), self._groups())
+            kernel = _explain if len(matrix) >= PARALLEL_ROWS else _explain_few
+            kernel(matrix, out, self._splits(), self._leaves(), self._groups())
         out[:, -1] = self.bias
         return out
 
@@ -420,46 +425,59 @@ def _fill_tables(n_nodes, leaves, groups):  # pragma: no cover - compiled
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _explain(matrix, out, splits, leaves, groups):  # pragma: no cover - compiled
+    """Many rows, spread over the cores."""
+    for row in numba.prange(matrix.shape[0]):
+        _explain_row(row, matrix, out, splits, leaves, groups)
+
+
+@numba.njit(cache=True, nogil=True)
+def _explain_few(matrix, out, splits, leaves, groups):  # pragma: no cover - compiled
+    """A few rows (a request's), on the calling thread: waking the parallel kernel's
+    threads costs more than the rows, and they would spin beside the service's workers."""
+    for row in range(matrix.shape[0]):
+        _explain_row(row, matrix, out, splits, leaves, groups)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _explain_row(row, matrix, out, splits, leaves, groups):  # pragma: no cover - compiled
     feature, threshold, missing, default_left, categorical, cat_start, cat_values = splits
     nodes_start, nodes, features_start, features, _, _, table_start, tables = groups[:8]
     loose_leaves = groups[9]
     slot_feature = leaves[5]
-    n = matrix.shape[0]
     n_nodes = feature.shape[0]
     width = out.shape[1]
     flat = out.reshape(-1)
-    for row in numba.prange(n):
-        x = matrix[row]
-        right = np.empty(max(n_nodes, 1), dtype=np.int8)
-        # every split's direction for this row (LightGBM's Decision, tree.h)
-        for node in range(n_nodes):
-            value = x[feature[node]]
-            if categorical[node]:
-                go_right = 1
-                # as LightGBM: truncated toward zero (-0.5 is category 0), negative: right
-                if not np.isnan(value) and value > -1.0:
-                    code = int(value)
-                    for c in range(cat_start[node], cat_start[node + 1]):
-                        if cat_values[c] == code:
-                            go_right = 0
-                            break
-                right[node] = go_right
+    x = matrix[row]
+    right = np.empty(max(n_nodes, 1), dtype=np.int8)
+    # every split's direction for this row (LightGBM's Decision, tree.h)
+    for node in range(n_nodes):
+        value = x[feature[node]]
+        if categorical[node]:
+            go_right = 1
+            # as LightGBM: truncated toward zero (-0.5 is category 0), negative: right
+            if not np.isnan(value) and value > -1.0:
+                code = int(value)
+                for c in range(cat_start[node], cat_start[node + 1]):
+                    if cat_values[c] == code:
+                        go_right = 0
+                        break
+            right[node] = go_right
+        else:
+            kind = missing[node]
+            if np.isnan(value) and kind != 2:
+                value = 0.0
+            if (kind == 1 and -_K_ZERO <= value <= _K_ZERO) or (kind == 2 and np.isnan(value)):
+                right[node] = 0 if default_left[node] else 1
             else:
-                kind = missing[node]
-                if np.isnan(value) and kind != 2:
-                    value = 0.0
-                if (kind == 1 and -_K_ZERO <= value <= _K_ZERO) or (kind == 2 and np.isnan(value)):
-                    right[node] = 0 if default_left[node] else 1
-                else:
-                    right[node] = 0 if value <= threshold[node] else 1
-        for g in range(len(table_start)):  # each group's terms for this row's directions
-            pattern = 0
-            for k in range(nodes_start[g + 1] - nodes_start[g]):
-                pattern |= np.int64(right[nodes[nodes_start[g] + k]]) << k
-            f0 = features_start[g]
-            w = features_start[g + 1] - f0
-            base = table_start[g] + pattern * w
-            for j in range(w):
-                out[row, features[f0 + j]] += tables[base + j]
-        for leaf in loose_leaves:
-            _leaf_terms(leaf, right, leaves, flat, row * width, slot_feature)
+                right[node] = 0 if value <= threshold[node] else 1
+    for g in range(len(table_start)):  # each group's terms for this row's directions
+        pattern = 0
+        for k in range(nodes_start[g + 1] - nodes_start[g]):
+            pattern |= np.int64(right[nodes[nodes_start[g] + k]]) << k
+        f0 = features_start[g]
+        w = features_start[g + 1] - f0
+        base = table_start[g] + pattern * w
+        for j in range(w):
+            out[row, features[f0 + j]] += tables[base + j]
+    for leaf in loose_leaves:
+        _leaf_terms(leaf, right, leaves, flat, row * width, slot_feature)

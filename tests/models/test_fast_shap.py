@@ -12,6 +12,7 @@ from spm_ml import registry, settings
 from spm_ml.data.io import load_tables
 from spm_ml.features.deals import deal_features
 from spm_ml.features.snapshots import extraction_time
+from spm_ml.models import fast_shap
 from spm_ml.models.deal_win import feature_config_of
 from spm_ml.models.fast_shap import TreeShap
 
@@ -59,6 +60,11 @@ def test_equals_pred_contrib_on_the_deal_model(deal_model):
     walked = TreeShap.of(model.booster_, model.best_iteration_, max_group_splits=0)
     assert walked.table_mb == 0 and len(walked.loose_leaves) == len(walked.path_start) - 1
     np.testing.assert_allclose(walked.contributions(matrix), reference, rtol=0, atol=TOLERANCE)
+    # a request's few rows go through the serial kernel, many rows the parallel one
+    assert len(matrix) >= fast_shap.PARALLEL_ROWS
+    for few in (matrix[:1], matrix[: fast_shap.PARALLEL_ROWS - 1]):
+        expected = _reference(model.booster_, few, model.best_iteration_)
+        np.testing.assert_allclose(explainer.contributions(few), expected, rtol=0, atol=TOLERANCE)
 
 
 def test_the_model_explains_with_it_and_drivers_are_unchanged(deal_model, monkeypatch):
