@@ -274,6 +274,13 @@ def _account_of(deals: pd.DataFrame, deal_id: str) -> str:
     return deals.loc[deals["deal_id"] == deal_id, "account_id"].iloc[0]
 
 
+_REP_CONTRACT = frozenset(
+    {"rep_id", "name", "manager_id", "team", "region", "role", "hire_date", "exit_date"}
+    | {"exit_reason"}
+)
+"""A posted rep's own fields; any other key is one of its custom fields."""
+
+
 def check_posted_rep(tables: Tables, p: PostedRep) -> None:
     """The references a posted rep makes outside its own rows exist in ``tables``' organisation
     (:class:`PostedRepError` naming the field where one does not)."""
@@ -287,7 +294,21 @@ def check_posted_rep(tables: Tables, p: PostedRep) -> None:
         raise PostedRepError(
             f"manager {manager!r} is not a rep of the data source", f"{where}.manager_id"
         )
+    for name in p.rep:
+        if name not in tables.reps.columns and name not in _REP_CONTRACT:
+            raise PostedRepError(
+                f"{name!r} is not a column of the data source's reps table: the models read "
+                "only the organisation's columns (leave it out)",
+                f"{where}.custom_fields.{name}",
+            )
     for j, d in enumerate(p.deals):
+        for name in d:
+            if name not in deals.columns:
+                raise PostedRepError(
+                    f"{name!r} is not a column of the data source's deals table: the models "
+                    "read only the organisation's custom fields (leave it out)",
+                    f"{where}.deals.{j}.{name}",
+                )
         if d["deal_id"] in other_deals:
             raise PostedRepError(
                 f"deal {d['deal_id']!r} is another rep's deal in the data source",

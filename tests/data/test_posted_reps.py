@@ -115,6 +115,19 @@ def test_references_outside_the_rep_are_checked_naming_the_field(org, change, fi
     assert caught.value.field == f"reps.3.rep.{field}"
 
 
+def test_custom_fields_the_organisation_lacks_are_refused_not_dropped(org):
+    record = rep_record(org, _rep_with_moved_deals(org))
+    record["deals"][1]["NO-SUCH-FIELD"] = "x"
+    with pytest.raises(PostedRepError, match="NO-SUCH-FIELD") as caught:
+        with_posted_reps(org, [posted(record)])
+    assert caught.value.field == "reps.0.rep.deals.1.NO-SUCH-FIELD"
+    record = rep_record(org, _rep_with_moved_deals(org))
+    record["custom_fields"] = {"NO-SUCH-COLUMN": 1.0}
+    with pytest.raises(PostedRepError, match="NO-SUCH-COLUMN") as caught:
+        with_posted_reps(org, [posted(record)])
+    assert caught.value.field == "reps.0.rep.custom_fields.NO-SUCH-COLUMN"
+
+
 def test_another_reps_deal_cannot_be_posted(org):
     rep = _rep_with_moved_deals(org)
     record = rep_record(org, rep)
