@@ -181,6 +181,7 @@ def with_posted_reps(tables: Tables, posted: Sequence[PostedRep]) -> Tables:
     deals = tables.deals
     owned = set(deals.loc[deals["rep_id"].isin(replaced).to_numpy(), "deal_id"])
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in _REP_TABLES}
+    source_accounts: dict[str, str] = {}  # filled on first need: one pass, not one per row
     for p in posted:
         rep_id = p.rep["rep_id"]
         check_posted_rep(tables, p)
@@ -193,7 +194,9 @@ def with_posted_reps(tables: Tables, posted: Sequence[PostedRep]) -> Tables:
         for j, a in enumerate(p.activities):
             account = a.get("account_id") or account_of.get(a.get("deal_id"))
             if account is None:  # a data-source deal's account
-                account = _account_of(deals, a["deal_id"])
+                if not source_accounts:
+                    source_accounts.update(zip(deals["deal_id"], deals["account_id"], strict=True))
+                account = source_accounts[a["deal_id"]]
             rows["activities"].append(
                 {
                     "activity_id": f"\x00{rep_id}:{j}",
@@ -268,10 +271,6 @@ def _typed_like(table: str, records: list[dict[str, Any]], like: pd.DataFrame) -
         if frame[column].dtype != like[column].dtype:  # values validated at the boundary
             frame[column] = frame[column].astype(like[column].dtype)
     return frame[list(like.columns)]  # a column the organisation lacks is no model's feature
-
-
-def _account_of(deals: pd.DataFrame, deal_id: str) -> str:
-    return deals.loc[deals["deal_id"] == deal_id, "account_id"].iloc[0]
 
 
 _REP_CONTRACT = frozenset(
