@@ -158,7 +158,7 @@ class SpmMlService:
         self.source = load_tables(settings.data_source(self.workdir))
         self.models: ModelSet = load_model_set(self.workdir, self.source)
         """The set every request reads once, at its start: replaced whole by a reload."""
-        self._freeze_heap()
+        freeze_heap()
         self.batcher = MicroBatcher(self._score_batch, max_batch_size=64)
         # concurrent coaching requests are coached together too, on the same thread: a
         # single deal costs about as much to featurise alone as beside thirty others
@@ -331,7 +331,7 @@ class SpmMlService:
                 return current
             fresh = load_model_set(self.workdir, self.source, current, versions)
             self.models = fresh  # one assignment: atomic for every reader
-            self._freeze_heap()
+            freeze_heap()
             return fresh
 
     def _poll(self, every: int) -> None:
@@ -343,16 +343,19 @@ class SpmMlService:
                     "polling the model registry failed; still serving %s", self.models.versions()
                 )
 
-    @staticmethod
-    def _freeze_heap() -> None:
-        # The context holds millions of long-lived Python objects (ids and text in object
-        # columns): keep the cyclic garbage collector from rescanning them during requests.
-        gc.freeze()
-        # And collect cycles rarely: with the default thresholds (700, 10, 10) a request
-        # allocates enough to start collections whose pauses made the slowest 1% of answers
-        # (benchmarks/serving_speed.py (b), 500/s: p99 88.6 ms with them, 17.9 ms with
-        # these; docs/benchmarks.md).  Freed-by-refcount memory is unaffected.
-        gc.set_threshold(100_000, 50, 1000)
+
+def freeze_heap() -> None:
+    """Keep the cyclic garbage collector off the loaded context during requests.
+
+    The context holds millions of long-lived Python objects (ids and text in object
+    columns): frozen, they are never rescanned.  And cycles are collected rarely: with the
+    default thresholds (700, 10, 10) a request allocates enough to start collections whose
+    pauses made the slowest 1% of answers (benchmarks/serving_speed.py (b), 500/s: p99
+    88.6 ms with them, 17.9 ms with these; docs/benchmarks.md).  Memory freed by reference
+    counting is unaffected.  The serving benchmark's in-process reference calls it too.
+    """
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
 
 
 def caller(ctx: bentoml.Context) -> Caller:

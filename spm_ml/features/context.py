@@ -289,6 +289,10 @@ class DealContext:
     def _rep_team_history(self) -> tuple[pd.DataFrame, EventIndex]:
         """``rep_history``'s team moves, indexed by rep and time once."""
         moves, index = team_moves(self.tables.rep_history, self.reps.index)
+        # the values as Python objects once: a request then takes its rows of them, where
+        # an Arrow text column would be converted whole on every request (its cost grew
+        # with the organisation)
+        moves = moves.astype({"old_value": object, "new_value": object})
         return moves, index.prepare_lookup()
 
     def rep_team_at(self, reps: np.ndarray, as_of: np.ndarray) -> np.ndarray:

@@ -68,6 +68,8 @@ def replay_field(
     as_of: pd.Series,
     field: str,
     index: EventIndex | None = None,
+    *,
+    field_only: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Recorded value of ``field`` for each ``(deal_id, as_of)``, and where one is recorded.
 
@@ -75,10 +77,14 @@ def replay_field(
     where ``recorded`` is true, i.e. where the deal has any row of ``field``; elsewhere the
     caller falls back on the deals-table value.  ``index``: ``history`` already indexed by
     (deal, time) over a vocabulary holding ``deal_ids`` (built here if not given).
+    ``field_only``: every row of ``history`` is a change of ``field`` (a service's
+    pre-filtered moves), so the rows are not filtered again: filtering costs each request
+    time in proportion to the organisation's history.
     """
     if index is None:
         index = EventIndex(history["deal_id"], history["changed_at"], vocabulary_of(deal_ids))
-    index = index.subset(equal_to(history["field"], field))
+    if not field_only:
+        index = index.subset(equal_to(history["field"], field))
     query = index.query(deal_ids, as_of)
     last = index.last(query)
     values = take(history["new_value"], last)

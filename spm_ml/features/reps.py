@@ -210,10 +210,10 @@ def field_at_rep(
         current = tables.reps.set_index("rep_id")[field].reindex(reps).to_numpy(dtype=object)
     if moves is None:
         moves = field_moves(tables.rep_history, field, vocabulary_of(tables.reps["rep_id"]))
-    rows, index = moves
+    rows, index = moves  # the changes of ``field`` only (:func:`field_moves`)
     if not len(rows):
         return current
-    values, recorded = replay_field(rows, reps, as_of, field, index)
+    values, recorded = replay_field(rows, reps, as_of, field, index, field_only=True)
     return np.where(recorded, values, current)
 
 

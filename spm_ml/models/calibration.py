@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -33,7 +34,12 @@ class Calibrator:
             # IsotonicRegression.predict (out_of_bounds="clip") without its input checks,
             # which cost a request more than the interpolation: the same function, values
             return np.clip(model.f_(np.clip(margin, model.X_min_, model.X_max_)), 1e-4, 1 - 1e-4)
-        return self.model.predict_proba(margin.reshape(-1, 1))[:, 1]
+        # LogisticRegression.predict_proba of a binary model (a dot product, then the
+        # logistic function, as scikit-learn computes it) without its input checks: the
+        # checks cost a one-deal request about a quarter of a millisecond, the arithmetic
+        # almost nothing; the test holds the two to exact equality
+        model = self.model
+        return expit(margin.reshape(-1, 1) @ model.coef_.T + model.intercept_).reshape(-1)
 
 
 def _fit(method: str, margin: np.ndarray, y: np.ndarray) -> Calibrator:
