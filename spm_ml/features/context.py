@@ -30,6 +30,7 @@ from spm_ml.data.tables import Tables, concat_rows
 from spm_ml.features.asof import (
     SMALL,
     EventIndex,
+    attach_columns,
     entity_codes,
     take,
     vocabulary_lookup,
@@ -304,7 +305,7 @@ class DealContext:
     def index_rows(self) -> DealContext:
         """Build the per-deal row index and the id lookups now (a service does, before its
         first request)."""
-        _ = self._rows, self._deal_times, self._rep_team_history
+        _ = self._rows, self._row_arrays, self._deal_times, self._rep_team_history
         for keyed in (self.rep_rows, self.account_rows):
             keyed.positions(keyed.index[:1])
         for field in dataclasses.fields(self.track_record):
@@ -347,13 +348,14 @@ class DealContext:
         frames, all_spans = self._rows
         cut = {}
         for name in ("deals", *PER_DEAL_TABLES):
-            spans = all_spans[name]
+            spans, arrays = all_spans[name], self._row_arrays[name]
             found = [
                 (spans[d], k) for d, k in zip(deal_ids, keys or deal_ids, strict=True) if d in spans
             ]
             if len(found) == 1:  # one deal: its rows are one slice, a view (no copy)
                 (start, end), _ = found[0]
                 rows = frames[name].iloc[start:end].reset_index(drop=True)
+                columns = {c: a[start:end] for c, a in arrays.items()}
             else:
                 take = (
                     np.concatenate([np.arange(s, e) for (s, e), _ in found])
@@ -362,12 +364,23 @@ class DealContext:
                 )
                 rows = frames[name].take(take)
                 rows.index = pd.RangeIndex(len(rows))
+                columns = {c: a[take] for c, a in arrays.items()}
             if keys is not None:
-                rows["deal_id"] = np.repeat(
+                columns["deal_id"] = np.repeat(
                     np.asarray([k for _, k in found], dtype=object), [e - s for (s, e), _ in found]
                 )
-            cut[name] = rows
+                rows["deal_id"] = columns["deal_id"]
+            cut[name] = attach_columns(rows, columns)
         return self.tables.replace(**cut)
+
+    @functools.cached_property
+    def _row_arrays(self) -> dict[str, dict[str, np.ndarray]]:
+        """:attr:`_rows`' frames as numpy columns (``frame[c].to_numpy()``): a request's rows
+        are cut from them as slices and attached to its frames (:func:`attach_columns`)."""
+        frames, _ = self._rows
+        return {
+            name: {c: frame[c].to_numpy() for c in frame.columns} for name, frame in frames.items()
+        }
 
     def combine(self, parts: Sequence[Tables]) -> Tables:
         """Several requests' own rows as one set of tables (for one vectorised call).

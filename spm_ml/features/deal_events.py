@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from spm_ml.data.tables import Tables
-from spm_ml.features.asof import EventIndex, vocabulary_of
+from spm_ml.features.asof import EventIndex, values_of, vocabulary_of
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class DealEvents:
         vocabulary = vocabulary_of(snapshots["deal_id"])
 
         def index(frame: pd.DataFrame, time: str) -> EventIndex:
-            return EventIndex(frame["deal_id"], frame[time], vocabulary)
+            return EventIndex(values_of(frame, "deal_id"), values_of(frame, time), vocabulary)
 
         return cls(
             vocabulary=vocabulary,

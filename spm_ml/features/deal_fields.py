@@ -26,6 +26,7 @@ from spm_ml.features.asof import (
     equal_to,
     take,
     to_seconds,
+    values_of,
     vocabulary_of,
 )
 
@@ -84,16 +85,16 @@ def replay_field(
     if index is None:
         index = EventIndex(history["deal_id"], history["changed_at"], vocabulary_of(deal_ids))
     if not field_only:
-        index = index.subset(equal_to(history["field"], field))
+        index = index.subset(equal_to(values_of(history, "field"), field))
     query = index.query(deal_ids, as_of)
     last = index.last(query)
-    values = take(history["new_value"], last)
+    values = take(values_of(history, "new_value"), last)
     # the value before the first change: the first row's old value (the index's order:
     # whole seconds, ties in table order)
     first, _ = index.first(query)
     recorded = first >= 0
     before_first = recorded & (last < 0)
-    values[before_first] = take(history["old_value"], first[before_first])
+    values[before_first] = take(values_of(history, "old_value"), first[before_first])
     return values, recorded
 
 
@@ -109,7 +110,7 @@ def field_at(
         tables.deal_history, snapshots["deal_id"], snapshots["as_of"], field, index
     )
     if "deal_row" in snapshots:  # looked up once by deal_feature_columns
-        current = take(tables.deals[field], np.asarray(snapshots["deal_row"]))
+        current = take(values_of(tables.deals, field), np.asarray(snapshots["deal_row"]))
     else:
         current = _deal_column(tables, snapshots["deal_id"], field)
     return np.where(recorded, values, current)

@@ -30,11 +30,13 @@ from spm_ml.features.asof import (
     AsOfQuery,
     EventIndex,
     as_datetime64,
+    column,
     days_between,
     entity_codes,
     equal_to,
     take,
     to_seconds,
+    values_of,
     vocabulary_lookup,
     vocabulary_of,
 )
@@ -246,18 +248,20 @@ def static_features(tables: Tables, snapshots: pd.DataFrame, context: DealContex
     and its team then (reps move between teams: ``rep_history``)."""
     deals, row = tables.deals, _deal_positions(tables, snapshots)
     accounts, reps = context.account_rows, context.rep_rows
-    account = accounts.positions(take(deals["account_id"], row))
+    account = accounts.positions(take(values_of(deals, "account_id"), row))
     owners = _owners(tables, snapshots)
     rep = reps.positions(owners)
     return {
-        "product": take(deals["product"], row),
+        "product": take(values_of(deals, "product"), row),
         "account_industry": accounts.take("industry", account),
         "account_region": accounts.take("region", account),
         "account_log_employees": np.log1p(accounts.take("employees", account).astype("float64")),
         "account_log_revenue": np.log1p(accounts.take("annual_revenue", account).astype("float64")),
         "rep_team": context.rep_team_at(owners, snapshots["as_of"]),
         "rep_tenure_days": days_between(snapshots["as_of"], reps.take("hire_date", rep)),
-        "deal_age_days": days_between(snapshots["as_of"], take(deals["created_at"], row)),
+        "deal_age_days": days_between(
+            snapshots["as_of"], take(values_of(deals, "created_at"), row)
+        ),
     }
 
 
@@ -269,15 +273,15 @@ def history_features(
     index = (events or DealEvents.of(tables, snapshots)).history
     ids, as_of = snapshots["deal_id"], snapshots["as_of"]
     query = index.query(ids, as_of)
-    fields = history["field"].to_numpy()
+    fields = column(history, "field")
     is_stage, is_amount, is_close = (fields == f for f in ("stage", "amount", "expected_close_at"))
-    new_number = history[NEW_NUMBER].to_numpy()
-    old_number = history[OLD_NUMBER].to_numpy()
-    new_time = history[NEW_TIME].to_numpy()
-    old_time = history[OLD_TIME].to_numpy()
+    new_number = column(history, NEW_NUMBER)
+    old_number = column(history, OLD_NUMBER)
+    new_time = column(history, NEW_TIME)
+    old_time = column(history, OLD_TIME)
 
     last_stage = index.last(query, mask=is_stage)
-    stage = take(history["new_value"], last_stage)
+    stage = take(values_of(history, "new_value"), last_stage)
     stage_rank = np.array([STAGE_RANK.get(s, np.nan) for s in stage], dtype="float64")
     last_amount = index.last(query, mask=is_amount)
     amount = take(new_number, last_amount)
@@ -291,7 +295,7 @@ def history_features(
     return {
         "stage": stage,
         "stage_rank": stage_rank,
-        "days_in_stage": days_between(as_of, take(history["changed_at"], last_stage)),
+        "days_in_stage": days_between(as_of, take(values_of(history, "changed_at"), last_stage)),
         "stage_changes": np.maximum(index.count(query, mask=is_stage) - 1, 0),
         "amount": amount,
         "log_amount": np.log1p(amount),
@@ -336,8 +340,8 @@ def activity_features(
     index = (events or DealEvents.of(tables, snapshots)).activities
     as_of = snapshots["as_of"]
     query = index.query(snapshots["deal_id"], as_of)
-    types = entity_codes(activities["type"], _ACTIVITY_TYPES, _ACTIVITY_TYPE_CODES)
-    occurred_at = activities["occurred_at"].to_numpy()
+    types = entity_codes(values_of(activities, "type"), _ACTIVITY_TYPES, _ACTIVITY_TYPE_CODES)
+    occurred_at = column(activities, "occurred_at")
     out: dict[str, np.ndarray] = {"activities_total": index.count(query)}
     for window in config.windows_days:
         out[f"activities_{window}d"] = index.count(query, window_days=window)
@@ -361,13 +365,13 @@ def email_features(
     """Inbound/outbound email balance, recency and the buyer's reply latency."""
     emails = tables.emails
     vocabulary = events.vocabulary if events is not None else vocabulary_of(snapshots["deal_id"])
-    codes = entity_codes(emails["deal_id"], vocabulary)
-    sent_all = emails["sent_at"].to_numpy(dtype="datetime64[ns]")
+    codes = entity_codes(values_of(emails, "deal_id"), vocabulary)
+    sent_all = column(emails, "sent_at").astype("datetime64[ns]", copy=False)
     # the snapshots' deals' emails by (deal, sent_at), ties in table order, as a stable sort would
     mine = np.flatnonzero(codes >= 0)
     order = mine[np.lexsort((sent_all[mine].view(np.int64), codes[mine]))]
     codes, sent_at = codes[order], sent_all[order]
-    inbound = equal_to(emails["direction"], "inbound")[order]
+    inbound = equal_to(values_of(emails, "direction"), "inbound")[order]
     outbound = ~inbound
     latency = days_between(sent_at, _last_outbound(codes, sent_at, outbound))
     latency_known = inbound & ~np.isnan(latency)
@@ -432,7 +436,7 @@ def contact_features(
     vocabulary = events.vocabulary
     deal_codes, contacts, seconds = [], [], []
     for frame, index in parts:  # the index holds each dated event of the snapshots' deals
-        contact = frame["contact_id"].to_numpy(dtype=object)[index.rows]
+        contact = np.asarray(column(frame, "contact_id"), dtype=object)[index.rows]
         keep = pd.notna(contact)
         deal_codes.append(index.entity_codes[keep])
         contacts.append(contact[keep])
@@ -480,7 +484,7 @@ def track_record_counts(tables: Tables, snapshots: pd.DataFrame, context: DealCo
     {closed,won}``), and the owner's open deals at ``as_of``: the evidence behind
     :func:`track_record_features`."""
     record = context.track_record
-    accounts = take(tables.deals["account_id"], _deal_positions(tables, snapshots))
+    accounts = take(values_of(tables.deals, "account_id"), _deal_positions(tables, snapshots))
     as_of = snapshots["as_of"]
     owner = _owners(tables, snapshots)
     everyone = np.full(len(owner), "*", dtype=object)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from spm_ml.data.tables import Tables
-from spm_ml.features.asof import days_between, equal_to, take
+from spm_ml.features.asof import column, days_between, equal_to, take, values_of
 from spm_ml.features.deal_events import DealEvents
 
 SENTIMENT_COLUMNS = ("p_negative", "p_neutral", "p_positive")
@@ -42,7 +42,7 @@ def email_sentiment_features(
     - ``latest_inbound_tone``: tone of the most recent inbound email.
     """
     emails = tables.emails
-    inbound = equal_to(emails["direction"], "inbound")
+    inbound = equal_to(values_of(emails, "direction"), "inbound")
     # emails without score columns (a request that posted none) count as unscored
     probabilities = _probabilities(emails)
     scored = inbound & ~np.isnan(probabilities).any(axis=1)
@@ -68,7 +68,7 @@ def email_sentiment_features(
     baseline_tone = _ratio(wide_sum - recent_sum, wide_n - recent_n)
     out["inbound_tone_trend"] = recent_tone - baseline_tone
 
-    sent_at = emails["sent_at"].to_numpy()
+    sent_at = column(emails, "sent_at")
     last_positive = index.last(query, mask=is_positive)
     out["days_since_positive_inbound"] = days_between(as_of, take(sent_at, last_positive))
     out["latest_inbound_tone"] = take(tone, index.last(query)).astype(float)
@@ -78,12 +78,18 @@ def email_sentiment_features(
 def _probabilities(emails: pd.DataFrame) -> np.ndarray:
     """The three class probabilities as an (n, 3) float array, NaN where not scored."""
     columns = [
-        emails[c].to_numpy(dtype="float64", na_value=np.nan)
-        if c in emails.columns
-        else np.full(len(emails), np.nan)
+        _floats(emails, c) if c in emails.columns else np.full(len(emails), np.nan)
         for c in SENTIMENT_COLUMNS
     ]
     return np.column_stack(columns) if len(emails) else np.zeros((0, 3))
+
+
+def _floats(emails: pd.DataFrame, name: str) -> np.ndarray:
+    """A score column as float64, NaN where missing (a request's rows: its attached array)."""
+    values = column(emails, name)
+    if values.dtype == np.float64:
+        return values
+    return emails[name].to_numpy(dtype="float64", na_value=np.nan)
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
