@@ -86,3 +86,29 @@ def test_the_cut_holds_each_deals_rows_in_table_order(org):
             pd.testing.assert_frame_equal(
                 ours, theirs.reset_index(drop=True), check_dtype=False, check_exact=True
             )
+
+
+def test_a_requests_rows_carry_numpy_columns_equal_to_their_frames(org):
+    """``rows_for`` attaches each cut column as a numpy slice (what request features read):
+    every slice must be the frame's own column, with or without private keys."""
+    from spm_ml.features.asof import column, values_of
+
+    context = DealContext.build(org, DealFeatureConfig())
+    ids = open_deals_at(org, org.extracted_at)["deal_id"].tolist()[:5]
+    for cut in (
+        context.rows_for(ids[:1]),
+        context.rows_for(ids),
+        context.rows_for(ids[:2], keys=["\x000", "\x001"]),
+    ):
+        for name in ("deals", "deal_history", "activities", "emails"):
+            frame = getattr(cut, name)
+            for c in frame.columns:
+                attached = values_of(frame, c)
+                assert isinstance(attached, np.ndarray), (name, c)
+                assert attached is column(frame, c)
+                pd.testing.assert_series_equal(  # NaN equal to NaN, dtypes compared
+                    pd.Series(attached), pd.Series(frame[c].to_numpy()), obj=f"{name}.{c}"
+                )
+            # a frame derived from a cut carries nothing: pandas reads its own columns
+            derived = frame.assign(extra=1)
+            assert isinstance(values_of(derived, frame.columns[0]), pd.Series)
