@@ -266,8 +266,11 @@ def history_features(
 ) -> Columns:
     """Stage, amount and expected close date as they stood at ``as_of``, and their changes."""
     history = with_parsed_values(tables.deal_history)
-    index = (events or DealEvents.of(tables, snapshots)).history
     ids, as_of = snapshots["deal_id"], snapshots["as_of"]
+    if events is not None:
+        index = events.history
+    else:  # what DealEvents.of indexes for this block, without the activities and emails
+        index = EventIndex(history["deal_id"], history["changed_at"], vocabulary_of(ids))
     query = index.query(ids, as_of)
     fields = history["field"].to_numpy()
     is_stage, is_amount, is_close = (fields == f for f in ("stage", "amount", "expected_close_at"))
@@ -304,6 +307,28 @@ def history_features(
 
 
 STAGE_RANK = {s: float(i) for i, s in enumerate(DEAL_STAGES)}
+
+PIPELINE_STATE = ("stage", "amount", "days_to_expected_close")
+"""What a pipeline read (quota risk's and the forecast's rates) takes from a deal's features."""
+
+
+def pipeline_state(
+    tables: Tables, snapshots: pd.DataFrame, context: DealContext | None = None
+) -> pd.DataFrame:
+    """:data:`PIPELINE_STATE` at each snapshot's ``as_of``, one row each, as
+    :func:`deal_features` gives them (the same :func:`history_features` code), without the
+    other blocks: the forecast's past periods read only these, for every deal open at every
+    replayed point (tens of millions of rows at a million open deals).
+
+    ``context`` supplies the parsed history when it was built from ``tables``.
+    """
+    history = (
+        context.parsed_history(tables.deal_history)
+        if context is not None
+        else with_parsed_values(tables.deal_history)
+    )
+    columns = history_features(tables.replace(deal_history=history), snapshot_columns(snapshots))
+    return pd.DataFrame({name: columns[name] for name in PIPELINE_STATE})
 
 
 def _first_value(

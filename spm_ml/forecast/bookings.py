@@ -37,8 +37,9 @@ from spm_ml.data.tables import Tables
 from spm_ml.errors import SpmMlError
 from spm_ml.features.attainment import Bookings, period_close
 from spm_ml.features.context import DealContext
-from spm_ml.features.deals import DealFeatureConfig
-from spm_ml.features.quota import DEFAULT_FRACTIONS
+from spm_ml.features.deals import DealFeatureConfig, pipeline_state
+from spm_ml.features.quota import DEFAULT_FRACTIONS, open_deal_rows
+from spm_ml.features.reps import team_at
 from spm_ml.forecast.monte_carlo import draw_snapshots, sum_by
 from spm_ml.forecast.periods import Period, period_snapshots, periods_of
 from spm_ml.forecast.rates import PeriodRates
@@ -48,6 +49,7 @@ from spm_ml.training.quota_risk import (
     QuotaInputs,
     learn_rates,
     new_deal_shares,
+    open_deal_frame,
     quota_inputs,
 )
 
@@ -97,17 +99,34 @@ def history_inputs(
     context: DealContext,
     bookings: Bookings,
 ) -> QuotaInputs:
-    """Every rep of ``periods`` seen at each of ``fractions`` of them, featurised as quota
-    risk's inputs: what :func:`rates_at` learns from."""
+    """Every rep of ``periods`` seen at each of ``fractions`` of them, with what
+    :func:`rates_at` and :func:`common_shocks` learn from, and nothing else.
+
+    They read the snapshots, the bookings, each rep's ``team`` and the open deals'
+    :data:`~spm_ml.features.deals.PIPELINE_STATE` (no win probability: ``p_win`` is NaN,
+    :func:`no_scores`); so ``X`` holds ``team`` only, where quota risk's
+    :func:`~spm_ml.training.quota_risk.quota_inputs` would featurise every replay's whole
+    pipeline with every deal feature and every rep feature (the same values for what is
+    read: ``tests/forecast/test_history_inputs.py``).  At a million open deals the full
+    inputs took over 3 minutes and 20 GB; ``deal_config`` is kept for callers, unread.
+    """
     parts = [
         period_snapshots(tables, period, period.at(f), bookings)
         for period in periods
         for f in sorted(set(fractions))
     ]
     snapshots = pd.concat(parts, ignore_index=True)
-    return quota_inputs(
-        tables, snapshots, deal_config=deal_config, score_deals=no_scores, context=context
+    rows = open_deal_rows(tables, snapshots)
+    state = pipeline_state(tables, rows[["deal_id", "as_of"]], context)
+    p_win = no_scores(rows, state) if len(rows) else np.zeros(0)
+    deals = open_deal_frame(snapshots, rows, state, p_win)
+    teams = team_at(
+        tables,
+        snapshots["rep_id"].to_numpy(dtype=object),
+        snapshots["as_of"].to_numpy(),
     )
+    X = pd.DataFrame({"team": teams}, index=snapshots.index)
+    return QuotaInputs(snapshots, X, deals, bookings)
 
 
 def rates_at(
@@ -314,13 +333,17 @@ def forecast_bookings(
     history: QuotaInputs | None = None,
     bookings: Bookings | None = None,
     exclude: Sequence[str] = (),
+    deal_scores: pd.Series | None = None,
 ) -> BookingForecast:
     """Draw ``period``'s bookings as seen at ``as_of``.
 
     ``score_deals`` gives the open deals' win probabilities (the deal-win champion for a
     forecast, models blind to ``as_of``'s future in the back-test); ``history`` (built by
     :func:`history_inputs`) may be shared by several calls, as the back-test does; deals
-    in ``exclude`` never close (a what-if: "what if I lose my biggest deal?").
+    in ``exclude`` never close (a what-if: "what if I lose my biggest deal?");
+    ``deal_scores`` (by ``deal_id``): the open deals' probabilities at ``as_of`` when
+    ``score_deals`` gave them already (the batch job's scores), so they are not featurised
+    and scored twice (:func:`~spm_ml.training.quota_risk.quota_inputs`).
     """
     config = config or ForecastConfig()
     as_of = pd.Timestamp(as_of)
@@ -346,7 +369,12 @@ def forecast_bookings(
     if snapshots.empty:
         raise SpmMlError(f"nobody can book in {period.label} as of {as_of:%Y-%m-%d}")
     inputs = quota_inputs(
-        tables, snapshots, deal_config=deal_config, score_deals=score_deals, context=context
+        tables,
+        snapshots,
+        deal_config=deal_config,
+        score_deals=score_deals,
+        context=context,
+        deal_scores=deal_scores,
     )
     _check_excluded(tables, inputs, exclude, as_of)
     scale = snapshots["quota_amount"].to_numpy(dtype=np.float64)
