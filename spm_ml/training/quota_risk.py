@@ -30,7 +30,7 @@ from spm_ml.data.tables import Tables
 from spm_ml.errors import ModelNotFoundError, TrainingError
 from spm_ml.features.attainment import Bookings, period_close
 from spm_ml.features.context import DealContext
-from spm_ml.features.deals import DealFeatureConfig, deal_features, pipeline_state
+from spm_ml.features.deals import DealFeatureConfig, deal_features
 from spm_ml.features.quota import (
     QuotaFeatureConfig,
     QuotaLabel,
@@ -126,49 +126,18 @@ def quota_inputs(
     deal_config: DealFeatureConfig,
     score_deals: DealScorer,
     context: DealContext | None = None,
-    deal_scores: pd.Series | None = None,
 ) -> QuotaInputs:
     """Features of ``snapshots``, their open deals featurised with ``deal_config`` and scored
-    by ``score_deals`` (out-of-fold models in training, the deal-win champion in use).
-
-    ``deal_scores``: win probabilities by ``deal_id`` already computed by the same scorer at
-    the snapshots' ``as_of`` (the batch job scores every open deal before its forecast).
-    The deals it holds are then not featurised a second time: only their
-    :data:`~spm_ml.features.deals.PIPELINE_STATE` is read; any other open deal is
-    featurised and scored here.
-    """
+    by ``score_deals`` (out-of-fold models in training, the deal-win champion in use)."""
     bookings = Bookings.build(tables)
     rows = open_deal_rows(tables, snapshots)
     context = context or DealContext.build(tables, deal_config)
-    if deal_scores is None:
-        row_features = deal_features(tables, rows[["deal_id", "as_of"]], deal_config, context)
-        p_win = score_deals(rows, row_features) if len(rows) else np.zeros(0)
-    else:
-        row_features = pipeline_state(tables, rows[["deal_id", "as_of"]], context)
-        p_win = _known_scores(tables, rows, deal_scores, deal_config, score_deals, context)
+    row_features = deal_features(tables, rows[["deal_id", "as_of"]], deal_config, context)
+    p_win = score_deals(rows, row_features) if len(rows) else np.zeros(0)
     deals = open_deal_frame(snapshots, rows, row_features, p_win)
     history = rep_history_features(tables, snapshots[["rep_id", "as_of"]])
     X = pd.concat([quota_features(tables, snapshots, deals, bookings), history], axis=1)
     return QuotaInputs(snapshots, X, deals, bookings)
-
-
-def _known_scores(
-    tables: Tables,
-    rows: pd.DataFrame,
-    deal_scores: pd.Series,
-    deal_config: DealFeatureConfig,
-    score_deals: DealScorer,
-    context: DealContext,
-) -> np.ndarray:
-    """``rows``' probabilities from ``deal_scores``; the deals it lacks scored here."""
-    p_win = deal_scores.reindex(rows["deal_id"].to_numpy()).to_numpy(dtype=np.float64, copy=True)
-    missing = np.flatnonzero(np.isnan(p_win))
-    if len(missing):
-        logger.info("%d open deals not scored before: scored now", len(missing))
-        lacking = rows.iloc[missing].reset_index(drop=True)
-        features = deal_features(tables, lacking[["deal_id", "as_of"]], deal_config, context)
-        p_win[missing] = score_deals(lacking, features)
-    return p_win
 
 
 def open_deal_frame(

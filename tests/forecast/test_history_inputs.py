@@ -51,8 +51,9 @@ def test_history_inputs_hold_what_the_full_inputs_hold_for_the_rates(both):
     lean, full = both
     assert len(lean.deals) > 1000
     pd.testing.assert_frame_equal(lean.deals, full.deals, check_exact=True)
-    pd.testing.assert_series_equal(lean.X["team"], full.X["team"], check_exact=True)
-    assert list(lean.X.columns) == ["team"]
+    assert list(lean.X.columns) == ["team", "attainment_to_date"]
+    pd.testing.assert_frame_equal(lean.X, full.X[list(lean.X.columns)], check_exact=True)
+    assert lean.X["attainment_to_date"].gt(0).any()
 
 
 @pytest.mark.parametrize(("label", "fraction"), [("2024Q4", 0.5), ("2024Q3", 0.3)])
