@@ -140,11 +140,17 @@ def open_deal_owners(tables: Tables, times: np.ndarray | pd.Series) -> pd.DataFr
     deals = tables.deals
     created = deals["created_at"].to_numpy(dtype="datetime64[ns]")
     closed = deals["closed_at"].to_numpy(dtype="datetime64[ns]")
-    parts = []
-    for when in np.unique(np.asarray(times, dtype="datetime64[ns]")):
-        is_open = (created < when) & (np.isnat(closed) | (closed >= when))
-        parts.append(pd.DataFrame({"deal_id": deals["deal_id"].to_numpy()[is_open], "as_of": when}))
-    candidates = pd.concat(parts, ignore_index=True)
+    when = np.unique(np.asarray(times, dtype="datetime64[ns]"))
+    rows = [
+        np.flatnonzero((created < t) & (np.isnat(closed) | (closed >= t))) for t in when
+    ]  # positions, so the ids are cut once from their own (Arrow) column, not per time
+    positions = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    candidates = pd.DataFrame(
+        {
+            "deal_id": deals["deal_id"].take(positions).reset_index(drop=True),
+            "as_of": np.repeat(when, [len(r) for r in rows]),
+        }
+    )
     candidates["rep_id"] = owner_at(tables, candidates)
     return candidates
 

@@ -103,9 +103,24 @@ def history_inputs(
     ``deal_config`` is not read: past pipelines need no deal model."""
     points = [(period, period.at(f)) for period in periods for f in sorted(set(fractions))]
     owned = open_deal_owners(tables, np.array([at for _, at in points], dtype="datetime64[ns]"))
-    parts = [period_snapshots(tables, period, at, bookings, owned) for period, at in points]
+    owners = owners_by_time(owned)
+    none = np.array([], dtype=object)
+    parts = [
+        period_snapshots(tables, period, at, bookings, owners.get(np.datetime64(at, "ns"), none))
+        for period, at in points
+    ]
     snapshots = pd.concat(parts, ignore_index=True)
     return pipeline_inputs(tables, snapshots, owned, context=context, bookings=bookings)
+
+
+def owners_by_time(owned: pd.DataFrame) -> dict[np.datetime64, np.ndarray]:
+    """:func:`~spm_ml.features.quota.open_deal_owners`' owners split by time (its rows come
+    time by time): what :func:`period_snapshots` takes at each point."""
+    times = owned["as_of"].to_numpy(dtype="datetime64[ns]")
+    reps = owned["rep_id"].to_numpy(dtype=object)
+    unique, starts = np.unique(times, return_index=True)  # times come sorted
+    stops = [*starts[1:], len(times)]
+    return {t: reps[a:b] for t, a, b in zip(unique, starts, stops, strict=True)}
 
 
 def pipeline_inputs(
@@ -414,7 +429,8 @@ def forecast_bookings(
         )
     rates = rates_at(tables, history, as_of, config)
     owned = open_deal_owners(tables, np.array([as_of], dtype="datetime64[ns]"))
-    snapshots = period_snapshots(tables, period, as_of, bookings, owned)
+    owners = owned["rep_id"].to_numpy(dtype=object)
+    snapshots = period_snapshots(tables, period, as_of, bookings, owners)
     if snapshots.empty:
         raise SpmMlError(f"nobody can book in {period.label} as of {as_of:%Y-%m-%d}")
     score = deal_probabilities(

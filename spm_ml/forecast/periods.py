@@ -103,15 +103,16 @@ def period_snapshots(
     period: Period,
     as_of: pd.Timestamp,
     bookings: Bookings | None = None,
-    owned: pd.DataFrame | None = None,
+    owners: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per rep who can book in ``period`` as seen at ``as_of`` (module docstring).
 
     Columns: ``rep_id, period_start, period_end, quota``, ``quota_amount`` (the draws'
     scale, the column the quota-risk inputs divide by: 1, money), ``as_of,
     fraction_elapsed`` and ``active`` (employed at ``as_of``: only an active rep creates new
-    deals).  ``owned``: :func:`~spm_ml.features.quota.open_deal_owners` at ``as_of`` (and
-    perhaps other times), when the caller has it.
+    deals).  ``owners``: who owned each deal open at ``as_of``
+    (:func:`~spm_ml.features.quota.open_deal_owners`' ``rep_id`` there), when the caller
+    has them.
     """
     bookings = bookings or Bookings.build(tables)
     as_of = pd.Timestamp(as_of)
@@ -121,12 +122,9 @@ def period_snapshots(
     with_quota = quotas.loc[
         (quotas["period_start"] == period.start) & (quotas["quota_amount"] > 0), "rep_id"
     ]
-    if owned is None:
+    if owners is None:
         open_now = open_deals_at(tables, as_of)
         owners = owner_at(tables, open_now) if len(open_now) else np.array([], dtype=object)
-    else:
-        at = owned["as_of"].to_numpy(dtype="datetime64[ns]") == np.datetime64(as_of, "ns")
-        owners = owned["rep_id"].to_numpy(dtype=object)[at]
     won = bookings.deals
     booked = won.loc[(won["closed_at"] >= period.start) & (won["closed_at"] < as_of), "rep_id"]
     candidates = set(with_quota[with_quota.map(employed).fillna(False).astype(bool)])
