@@ -262,9 +262,14 @@ def static_features(tables: Tables, snapshots: pd.DataFrame, context: DealContex
 
 
 def history_features(
-    tables: Tables, snapshots: pd.DataFrame, events: DealEvents | None = None
+    tables: Tables,
+    snapshots: pd.DataFrame,
+    events: DealEvents | None = None,
+    *,
+    state_only: bool = False,
 ) -> Columns:
-    """Stage, amount and expected close date as they stood at ``as_of``, and their changes."""
+    """Stage, amount and expected close date as they stood at ``as_of``, and their changes
+    (``state_only``: :data:`PIPELINE_STATE` alone, what :func:`pipeline_state` reads)."""
     history = with_parsed_values(tables.deal_history)
     ids, as_of = snapshots["deal_id"], snapshots["as_of"]
     if events is not None:
@@ -275,17 +280,23 @@ def history_features(
     fields = history["field"].to_numpy()
     is_stage, is_amount, is_close = (fields == f for f in ("stage", "amount", "expected_close_at"))
     new_number = history[NEW_NUMBER].to_numpy()
-    old_number = history[OLD_NUMBER].to_numpy()
     new_time = history[NEW_TIME].to_numpy()
-    old_time = history[OLD_TIME].to_numpy()
 
     last_stage = index.last(query, mask=is_stage)
     stage = take(history["new_value"], last_stage)
-    stage_rank = np.array([STAGE_RANK.get(s, np.nan) for s in stage], dtype="float64")
     last_amount = index.last(query, mask=is_amount)
     amount = take(new_number, last_amount)
-    first_amount = _first_value(new_number, is_amount, index, query)
     expected_close = take(new_time, index.last(query, mask=is_close))
+    if state_only:
+        return {
+            "stage": stage,
+            "amount": amount,
+            "days_to_expected_close": days_between(expected_close, as_of),
+        }
+    stage_rank = np.array([STAGE_RANK.get(s, np.nan) for s in stage], dtype="float64")
+    first_amount = _first_value(new_number, is_amount, index, query)
+    old_number = history[OLD_NUMBER].to_numpy()
+    old_time = history[OLD_TIME].to_numpy()
 
     push_days = days_between(new_time, old_time)  # NaT (so NaN) off close-date rows
     is_push = np.nan_to_num(push_days) > 0
@@ -327,7 +338,9 @@ def pipeline_state(
         if context is not None
         else with_parsed_values(tables.deal_history)
     )
-    columns = history_features(tables.replace(deal_history=history), snapshot_columns(snapshots))
+    columns = history_features(
+        tables.replace(deal_history=history), snapshot_columns(snapshots), state_only=True
+    )
     return pd.DataFrame({name: columns[name] for name in PIPELINE_STATE})
 
 

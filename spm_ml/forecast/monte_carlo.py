@@ -140,7 +140,7 @@ def draw_pipeline(
         generator = np.random.Generator(copy.deepcopy(rng.bit_generator))
         generator.bit_generator.advance((lo - int(bounds[0])) * n_draws)
         widest = int(np.diff(bounds[first : stop + 1]).max(initial=0))
-        booked = np.empty((n_draws, widest))
+        booked = np.empty((widest, n_draws))
         uniforms = np.empty(min(block, hi - lo) * n_draws)
         for start in range(lo, hi, block):
             rows = min(block, hi - start)
@@ -180,10 +180,15 @@ def _book_deals(
     """Deals ``start`` to ``start + rows`` (``uniforms``: their rows of the stream): each
     closes won in draw ``j`` when its uniform is below its probability (times ``factor[j]``,
     at most 1, when ``shocked``), booking its value in ``booked[j, its place in its
-    snapshot]``; a snapshot's last deal adds the snapshot's sum to ``pipeline``, summed as
+    snapshot, j]``; a snapshot's last deal adds the snapshot's sum to ``pipeline``, summed as
     numpy's ``add.reduceat`` over deal rows sums (the first row plus the pairwise sum of
-    the rest), so the floats are numpy's ``(u < p) * value`` summed per snapshot."""
+    the rest), so the floats are numpy's ``(u < p) * value`` summed per snapshot.  Rows are
+    written and summed whole (every draw at once): a column at a time strode a page per
+    value at a million deals."""
     n_draws = pipeline.shape[1]
+    total = np.empty(n_draws)
+    partial = np.empty((8, n_draws))
+    lefts = np.empty((64, n_draws))
     for row in range(rows):
         deal = start + row
         snapshot = deal_snapshot[deal]
@@ -197,29 +202,30 @@ def _book_deals(
                 if q > 1.0:
                     q = 1.0
             won = 1.0 if uniforms[offset + j] < q else 0.0
-            booked[j, place] = won * worth
+            booked[place, j] = won * worth
         if deal == bounds[snapshot + 1] - 1:
+            _pairwise_rows(booked, 1, place, total, partial, lefts)
             for j in range(n_draws):
-                pipeline[snapshot, j] += booked[j, 0] + _pairwise_sum(booked[j], 1, place)
+                pipeline[snapshot, j] += booked[0, j] + total[j]
 
 
 @numba.njit(cache=True, nogil=True)
-def _pairwise_sum(values, start, n):  # pragma: no cover
-    """numpy's pairwise summation of ``values[start:start + n]`` (``pairwise_sum_DOUBLE``:
-    blocks of 8 partial sums up to 128 values, halves above), its recursion unrolled on a
-    stack (numba's cache mishandles recursive functions)."""
+def _pairwise_rows(rows, start, n, out, partial, lefts):  # pragma: no cover
+    """``out[j]``: numpy's pairwise summation of ``rows[start:start + n, j]``
+    (``pairwise_sum_DOUBLE``: blocks of 8 partial sums up to 128 values, halves above), for
+    every column at once; the recursion unrolled on a stack (numba's cache mishandles
+    recursive functions).  ``partial`` (8 rows) and ``lefts`` (64) are scratch."""
     if n <= PAIRWISE_BLOCK:
-        return _pairwise_block(values, start, n)
+        _pairwise_block(rows, start, n, out, partial)
+        return
     starts = np.empty(64, dtype=np.int64)
     sizes = np.empty(64, dtype=np.int64)
     phases = np.zeros(64, dtype=np.int64)
-    lefts = np.empty(64)
     depth, starts[0], sizes[0] = 0, start, n
-    result = 0.0
     while depth >= 0:
         size = sizes[depth]
         if size <= PAIRWISE_BLOCK:
-            result = _pairwise_block(values, starts[depth], size)
+            _pairwise_block(rows, starts[depth], size, out, partial)
             depth -= 1
             continue
         half = size // 2
@@ -228,15 +234,15 @@ def _pairwise_sum(values, start, n):  # pragma: no cover
             phases[depth] = 1
             starts[depth + 1], sizes[depth + 1], phases[depth + 1] = starts[depth], half, 0
             depth += 1
-        elif phases[depth] == 1:  # the first half's sum is in: the second half
-            lefts[depth], phases[depth] = result, 2
+        elif phases[depth] == 1:  # the first half's sum is in `out`: the second half
+            lefts[depth, :] = out
+            phases[depth] = 2
             starts[depth + 1], sizes[depth + 1] = starts[depth] + half, size - half
             phases[depth + 1] = 0
             depth += 1
         else:
-            result = lefts[depth] + result
+            out[:] = lefts[depth] + out
             depth -= 1
-    return result
 
 
 PAIRWISE_BLOCK = 128
@@ -244,31 +250,25 @@ PAIRWISE_BLOCK = 128
 
 
 @numba.njit(cache=True, nogil=True)
-def _pairwise_block(values, start, n):  # pragma: no cover
+def _pairwise_block(rows, start, n, out, partial):  # pragma: no cover
     if n < 8:
-        total = 0.0
+        out[:] = 0.0
         for i in range(start, start + n):
-            total += values[i]
-        return total
-    r0, r1, r2, r3 = values[start], values[start + 1], values[start + 2], values[start + 3]
-    r4, r5, r6, r7 = values[start + 4], values[start + 5], values[start + 6], values[start + 7]
+            out += rows[i]
+        return
+    for k in range(8):
+        partial[k, :] = rows[start + k]
     i = 8
     while i < n - (n % 8):
-        at = start + i
-        r0 += values[at]
-        r1 += values[at + 1]
-        r2 += values[at + 2]
-        r3 += values[at + 3]
-        r4 += values[at + 4]
-        r5 += values[at + 5]
-        r6 += values[at + 6]
-        r7 += values[at + 7]
+        for k in range(8):
+            partial[k, :] += rows[start + i + k]
         i += 8
-    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    out[:] = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + (
+        (partial[4] + partial[5]) + (partial[6] + partial[7])
+    )
     while i < n:
-        total += values[start + i]
+        out += rows[start + i]
         i += 1
-    return total
 
 
 @dataclass(frozen=True)

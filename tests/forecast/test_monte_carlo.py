@@ -153,11 +153,12 @@ def test_new_deal_draws_come_from_the_team_pool_when_it_has_history():
 
 
 def test_the_pairwise_sum_is_numpys_at_every_length():
-    from spm_ml.forecast.monte_carlo import _pairwise_sum
+    from spm_ml.forecast.monte_carlo import _pairwise_rows
 
     rng = np.random.default_rng(4)
     for n in (1, 2, 7, 8, 9, 127, 128, 129, 300, 1031, 5000):
         rows = rng.uniform(0, 3e4, (n, 3)) * (rng.random((n, 3)) < 0.4)
         expected = np.add.reduceat(rows, [0], axis=0)[0]
-        ours = [rows[0, j] + _pairwise_sum(rows[:, j].copy(), 1, n - 1) for j in range(3)]
-        np.testing.assert_array_equal(ours, expected)
+        rest = np.empty(3)
+        _pairwise_rows(rows, 1, n - 1, rest, np.empty((8, 3)), np.empty((64, 3)))
+        np.testing.assert_array_equal(rows[0] + rest, expected)
