@@ -47,6 +47,7 @@ from spm_ml.forecast.widening import widen
 from spm_ml.training.quota_risk import (
     DealScorer,
     QuotaInputs,
+    deal_outcomes,
     learn_rates,
     new_deal_shares,
     open_deal_frame,
@@ -244,11 +245,9 @@ def common_shocks(
         return 0.0, 0.0
     bookings = history.bookings
     deals = history.deals[np.isin(history.deals["snapshot"].to_numpy(), rows)]
-    outcome = tables.deals.set_index("deal_id")[["outcome", "closed_at"]].reindex(deals["deal_id"])
+    outcome, closed_at = deal_outcomes(tables, deals["deal_id"])
     close = period_close(snaps["period_end"]).to_numpy()[deals["snapshot"].to_numpy()]
-    won = (outcome["outcome"].to_numpy(dtype=object) == "won") & (
-        outcome["closed_at"].to_numpy(dtype="datetime64[ns]") < close
-    )
+    won = (outcome == "won") & (closed_at < close)
     at_close = pd.Series(bookings.amounts, index=bookings.deals["deal_id"])
     value = np.nan_to_num(deals["amount"].to_numpy(dtype=np.float64))
     realised = np.where(won, at_close.reindex(deals["deal_id"]).fillna(0.0).to_numpy(), 0.0)

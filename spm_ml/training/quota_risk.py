@@ -28,6 +28,7 @@ from sklearn.linear_model import LogisticRegression
 
 from spm_ml.data.tables import Tables
 from spm_ml.errors import ModelNotFoundError, TrainingError
+from spm_ml.features.asof import entity_codes, take
 from spm_ml.features.attainment import Bookings, period_close
 from spm_ml.features.context import DealContext
 from spm_ml.features.deals import DealFeatureConfig, deal_features
@@ -242,12 +243,8 @@ def learn_rates(
     ``slip``: :meth:`PeriodRates.learn`'s slip options (the bookings forecast's choices)."""
     snapshots = inputs.snapshots.iloc[train]
     deals = inputs.deals[np.isin(inputs.deals["snapshot"].to_numpy(), train)]
-    outcome = tables.deals.set_index("deal_id")[["outcome", "closed_at"]]
-    facts = outcome.reindex(deals["deal_id"])
-    closed = facts["closed_at"].to_numpy(dtype="datetime64[ns]")
-    won = (facts["outcome"].to_numpy(dtype=object) == "won") & (
-        closed < np.datetime64(pd.Timestamp(cutoff), "ns")
-    )
+    outcome, closed = deal_outcomes(tables, deals["deal_id"])
+    won = (outcome == "won") & (closed < np.datetime64(pd.Timestamp(cutoff), "ns"))
     close = period_close(inputs.snapshots["period_end"]).to_numpy(dtype="datetime64[ns]")
     in_period = won & (closed < close[deals["snapshot"].to_numpy()])
     at_close = pd.Series(inputs.bookings.amounts, index=inputs.bookings.deals["deal_id"])
@@ -257,6 +254,17 @@ def learn_rates(
     new_share = new_deal_shares(inputs.bookings, snapshots)
     teams = inputs.X["team"].to_numpy(dtype=object)[train]
     return PeriodRates.learn(deals, snapshots.assign(new_deal_share=new_share, team=teams), **slip)
+
+
+def deal_outcomes(tables: Tables, deal_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each deal's ``outcome`` (object; None if unknown) and ``closed_at``
+    (``datetime64[ns]``) from the deals table, by a hash look-up of the ids (Arrow's for
+    Arrow strings): reindexing a text index took a fifth of a forecast's time at a
+    million open deals."""
+    rows = entity_codes(deal_ids, pd.Index(tables.deals["deal_id"]))
+    outcome = take(tables.deals["outcome"], rows).astype(object)
+    closed = take(tables.deals["closed_at"], rows).astype("datetime64[ns]")
+    return outcome, closed
 
 
 def new_deal_shares(bookings: Bookings, snapshots: pd.DataFrame) -> np.ndarray:
