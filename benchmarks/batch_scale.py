@@ -25,7 +25,10 @@ Steps timed (seconds, median of ``--repeats``), with the deal-win champion of ``
   ``pred_contrib`` on the same matrix (on ``--reference-rows`` rows, rows/s compared);
 * ``batch chunks``: :func:`~spm_ml.batch.deal_chunks.score_deal_chunk` over every chunk
   (features, score, drivers, coaching recommendations, output columns);
-* ``forecast``: the period's bookings forecast (:func:`~spm_ml.forecast.run.forecast_with`);
+* ``forecast``: the period's bookings forecast (:func:`~spm_ml.forecast.run.forecast_with`),
+  its open deals weighted by the ``explained`` step's probabilities, as the batch job has
+  them (``--check-forecast``: also with the forecast scoring them itself, same rows asserted;
+  ``--forecast-only``: scoring them itself);
 * ``--batch``: ``spm-ml batch`` end to end (:func:`~spm_ml.batch.job.run_batch`) from a
   Parquet folder of the large organisation, ``--engine`` pandas and/or spark.
 
@@ -159,6 +162,11 @@ def main() -> None:
     parser.add_argument(
         "--forecast-only", action="store_true", help="context and forecast only (memory)"
     )
+    parser.add_argument(
+        "--check-forecast",
+        action="store_true",
+        help="also forecast with the deals scored inside the forecast, and assert the same rows",
+    )
     parser.add_argument("--batch", action="store_true", help="also run spm-ml batch end to end")
     parser.add_argument("--engine", nargs="+", default=["pandas"], choices=["pandas", "spark"])
     parser.add_argument("--spark-master", default="local[2]")
@@ -211,6 +219,8 @@ def main() -> None:
         )
         steps.time("explainer tables", model._explainer)
         scored = steps.time("explained", lambda f=features: model.score_and_explain(f, 3))
+        # what the forecast weights the pipeline with: the scores just made, by deal
+        deal_scores = pd.Series(scored[0], index=features["deal_id"].to_numpy())
         matrix = model._matrix(features.iloc[: args.reference_rows])
         booster, n_iter = model.booster_, model.best_iteration_
 
@@ -235,10 +245,20 @@ def main() -> None:
         del features
         if not args.skip_forecast:
             champion = scorer_of(loaded, big, scorer.context)
-            forecast = steps.time("forecast", lambda c=champion: forecast_with(c, period, as_of))
+            forecast = steps.time(
+                "forecast",
+                lambda c=champion, s=deal_scores: forecast_with(c, period, as_of, deal_scores=s),
+            )
             results["forecast_rows"] = len(forecast.summary())
+            if args.check_forecast and repeat == 0:  # the same numbers as scoring inside
+                alone = steps.time(
+                    "forecast, scoring inside", lambda c=champion: forecast_with(c, period, as_of)
+                )
+                pd.testing.assert_frame_equal(forecast.summary(), alone.summary(), check_exact=True)
+                results["forecast_same_as_scoring_inside"] = True
+                del alone
             del champion, forecast
-        del scorer
+        del scorer, deal_scores
 
     n = len(snapshots)
     if args.forecast_only:

@@ -266,27 +266,43 @@ def static_features(tables: Tables, snapshots: pd.DataFrame, context: DealContex
 
 
 def history_features(
-    tables: Tables, snapshots: pd.DataFrame, events: DealEvents | None = None
+    tables: Tables,
+    snapshots: pd.DataFrame,
+    events: DealEvents | None = None,
+    *,
+    state_only: bool = False,
 ) -> Columns:
-    """Stage, amount and expected close date as they stood at ``as_of``, and their changes."""
+    """Stage, amount and expected close date as they stood at ``as_of``, and their changes
+    (``state_only``: :data:`PIPELINE_STATE` alone, what :func:`pipeline_state` reads)."""
     history = with_parsed_values(tables.deal_history)
-    index = (events or DealEvents.of(tables, snapshots)).history
     ids, as_of = snapshots["deal_id"], snapshots["as_of"]
+    if events is not None:
+        index = events.history
+    else:  # what DealEvents.of indexes for this block, without the activities and emails
+        index = EventIndex(
+            values_of(history, "deal_id"), values_of(history, "changed_at"), vocabulary_of(ids)
+        )
     query = index.query(ids, as_of)
     fields = column(history, "field")
     is_stage, is_amount, is_close = (fields == f for f in ("stage", "amount", "expected_close_at"))
     new_number = column(history, NEW_NUMBER)
-    old_number = column(history, OLD_NUMBER)
     new_time = column(history, NEW_TIME)
-    old_time = column(history, OLD_TIME)
 
     last_stage = index.last(query, mask=is_stage)
     stage = take(values_of(history, "new_value"), last_stage)
-    stage_rank = np.array([STAGE_RANK.get(s, np.nan) for s in stage], dtype="float64")
     last_amount = index.last(query, mask=is_amount)
     amount = take(new_number, last_amount)
-    first_amount = _first_value(new_number, is_amount, index, query)
     expected_close = take(new_time, index.last(query, mask=is_close))
+    if state_only:
+        return {
+            "stage": stage,
+            "amount": amount,
+            "days_to_expected_close": days_between(expected_close, as_of),
+        }
+    stage_rank = np.array([STAGE_RANK.get(s, np.nan) for s in stage], dtype="float64")
+    first_amount = _first_value(new_number, is_amount, index, query)
+    old_number = column(history, OLD_NUMBER)
+    old_time = column(history, OLD_TIME)
 
     push_days = days_between(new_time, old_time)  # NaT (so NaN) off close-date rows
     is_push = np.nan_to_num(push_days) > 0
@@ -308,6 +324,30 @@ def history_features(
 
 
 STAGE_RANK = {s: float(i) for i, s in enumerate(DEAL_STAGES)}
+
+PIPELINE_STATE = ("stage", "amount", "days_to_expected_close")
+"""What a pipeline read (quota risk's and the forecast's rates) takes from a deal's features."""
+
+
+def pipeline_state(
+    tables: Tables, snapshots: pd.DataFrame, context: DealContext | None = None
+) -> pd.DataFrame:
+    """:data:`PIPELINE_STATE` at each snapshot's ``as_of``, one row each, as
+    :func:`deal_features` gives them (the same :func:`history_features` code), without the
+    other blocks: the forecast's past periods read only these, for every deal open at every
+    replayed point (tens of millions of rows at a million open deals).
+
+    ``context`` supplies the parsed history when it was built from ``tables``.
+    """
+    history = (
+        context.parsed_history(tables.deal_history)
+        if context is not None
+        else with_parsed_values(tables.deal_history)
+    )
+    columns = history_features(
+        tables.replace(deal_history=history), snapshot_columns(snapshots), state_only=True
+    )
+    return pd.DataFrame({name: columns[name] for name in PIPELINE_STATE})
 
 
 def _first_value(

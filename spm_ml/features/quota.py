@@ -129,22 +129,45 @@ def quota_snapshots(
     return snap, report
 
 
-def open_deal_rows(tables: Tables, snapshots: pd.DataFrame) -> pd.DataFrame:
-    """Every deal open at a snapshot's ``as_of`` and owned by its rep then.
+def open_deal_owners(tables: Tables, times: np.ndarray | pd.Series) -> pd.DataFrame:
+    """``deal_id, as_of, rep_id``: every deal open at each of ``times`` (in ``np.unique``
+    order) and its owner then, replayed in one pass over ``deal_history``.
 
-    Returns ``snapshot`` (position in ``snapshots``), ``deal_id`` and ``as_of``: rows the
-    caller featurises and scores with a deal model.  Open means created before ``as_of``
-    and not closed before it; the owner is replayed at ``as_of``.
+    Open means created before ``as_of`` and not closed before it.  The forecast asks this
+    of every past point it replays and again for each rep who can book; one replay of a
+    million deals' history is the cost, not one per question.
     """
     deals = tables.deals
     created = deals["created_at"].to_numpy(dtype="datetime64[ns]")
     closed = deals["closed_at"].to_numpy(dtype="datetime64[ns]")
-    parts = []
-    for when in np.unique(snapshots["as_of"].to_numpy(dtype="datetime64[ns]")):
-        is_open = (created < when) & (np.isnat(closed) | (closed >= when))
-        parts.append(pd.DataFrame({"deal_id": deals["deal_id"].to_numpy()[is_open], "as_of": when}))
-    candidates = pd.concat(parts, ignore_index=True)
+    when = np.unique(np.asarray(times, dtype="datetime64[ns]"))
+    rows = [
+        np.flatnonzero((created < t) & (np.isnat(closed) | (closed >= t))) for t in when
+    ]  # positions, so the ids are cut once from their own (Arrow) column, not per time
+    positions = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    candidates = pd.DataFrame(
+        {
+            "deal_id": deals["deal_id"].take(positions).reset_index(drop=True),
+            "as_of": np.repeat(when, [len(r) for r in rows]),
+        }
+    )
     candidates["rep_id"] = owner_at(tables, candidates)
+    return candidates
+
+
+def open_deal_rows(
+    tables: Tables, snapshots: pd.DataFrame, owned: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Every deal open at a snapshot's ``as_of`` and owned by its rep then.
+
+    Returns ``snapshot`` (position in ``snapshots``), ``deal_id`` and ``as_of``: rows the
+    caller featurises and scores with a deal model.  Open means created before ``as_of``
+    and not closed before it; the owner is replayed at ``as_of``.  ``owned``:
+    :func:`open_deal_owners` at (at least) the snapshots' times, when the caller has it.
+    """
+    if owned is None:
+        owned = open_deal_owners(tables, snapshots["as_of"])
+    candidates = owned
     keys = snapshots[["rep_id", "as_of"]].reset_index(drop=True)
     keys["snapshot"] = np.arange(len(keys))
     rows = candidates.merge(keys, on=["rep_id", "as_of"], how="inner")

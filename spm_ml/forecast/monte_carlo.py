@@ -18,15 +18,16 @@ probability); the back-test says how far that holds.
 
 from __future__ import annotations
 
+import copy
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pandas as pd
 
 from spm_ml.forecast.rates import PeriodRates
-
-CHUNK_CELLS = 4_000_000
-"""Deal rows x draws held in memory at once (32 MB of float64)."""
 
 
 @dataclass(frozen=True)
@@ -111,9 +112,13 @@ def draw_pipeline(
     over many deals spread as wide as past periods did, not as narrow as independent
     coin flips.
 
-    Deal ``i`` always reads row ``i`` of one stream of uniforms (chunks only split the
-    stream), so a deal given ``p_close_won = 0`` (a what-if without it) leaves every other
-    deal's draws exactly as they were.
+    Deal ``i`` always reads row ``i`` of one stream of uniforms (``default_rng(seed)``'s,
+    row-major over deals x draws), so a deal given ``p_close_won = 0`` (a what-if without
+    it) leaves every other deal's draws exactly as they were.  The uniforms are drawn a
+    block of deals at a time into one buffer and read by a compiled kernel; from
+    :data:`PARALLEL_CELLS` cells, whole snapshots are spread over the cores, each part
+    reading the stream from its own first deal's row (its generator advanced there), so
+    the numbers do not depend on the number of parts.
     """
     deal_snapshot = np.asarray(deal_snapshot, dtype=np.int64)
     if len(deal_snapshot) and np.any(np.diff(deal_snapshot) < 0):
@@ -121,23 +126,149 @@ def draw_pipeline(
     rng = np.random.default_rng(seed)
     pipeline = np.zeros((n_snapshots, n_draws))
     bounds = np.searchsorted(deal_snapshot, np.arange(n_snapshots + 1))
-    per_chunk = max(1, CHUNK_CELLS // n_draws)
-    start = 0
-    while start < n_snapshots:
-        # whole snapshots per chunk, about per_chunk deal rows
-        stop = int(np.searchsorted(bounds, bounds[start] + per_chunk, side="right")) - 1
-        stop = min(max(stop, start + 1), n_snapshots)
-        lo, hi = bounds[start], bounds[stop]
-        if hi > lo:
-            p = p_close_won[lo:hi, None]
-            if draw_factor is not None:
-                p = np.minimum(p * draw_factor[None, :], 1.0)
-            wins = rng.random((hi - lo, n_draws)) < p
-            booked = wins * value_share[lo:hi, None]
-            owners, first = np.unique(deal_snapshot[lo:hi], return_index=True)
-            pipeline[owners] += np.add.reduceat(booked, first, axis=0)
-        start = stop
+    p = np.ascontiguousarray(p_close_won, dtype=np.float64)
+    value = np.ascontiguousarray(value_share, dtype=np.float64)
+    shocked = draw_factor is not None
+    factor = np.ascontiguousarray(draw_factor if shocked else np.ones(n_draws), dtype=np.float64)
+    cells = int(bounds[-1] - bounds[0]) * n_draws
+    parts = _snapshot_parts(bounds, max(1, min(os.cpu_count() or 1, cells // PARALLEL_CELLS)))
+    block = max(1, BLOCK_CELLS // max(n_draws, 1))
+
+    def run(part: tuple[int, int]) -> None:
+        first, stop = part
+        lo, hi = int(bounds[first]), int(bounds[stop])
+        generator = np.random.Generator(copy.deepcopy(rng.bit_generator))
+        generator.bit_generator.advance((lo - int(bounds[0])) * n_draws)
+        widest = int(np.diff(bounds[first : stop + 1]).max(initial=0))
+        booked = np.empty((widest, n_draws))
+        uniforms = np.empty(min(block, hi - lo) * n_draws)
+        for start in range(lo, hi, block):
+            rows = min(block, hi - start)
+            drawn = uniforms[: rows * n_draws]
+            generator.random(out=drawn)
+            deals = (start, rows, deal_snapshot, bounds)
+            _book_deals(drawn, *deals, p, value, factor, shocked, booked, pipeline)
+
+    if len(parts) == 1:
+        run(parts[0])
+    else:
+        with ThreadPoolExecutor(len(parts)) as pool:
+            list(pool.map(run, parts))
     return pipeline
+
+
+PARALLEL_CELLS = 4_000_000
+"""Deal rows x draws from which :func:`draw_pipeline` spreads the draws over the cores
+(fewer: the calling thread alone, as a request's few deals want)."""
+BLOCK_CELLS = 1_000_000
+"""Uniforms drawn at once per part (8 MB)."""
+
+
+def _snapshot_parts(bounds: np.ndarray, parts: int) -> list[tuple[int, int]]:
+    """``parts`` ranges of whole snapshots ``[first, stop)`` holding about as many deal rows."""
+    n = len(bounds) - 1
+    targets = bounds[0] + (bounds[-1] - bounds[0]) * np.arange(1, parts) / parts
+    cuts = np.unique(np.clip(np.searchsorted(bounds, targets), 0, n))
+    edges = [0, *[int(c) for c in cuts if 0 < c < n], n]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+@numba.njit(cache=True, nogil=True)
+def _book_deals(
+    uniforms, start, rows, deal_snapshot, bounds, p, value, factor, shocked, booked, pipeline
+):  # pragma: no cover
+    """Deals ``start`` to ``start + rows`` (``uniforms``: their rows of the stream): each
+    closes won in draw ``j`` when its uniform is below its probability (times ``factor[j]``,
+    at most 1, when ``shocked``), booking its value in ``booked[j, its place in its
+    snapshot, j]``; a snapshot's last deal adds the snapshot's sum to ``pipeline``, summed as
+    numpy's ``add.reduceat`` over deal rows sums (the first row plus the pairwise sum of
+    the rest), so the floats are numpy's ``(u < p) * value`` summed per snapshot.  Rows are
+    written and summed whole (every draw at once): a column at a time strode a page per
+    value at a million deals."""
+    n_draws = pipeline.shape[1]
+    total = np.empty(n_draws)
+    partial = np.empty((8, n_draws))
+    lefts = np.empty((64, n_draws))
+    for row in range(rows):
+        deal = start + row
+        snapshot = deal_snapshot[deal]
+        place = deal - bounds[snapshot]
+        chance, worth = p[deal], value[deal]
+        offset = row * n_draws
+        for j in range(n_draws):
+            q = chance
+            if shocked:
+                q = chance * factor[j]
+                if q > 1.0:
+                    q = 1.0
+            won = 1.0 if uniforms[offset + j] < q else 0.0
+            booked[place, j] = won * worth
+        if deal == bounds[snapshot + 1] - 1:
+            _pairwise_rows(booked, 1, place, total, partial, lefts)
+            for j in range(n_draws):
+                pipeline[snapshot, j] += booked[0, j] + total[j]
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairwise_rows(rows, start, n, out, partial, lefts):  # pragma: no cover
+    """``out[j]``: numpy's pairwise summation of ``rows[start:start + n, j]``
+    (``pairwise_sum_DOUBLE``: blocks of 8 partial sums up to 128 values, halves above), for
+    every column at once; the recursion unrolled on a stack (numba's cache mishandles
+    recursive functions).  ``partial`` (8 rows) and ``lefts`` (64) are scratch."""
+    if n <= PAIRWISE_BLOCK:
+        _pairwise_block(rows, start, n, out, partial)
+        return
+    starts = np.empty(64, dtype=np.int64)
+    sizes = np.empty(64, dtype=np.int64)
+    phases = np.zeros(64, dtype=np.int64)
+    depth, starts[0], sizes[0] = 0, start, n
+    while depth >= 0:
+        size = sizes[depth]
+        if size <= PAIRWISE_BLOCK:
+            _pairwise_block(rows, starts[depth], size, out, partial)
+            depth -= 1
+            continue
+        half = size // 2
+        half -= half % 8
+        if phases[depth] == 0:  # the first half
+            phases[depth] = 1
+            starts[depth + 1], sizes[depth + 1], phases[depth + 1] = starts[depth], half, 0
+            depth += 1
+        elif phases[depth] == 1:  # the first half's sum is in `out`: the second half
+            lefts[depth, :] = out
+            phases[depth] = 2
+            starts[depth + 1], sizes[depth + 1] = starts[depth] + half, size - half
+            phases[depth + 1] = 0
+            depth += 1
+        else:
+            out[:] = lefts[depth] + out
+            depth -= 1
+
+
+PAIRWISE_BLOCK = 128
+"""numpy's ``PW_BLOCKSIZE``: runs up to this long are summed in 8 partial sums."""
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairwise_block(rows, start, n, out, partial):  # pragma: no cover
+    if n < 8:
+        out[:] = 0.0
+        for i in range(start, start + n):
+            out += rows[i]
+        return
+    for k in range(8):
+        partial[k, :] = rows[start + k]
+    i = 8
+    while i < n - (n % 8):
+        for k in range(8):
+            partial[k, :] += rows[start + i + k]
+        i += 8
+    out[:] = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + (
+        (partial[4] + partial[5]) + (partial[6] + partial[7])
+    )
+    while i < n:
+        out += rows[start + i]
+        i += 1
 
 
 @dataclass(frozen=True)

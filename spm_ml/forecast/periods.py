@@ -99,14 +99,20 @@ def rep_quotas(tables: Tables, reps: np.ndarray, period: Period) -> np.ndarray:
 
 
 def period_snapshots(
-    tables: Tables, period: Period, as_of: pd.Timestamp, bookings: Bookings | None = None
+    tables: Tables,
+    period: Period,
+    as_of: pd.Timestamp,
+    bookings: Bookings | None = None,
+    owners: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per rep who can book in ``period`` as seen at ``as_of`` (module docstring).
 
     Columns: ``rep_id, period_start, period_end, quota``, ``quota_amount`` (the draws'
     scale, the column the quota-risk inputs divide by: 1, money), ``as_of,
     fraction_elapsed`` and ``active`` (employed at ``as_of``: only an active rep creates new
-    deals).
+    deals).  ``owners``: who owned each deal open at ``as_of``
+    (:func:`~spm_ml.features.quota.open_deal_owners`' ``rep_id`` there), when the caller
+    has them.
     """
     bookings = bookings or Bookings.build(tables)
     as_of = pd.Timestamp(as_of)
@@ -116,8 +122,9 @@ def period_snapshots(
     with_quota = quotas.loc[
         (quotas["period_start"] == period.start) & (quotas["quota_amount"] > 0), "rep_id"
     ]
-    open_now = open_deals_at(tables, as_of)
-    owners = owner_at(tables, open_now) if len(open_now) else np.array([], dtype=object)
+    if owners is None:
+        open_now = open_deals_at(tables, as_of)
+        owners = owner_at(tables, open_now) if len(open_now) else np.array([], dtype=object)
     won = bookings.deals
     booked = won.loc[(won["closed_at"] >= period.start) & (won["closed_at"] < as_of), "rep_id"]
     candidates = set(with_quota[with_quota.map(employed).fillna(False).astype(bool)])

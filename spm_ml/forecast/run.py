@@ -79,8 +79,10 @@ def forecast_with(
     *,
     config: ForecastConfig | None = None,
     exclude: Sequence[str] = (),
+    deal_scores: pd.Series | None = None,
 ) -> BookingForecast:
-    """``period``'s bookings drawn at ``as_of``, open deals weighted by ``champion``."""
+    """``period``'s bookings drawn at ``as_of``, open deals weighted by ``champion``
+    (``deal_scores``: its probabilities by ``deal_id`` at ``as_of``, when computed already)."""
     return forecast_bookings(
         champion.tables,
         period,
@@ -90,6 +92,7 @@ def forecast_with(
         context=champion.context,
         config=config,
         exclude=exclude,
+        deal_scores=deal_scores,
     )
 
 

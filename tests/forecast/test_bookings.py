@@ -171,3 +171,19 @@ def test_as_of_outside_the_period_is_refused(small_org, context):
             deal_config=CONFIG,
             context=context,
         )
+
+
+def test_scores_given_give_the_same_forecast_as_scoring_here(small_org, context):
+    """The batch job hands over the probabilities it computed: the forecast is the one it
+    would have computed itself, with the deals it was not handed scored here."""
+    config = ForecastConfig(sims=500, seed=2)
+    base = run(small_org, context, config=config)
+    scores = base.deals.set_index("deal_id")["p_win"]
+    assert len(scores) > 10 and scores.nunique() > 1
+    handed = scores.iloc[::2]  # every other deal: the rest scored by `by_stage` here
+    again = run(small_org, context, config=config, deal_scores=handed)
+    pd.testing.assert_frame_equal(base.summary(), again.summary(), check_exact=True)
+    pd.testing.assert_frame_equal(base.deals, again.deals, check_exact=True)
+    # the handed probabilities are the ones used: changing them changes the forecast
+    other = run(small_org, context, config=config, deal_scores=scores * 0.5)
+    assert not np.array_equal(other.pipeline, base.pipeline)

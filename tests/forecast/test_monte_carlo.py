@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spm_ml.forecast.monte_carlo import draw_attainment
+from spm_ml.forecast.monte_carlo import draw_attainment, draw_pipeline
 from spm_ml.forecast.rates import PeriodRates
 
 DRAWS = 40_000
@@ -58,21 +58,39 @@ def test_new_deals_and_snapshots_do_not_mix():
     np.testing.assert_array_equal(draws.p_miss, [0.0, 1.0, 0.0])
 
 
-def test_many_snapshots_in_chunks_match_one_chunk(monkeypatch):
-    """Chunking (for memory) changes nothing but the random stream's use: same moments."""
+def numpy_pipeline(deal_snapshot, p, value, n_snapshots, n_draws, seed, factor=None):
+    """The draws as plain numpy: one uniform per deal and draw, row-major from
+    ``default_rng(seed)``, ``(u < p) * value`` summed per snapshot in deal order."""
+    uniforms = np.random.default_rng(seed).random((len(p), n_draws))
+    chance = p[:, None] if factor is None else np.minimum(p[:, None] * factor[None, :], 1.0)
+    booked = (uniforms < chance) * value[:, None]
+    out = np.zeros((n_snapshots, n_draws))
+    owners, first = np.unique(deal_snapshot, return_index=True)
+    out[owners] += np.add.reduceat(booked, first, axis=0)
+    return out
+
+
+@pytest.mark.parametrize("shocked", [False, True])
+def test_the_draws_are_numpys_and_do_not_depend_on_the_cores(monkeypatch, shocked):
+    """The compiled draws give plain numpy's floats exactly, with one part or several
+    (whole snapshots per core, each reading the stream from its own first deal)."""
     from spm_ml.forecast import monte_carlo
 
     rng = np.random.default_rng(1)
-    deal_snapshot = np.sort(rng.integers(0, 50, 500))
+    # snapshot 3 has no deal, snapshot 7 has 200 (a long sum: the order of adding matters)
+    spread = np.concatenate([rng.integers(0, 3, 100), rng.integers(4, 50, 200)])
+    deal_snapshot = np.sort(np.concatenate([spread, np.full(200, 7)]))
     p = rng.uniform(0, 1, 500)
-    value = rng.uniform(0, 0.3, 500)
-    args = (np.zeros(50), deal_snapshot, p, value, np.zeros((50, 4000)))
-    whole = draw_attainment(*args)
-    monkeypatch.setattr(monte_carlo, "CHUNK_CELLS", 4000 * 7)
-    chunked = draw_attainment(*args)
-    expected = np.bincount(deal_snapshot, weights=p * value, minlength=50)
-    np.testing.assert_allclose(whole.expected, expected, atol=0.03)
-    np.testing.assert_allclose(chunked.expected, expected, atol=0.03)
+    value = rng.uniform(0, 30_000, 500)
+    factor = rng.lognormal(0, 0.5, 700) if shocked else None
+    expected = numpy_pipeline(deal_snapshot, p, value, 50, 700, 9, factor)
+    whole = draw_pipeline(deal_snapshot, p, value, 50, 700, seed=9, draw_factor=factor)
+    np.testing.assert_array_equal(whole, expected)
+    monkeypatch.setattr(monte_carlo, "PARALLEL_CELLS", 1000)
+    monkeypatch.setattr(monte_carlo.os, "cpu_count", lambda: 3)
+    assert len(monte_carlo._snapshot_parts(np.searchsorted(deal_snapshot, np.arange(51)), 3)) > 1
+    parts = draw_pipeline(deal_snapshot, p, value, 50, 700, seed=9, draw_factor=factor)
+    np.testing.assert_array_equal(parts, expected)
 
 
 def test_unsorted_deal_rows_are_refused():
@@ -132,3 +150,15 @@ def test_new_deal_draws_come_from_the_team_pool_when_it_has_history():
     assert draws[2].mean() == pytest.approx(company, abs=0.06)
     again = PeriodRates.from_dict(rates.to_dict())
     assert set(again.new_deal_shares_) == {"*", "busy"}
+
+
+def test_the_pairwise_sum_is_numpys_at_every_length():
+    from spm_ml.forecast.monte_carlo import _pairwise_rows
+
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 7, 8, 9, 127, 128, 129, 300, 1031, 5000):
+        rows = rng.uniform(0, 3e4, (n, 3)) * (rng.random((n, 3)) < 0.4)
+        expected = np.add.reduceat(rows, [0], axis=0)[0]
+        rest = np.empty(3)
+        _pairwise_rows(rows, 1, n - 1, rest, np.empty((8, 3)), np.empty((64, 3)))
+        np.testing.assert_array_equal(rows[0] + rest, expected)
