@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from spm_ml.models.calibration import fit_calibrator
 
@@ -24,3 +25,22 @@ def test_platt_keeps_a_real_signal():
     calibrator, _ = fit_calibrator(margin, y, "platt")
     p = calibrator.predict(np.array([-2.0, 0.0, 2.0]))
     assert p[0] < 0.2 < 0.8 < p[2]
+
+
+def test_keep_order_breaks_isotonic_ties_by_the_margin_and_nothing_else():
+    from sklearn.metrics import roc_auc_score
+
+    from spm_ml.models.calibration import ORDER_NUDGE, keep_order
+
+    rng = np.random.default_rng(2)
+    margin = rng.normal(size=1500)
+    y = (rng.random(1500) < 1 / (1 + np.exp(-0.3 * margin))).astype(int)  # a weak model
+    calibrator, _ = fit_calibrator(margin[:1000], y[:1000], "isotonic")
+    margin, y = margin[1000:], y[1000:]  # new rows
+    p = calibrator.predict(margin)
+    assert len(np.unique(p)) < 50  # isotonic steps: rows the model ranked apart are tied
+    assert roc_auc_score(y, p) < roc_auc_score(y, margin) - 0.002
+    kept = keep_order(p, margin)
+    assert np.array_equal(np.argsort(kept, kind="stable"), np.argsort(margin, kind="stable"))
+    assert roc_auc_score(y, kept) == pytest.approx(roc_auc_score(y, margin))
+    assert np.max(np.abs(kept - p)) <= ORDER_NUDGE
