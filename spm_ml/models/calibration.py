@@ -65,6 +65,24 @@ def _fit(method: str, margin: np.ndarray, y: np.ndarray) -> Calibrator:
     return Calibrator(method, model)
 
 
+ORDER_NUDGE = 1e-6
+"""Largest change :func:`keep_order` makes to a probability."""
+
+
+def keep_order(p: np.ndarray, margin: np.ndarray) -> np.ndarray:
+    """Calibrated probabilities ``p`` with the ties a step calibrator made broken by the raw
+    ``margin``: ``p`` plus at most :data:`ORDER_NUDGE`, increasing in ``margin``.
+
+    Isotonic regression maps a whole range of margins to one value, so rows the model ranked
+    apart become tied: on a weak model its few steps cost ROC AUC (0.014 on the Maven CRM
+    export, 16 distinct probabilities over 1,687 rows).  A calibrator sets the probability
+    scale, never the ranking; the nudge changes Brier score and ECE by less than 1e-6.
+    """
+    margin = np.asarray(margin, dtype=float)
+    nudged = np.asarray(p, dtype=float) + ORDER_NUDGE * (2 / np.pi) * np.arctan(margin)
+    return np.clip(nudged, 0.0, 1.0)
+
+
 def fit_calibrator(
     margin: np.ndarray, y: np.ndarray, method: str = "auto", seed: int = 0
 ) -> tuple[Calibrator, dict[str, float]]:

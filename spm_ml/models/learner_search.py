@@ -11,6 +11,12 @@ budget well:
   trial), asks for the next trial only while the measured mean trial time plus the time
   reserved for the final refits still fits, and keeps the best trial so far: stopping is
   always clean.
+- :func:`cross_fitted_search`: the search's held-out probabilities for the model choice,
+  each held-out part scored by the trial that won on the *other* parts.  The best of 40
+  trials on the same rows is optimistic (on 400 rows by about 0.01 log loss, enough to beat
+  an additive GBM that predicts new rows better); judged cross-fitted, the search competes
+  with the other candidates on an equal footing, and only the model it ships is the overall
+  best trial.
 - :func:`cross_fitted_blend`: the weighted average, on the log-odds scale, of the two best
   candidates' held-out probabilities, its weight chosen on *other* inner splits than the
   rows it is scored on, so the blend competes on out-of-fold predictions like the rest.
@@ -123,6 +129,7 @@ def tune_lightgbm(
     max_trials: int,
     seed: int = 0,
     y_held: np.ndarray | None = None,
+    parts: list[np.ndarray] | None = None,
 ) -> tuple[GbmRun, dict]:
     """The best LightGBM configuration found before ``deadline`` (at most ``max_trials``).
 
@@ -132,6 +139,9 @@ def tune_lightgbm(
     model).  With ``y_held`` (the held-out outcomes), the best trial replaces ``first``
     only when its log loss is lower by more than one paired standard error.  Returns the
     chosen run and a summary (trials run, stop reason, seconds, whether the default was kept).
+    With ``parts`` too (a partition of the held-out rows), the chosen run's
+    ``extra["selection_p"]`` holds the search's cross-fitted held-out probabilities
+    (:func:`cross_fitted_search`), the figure the model choice should judge it by.
     """
     import optuna
 
@@ -148,6 +158,7 @@ def tune_lightgbm(
         )
     )
     best, durations, stop = first, [first.seconds], "max trials"
+    runs = [first]
     trials = 0
     while trials < max_trials:
         needed = reserve(best) + 1.2 * float(np.mean(durations))
@@ -164,6 +175,7 @@ def tune_lightgbm(
         trials += 1
         durations.append(time.perf_counter() - t0)
         study.tell(trial, run.loss)
+        runs.append(run)
         if run.loss < best.loss:
             best = run
     # the best of many trials on the same held-out rows is optimistic: like every choice
@@ -175,6 +187,8 @@ def tune_lightgbm(
     )
     if kept_default:
         best = first
+    if y_held is not None and parts is not None:
+        best.extra["selection_p"] = cross_fitted_search(runs, y_held, parts)
     summary = {
         "kept_default": kept_default,
         "trials": trials,
@@ -186,6 +200,28 @@ def tune_lightgbm(
     }
     logger.info("LightGBM search: %s", summary)
     return best, summary
+
+
+def cross_fitted_search(runs: list[GbmRun], y: np.ndarray, parts: list[np.ndarray]) -> np.ndarray:
+    """Held-out probabilities of the search as a procedure: each part of the held-out rows
+    scored by the run the search would have kept had it seen only the other parts (the
+    lowest log loss there, ``runs[0]`` - the default - unless beaten by more than one paired
+    standard error, as :func:`tune_lightgbm` decides).
+
+    Like the blend's weight, the choice among trials never sees the rows it is scored on,
+    so the search's loss is out of fold like the other candidates'.
+    """
+    y = np.asarray(y, dtype=int)
+    out = np.empty(len(y))
+    for part in parts:
+        others = np.setdiff1d(np.arange(len(y)), part)
+        losses = [log_loss_of(y[others], run.held_p[others]) for run in runs]
+        pick = int(np.argmin(losses))
+        default_p, pick_p = runs[0].held_p[others], runs[pick].held_p[others]
+        if losses[0] - losses[pick] <= paired_standard_error(y[others], default_p, pick_p):
+            pick = 0
+        out[part] = runs[pick].held_p[part]
+    return out
 
 
 def _distributions(n_rows: int) -> dict:

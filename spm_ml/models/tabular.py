@@ -16,7 +16,10 @@ within ``time_limit`` seconds when given:
    :mod:`spm_ml.models.learner_search`), and ``blend``: the best pair of the three best on
    the log-odds scale, the weight cross-fitted across the held-out parts.
 3. **Choice** by held-out log loss (GBM margins and the blend through a 2-parameter Platt
-   curve, the logistic regression's own probabilities) with the one-standard-error rule: the
+   curve, the logistic regression's own probabilities; the searched GBM's cross-fitted -
+   each held-out part scored by the trial that won on the other parts,
+   :func:`~spm_ml.models.learner_search.cross_fitted_search` - so that the best of 40
+   trials is not judged on the rows that picked it) with the one-standard-error rule: the
    simplest single candidate (class rate < logistic regression < additive GBM < GBM) whose
    loss is within one paired standard error of the best; then the blend instead, when its
    out-of-fold loss beats every single candidate's, its parts included
@@ -26,7 +29,9 @@ within ``time_limit`` seconds when given:
 4. **Refit** of the chosen candidate on all rows (GBM: the mean early-stopped round count),
    calibrated on the held-out margins by the project's one rule
    (:func:`~spm_ml.models.calibration.fit_calibrator`: isotonic or Platt, whichever has the
-   lower cross-validated Brier score).  The tuned logistic regression is always refitted
+   lower cross-validated Brier score), its ties broken by the margin
+   (:func:`~spm_ml.models.calibration.keep_order`: isotonic steps must not undo the
+   model's ranking).  The tuned logistic regression is always refitted
    too (``logistic_``): it is the reference every run reports, tuned on the same inner
    splits.  The search leaves time for this refit (``refit_reserve`` times an estimate from
    the measured fit times), so it never makes the fit overrun its limit.
@@ -51,7 +56,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from spm_ml.errors import TrainingError
 from spm_ml.features.tabular import TabularPreprocessor
-from spm_ml.models.calibration import fit_calibrator
+from spm_ml.models.calibration import fit_calibrator, keep_order
 from spm_ml.models.gbm import CalibratedGBM
 from spm_ml.models.learner_search import (
     Deadline,
@@ -257,6 +262,8 @@ class TabularClassifier(ClassifierMixin, BaseEstimator):
             run = self._gbm_run(gbm_params(n_fit, shape), Z, y, splits, categorical, None)
             self.gbm_runs_[shape] = run
         self.search_ = {"trials": 0, "stopped_by": "not run"}
+        sizes = [len(v) for _, v in splits]
+        parts = blend_parts(sizes, y_held, self.random_state)
         if "gbm" in self.gbm_runs_ and self.max_trials > 0:
             self.gbm_runs_["gbm"], self.search_ = tune_lightgbm(
                 lambda params: self._gbm_run(params, Z, y, splits, categorical, deadline),
@@ -267,12 +274,13 @@ class TabularClassifier(ClassifierMixin, BaseEstimator):
                 max_trials=self.max_trials,
                 seed=self.random_state,
                 y_held=y_held,
+                parts=parts,
             )
         for shape, run in self.gbm_runs_.items():
-            held_p[shape] = run.held_p
+            held_p[shape] = run.extra.get("selection_p", run.held_p)
             self.fit_seconds_[shape] = run.seconds
         self.platt_ = {shape: run.platt for shape, run in self.gbm_runs_.items()}
-        self.blend_ = self._blend(held_p, y_held, [len(v) for _, v in splits])
+        self.blend_ = self._blend(held_p, y_held, parts)
         if self.blend_ is not None:
             held_p[BLEND] = self.blend_["held_p"]
         if self.learner == "auto":  # no signal is a legitimate answer: say so, do not guess
@@ -388,12 +396,11 @@ class TabularClassifier(ClassifierMixin, BaseEstimator):
         rows = 1 / (1 - self.valid_fraction) if n_splits == 1 else n_splits / (n_splits - 1)
         return 1.2 * (per_fit * rows + self.logistic_fit_seconds_)
 
-    def _blend(self, held_p: dict, y_held: np.ndarray, sizes: list[int]) -> dict | None:
+    def _blend(self, held_p: dict, y_held: np.ndarray, parts: list[np.ndarray]) -> dict | None:
         """The best blend of two candidates: each pair of the three best, its weight
-        cross-fitted over the held-out parts, judged by the blended held-out log loss;
+        cross-fitted over the held-out ``parts``, judged by the blended held-out log loss;
         ``None`` with fewer than two candidates."""
         ranked = sorted(held_p, key=lambda n: log_loss_of(y_held, held_p[n]))[:3]
-        parts = blend_parts(sizes, y_held, self.random_state)
         best = None
         for a, b in itertools.combinations(ranked, 2):  # a is the better of the two
             cross, weight = cross_fitted_blend(held_p[a], held_p[b], y_held, parts)
@@ -474,12 +481,14 @@ class TabularClassifier(ClassifierMixin, BaseEstimator):
         Z = self.preprocessor_.transform(X)
         if self.chosen_ in (LOGISTIC, PRIOR):
             p = self.estimator_.predict_proba(Z)[:, 1]
-        elif self.chosen_ == BLEND:
-            a, b = self.blend_["parts"]
-            margin = blend_margin(self._part_p(a, Z), self._part_p(b, Z), self.blend_["weight"])
-            p = self.calibrator_.predict(margin)
         else:
-            p = self.calibrator_.predict(self.estimator_.decision_function(Z))
+            if self.chosen_ == BLEND:
+                a, b = self.blend_["parts"]
+                part_p = (self._part_p(a, Z), self._part_p(b, Z))
+                margin = blend_margin(*part_p, self.blend_["weight"])
+            else:
+                margin = self.estimator_.decision_function(Z)
+            p = keep_order(self.calibrator_.predict(margin), margin)
         return np.column_stack([1.0 - p, p])
 
     def _part_p(self, name: str, Z: pd.DataFrame) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from spm_ml.models.calibration import fit_calibrator
 
@@ -40,3 +41,22 @@ def test_both_methods_predict_exactly_what_scikit_learn_predicts():
             expected = np.clip(calibrator.model.predict(new), 1e-4, 1 - 1e-4)
         np.testing.assert_array_equal(calibrator.predict(new), expected)
         np.testing.assert_array_equal(calibrator.predict(new[:1]), expected[:1])
+
+
+def test_keep_order_breaks_isotonic_ties_by_the_margin_and_nothing_else():
+    from sklearn.metrics import roc_auc_score
+
+    from spm_ml.models.calibration import ORDER_NUDGE, keep_order
+
+    rng = np.random.default_rng(2)
+    margin = rng.normal(size=1500)
+    y = (rng.random(1500) < 1 / (1 + np.exp(-0.3 * margin))).astype(int)  # a weak model
+    calibrator, _ = fit_calibrator(margin[:1000], y[:1000], "isotonic")
+    margin, y = margin[1000:], y[1000:]  # new rows
+    p = calibrator.predict(margin)
+    assert len(np.unique(p)) < 50  # isotonic steps: rows the model ranked apart are tied
+    assert roc_auc_score(y, p) < roc_auc_score(y, margin) - 0.002
+    kept = keep_order(p, margin)
+    assert np.array_equal(np.argsort(kept, kind="stable"), np.argsort(margin, kind="stable"))
+    assert roc_auc_score(y, kept) == pytest.approx(roc_auc_score(y, margin))
+    assert np.max(np.abs(kept - p)) <= ORDER_NUDGE
