@@ -313,7 +313,6 @@ def backtest(
         tables,
         [p for p in periods_of(tables) if p.close <= extracted],
         (*config.forecast.history_fractions, *config.fractions),
-        deal_config=config.deal_features,
         context=context,
         bookings=bookings,
     )

@@ -95,13 +95,12 @@ def history_inputs(
     periods: Sequence[Period],
     fractions: Sequence[float],
     *,
-    deal_config: DealFeatureConfig,
     context: DealContext,
     bookings: Bookings,
 ) -> QuotaInputs:
     """Every rep of ``periods`` seen at each of ``fractions`` of them (:func:`pipeline_inputs`,
-    no win probability): what :func:`rates_at` and :func:`common_shocks` learn from.
-    ``deal_config`` is not read: past pipelines need no deal model."""
+    no win probability, so no deal feature configuration): what :func:`rates_at` and
+    :func:`common_shocks` learn from."""
     points = [(period, period.at(f)) for period in periods for f in sorted(set(fractions))]
     owned = open_deal_owners(tables, np.array([at for _, at in points], dtype="datetime64[ns]"))
     owners = owners_by_time(owned)
@@ -418,14 +417,7 @@ def forecast_bookings(
     if history is None:
         closed = [p for p in periods_of(tables) if p.close <= as_of]
         fractions = (*config.history_fractions, period.fraction(as_of))
-        history = history_inputs(
-            tables,
-            closed,
-            fractions,
-            deal_config=deal_config,
-            context=context,
-            bookings=bookings,
-        )
+        history = history_inputs(tables, closed, fractions, context=context, bookings=bookings)
     rates = rates_at(tables, history, as_of, config)
     owned = open_deal_owners(tables, np.array([as_of], dtype="datetime64[ns]"))
     owners = owned["rep_id"].to_numpy(dtype=object)

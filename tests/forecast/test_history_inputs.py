@@ -27,9 +27,7 @@ def both(small_org, context):
     """The lean inputs and quota risk's full ones over every period of the small org."""
     periods = periods_of(small_org)
     bookings = Bookings.build(small_org)
-    lean = history_inputs(
-        small_org, periods, FRACTIONS, deal_config=CONFIG, context=context, bookings=bookings
-    )
+    lean = history_inputs(small_org, periods, FRACTIONS, context=context, bookings=bookings)
     full = quota_inputs(
         small_org, lean.snapshots, deal_config=CONFIG, score_deals=no_scores, context=context
     )
