@@ -56,6 +56,10 @@ def entity_codes(
     faster than pandas' object-array path.
     """
     array = getattr(entities, "array", None)
+    if isinstance(array, pd.Categorical):  # a batch chunk's coded text: look up its categories
+        found = entity_codes(pd.Index(array.categories), vocabulary, lookup)
+        codes = array.codes
+        return np.where(codes >= 0, found[codes], -1).astype(np.int64, copy=False)
     arrow = isinstance(array, pd.arrays.ArrowStringArray)
     if (lookup is not None or len(vocabulary) <= SMALL) and (len(entities) <= SMALL or not arrow):
         if lookup is None:
@@ -79,6 +83,24 @@ def entity_codes(
         found = pc.index_in(values, value_set=value_set)
         return np.asarray(found.fill_null(-1).to_numpy(), dtype=np.int64)
     return vocabulary.get_indexer(pd.Index(entities)).astype(np.int64)
+
+
+def joint_codes(parts: Sequence[tuple[pd.Series | np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+    """Codes of the values at ``rows`` of each column in ``parts``, on one vocabulary shared
+    by every part (equal values, equal codes; -1 where missing): how the same id (a contact)
+    is matched across tables.
+
+    Columns coded already on one set of categories (a batch chunk's cut, see
+    :meth:`~spm_ml.features.context.DealContext.own_rows`) give their codes as they are;
+    others are factorised together."""
+    arrays = [getattr(values, "array", None) for values, _ in parts]
+    coded = all(isinstance(a, pd.Categorical) for a in arrays)
+    if arrays and coded and all(a.dtype is arrays[0].dtype for a in arrays):
+        rows = [rows for _, rows in parts]
+        return [a.codes[r].astype(np.int64) for a, r in zip(arrays, rows, strict=True)]
+    taken = [np.asarray(values, dtype=object)[rows] for values, rows in parts]
+    codes, _ = pd.factorize(np.concatenate(taken)) if taken else (np.array([], np.int64), None)
+    return np.split(codes.astype(np.int64, copy=False), np.cumsum([len(t) for t in taken])[:-1])
 
 
 def vocabulary_of(ids: pd.Series) -> pd.Index:

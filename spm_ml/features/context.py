@@ -199,21 +199,22 @@ class DealContext:
         return frames, spans
 
     @functools.cached_property
-    def _own_rows(self) -> dict[str, tuple[dict[str, np.ndarray], np.ndarray]]:
+    def _own_rows(self) -> dict[str, tuple[dict[str, np.ndarray | Coded], np.ndarray]]:
         """The deals table and each per-deal table as numpy columns ordered by deal (the
         deal's position in ``tables.deals``; table order within a deal), and where each
         deal's rows start (``len(deals) + 1`` bounds).  Rows of no known deal (account-level
         activities) are left out: no deal's features read them.
 
-        Text is held as Python objects, one per distinct value (``deal_id`` from the deals
-        table's own ids), and the event tables keep only the columns deal features read
-        (:data:`CUT_COLUMNS`): a batch chunk's deals are then read as a few ordered slices
+        Text is held as Python objects, one per distinct value, except in the event tables'
+        columns of :data:`CODED_COLUMNS`, held as codes (:class:`Coded`, contacts on one
+        vocabulary for activities and emails) and the per-deal tables' ``deal_id``, held as
+        the deal's position; the event tables keep only the columns deal features read
+        (:data:`CUT_COLUMNS`).  A batch chunk's deals are then read as a few ordered slices
         (:meth:`own_rows`) instead of Arrow gathers scattered over tens of millions of
-        rows.  Built on first use (the batch's first chunk); the service and training
-        never build it."""
-        deal_ids = self.tables.deals["deal_id"]
-        vocabulary = pd.Index(deal_ids)
-        id_objects = _plain_column(deal_ids)
+        rows, and their text is matched as integers.  Built on first use (the batch's first
+        chunk); the service and training never build it."""
+        vocabulary = pd.Index(self.tables.deals["deal_id"])
+        coded = _coded_columns(self.tables)
         out = {}
         for name in ("deals", *PER_DEAL_TABLES):
             frame = getattr(self.tables, name)
@@ -224,12 +225,21 @@ class DealContext:
             order = order[np.searchsorted(codes[order], 0) :]  # rows of known deals
             codes = codes[order]
             bounds = np.searchsorted(codes, np.arange(len(vocabulary) + 1), side="left")
-            columns = {
-                c: id_objects[codes] if c == "deal_id" else _ordered(frame[c], order)
-                for c in frame.columns
-            }
+            columns: dict[str, np.ndarray | Coded] = {}
+            for c in frame.columns:
+                if c == "deal_id":
+                    columns[c] = self._id_objects[codes] if name == "deals" else DealCodes(codes)
+                elif (name, c) in coded:
+                    columns[c] = Coded(coded[name, c].codes[order], coded[name, c].dtype)
+                else:
+                    columns[c] = _ordered(frame[c], order)
             out[name] = (columns, bounds)
         return out
+
+    @functools.cached_property
+    def _id_objects(self) -> np.ndarray:
+        """``tables.deals``' ids as Python objects, in table order."""
+        return _plain_column(self.tables.deals["deal_id"])
 
     @functools.cached_property
     def _deal_index(self) -> pd.Index:
@@ -263,10 +273,32 @@ class DealContext:
             starts, lengths = bounds[positions], bounds[positions + 1] - bounds[positions]
             rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
             rows += np.arange(len(rows))
-            frame = pd.DataFrame({c: _series(v[rows]) for c, v in columns.items()}, copy=False)
+            frame = pd.DataFrame(
+                {c: self._cut_column(v, rows, positions, lengths) for c, v in columns.items()},
+                copy=False,
+            )
             frame.attrs = dict(getattr(self.tables, name).attrs)
             cut[name] = frame
         return self.tables.replace(**cut)
+
+    def _cut_column(
+        self,
+        values: np.ndarray | Coded | DealCodes,
+        rows: np.ndarray,
+        positions: np.ndarray,
+        lengths: np.ndarray,
+    ) -> pd.Series:
+        """One column of :meth:`own_rows`' cut: coded text as a categorical; ``deal_id``
+        as a categorical over the cut's own deals (its codes say which without hashing)."""
+        if isinstance(values, DealCodes):
+            local = np.repeat(np.arange(len(positions)), lengths)
+            categories = pd.Index(self._id_objects[positions], dtype=object)
+            return pd.Series(pd.Categorical.from_codes(local, categories=categories))
+        if isinstance(values, Coded):
+            return pd.Series(
+                pd.Categorical.from_codes(values.codes[rows], dtype=values.dtype, validate=False)
+            )
+        return _series(values[rows])
 
     def holds(self, tables: Tables) -> bool:
         """Whether ``tables``' deals and per-deal tables are this context's own frames (so
@@ -396,6 +428,53 @@ class DealContext:
             for name in ("deals", *PER_DEAL_TABLES)
         }
         return parts[0].replace(**frames)
+
+
+CODED_COLUMNS = {
+    "deal_history": ("field",),
+    "activities": ("type", "contact_id"),
+    "emails": ("direction", "contact_id"),
+}
+"""Text columns of the per-deal tables that :meth:`DealContext.own_rows` cuts as codes:
+each is compared with a value or matched across tables for every chunk (a few distinct
+values, or contacts), which costs a hash or a string comparison per row as objects."""
+
+
+@dataclass(frozen=True)
+class Coded:
+    """A text column as codes on the categories of ``dtype`` (-1: missing)."""
+
+    codes: np.ndarray
+    dtype: pd.CategoricalDtype
+
+
+@dataclass(frozen=True)
+class DealCodes:
+    """A per-deal table's ``deal_id`` as each row's deal position in ``tables.deals``."""
+
+    positions: np.ndarray
+
+
+def _coded_columns(tables: Tables) -> dict[tuple[str, str], Coded]:
+    """The columns of :data:`CODED_COLUMNS` as codes, in table order: one vocabulary per
+    column, one for ``contact_id`` in both tables (a contact is matched across them)."""
+    factorized = []
+    for name, names in CODED_COLUMNS.items():
+        frame = getattr(tables, name)
+        for c in (c for c in names if c in frame.columns):
+            codes, values = pd.factorize(frame[c])
+            vocabulary = c if c == "contact_id" else f"{name}.{c}"
+            factorized.append((name, c, vocabulary, codes, np.asarray(values, dtype=object)))
+    dtypes = {}
+    for vocabulary in {v for _, _, v, _, _ in factorized}:
+        parts = [values for _, _, v, _, values in factorized if v == vocabulary]
+        dtypes[vocabulary] = pd.CategoricalDtype(pd.Index(pd.unique(np.concatenate(parts))))
+    out = {}
+    for name, c, vocabulary, codes, values in factorized:
+        dtype = dtypes[vocabulary]
+        recode = np.append(dtype.categories.get_indexer(values), -1).astype(np.int32)
+        out[name, c] = Coded(recode[codes], dtype)  # code -1 (missing) reads the last: -1
+    return out
 
 
 def _known(values: np.ndarray) -> np.ndarray:

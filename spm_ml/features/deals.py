@@ -34,6 +34,7 @@ from spm_ml.features.asof import (
     days_between,
     entity_codes,
     equal_to,
+    joint_codes,
     take,
     to_seconds,
     values_of,
@@ -283,8 +284,10 @@ def history_features(
             values_of(history, "deal_id"), values_of(history, "changed_at"), vocabulary_of(ids)
         )
     query = index.query(ids, as_of)
-    fields = column(history, "field")
-    is_stage, is_amount, is_close = (fields == f for f in ("stage", "amount", "expected_close_at"))
+    fields = values_of(history, "field")
+    is_stage, is_amount, is_close = (
+        equal_to(fields, f) for f in ("stage", "amount", "expected_close_at")
+    )
     new_number = column(history, NEW_NUMBER)
     new_time = column(history, NEW_TIME)
 
@@ -474,15 +477,15 @@ def contact_features(
     if not parts:
         return {"contacts_engaged": np.full(len(snapshots["deal_id"]), np.nan)}
     vocabulary = events.vocabulary
-    deal_codes, contacts, seconds = [], [], []
-    for frame, index in parts:  # the index holds each dated event of the snapshots' deals
-        contact = np.asarray(column(frame, "contact_id"), dtype=object)[index.rows]
-        keep = pd.notna(contact)
+    # the index holds each dated event of the snapshots' deals: their contacts, coded alike
+    contacts = joint_codes([(values_of(frame, "contact_id"), index.rows) for frame, index in parts])
+    deal_codes, contact_codes, seconds = [], [], []
+    for (_, index), contact in zip(parts, contacts, strict=True):
+        keep = contact >= 0
         deal_codes.append(index.entity_codes[keep])
-        contacts.append(contact[keep])
+        contact_codes.append(contact[keep])
         seconds.append(index.seconds[keep])
-    contact_codes, _ = pd.factorize(np.concatenate(contacts))
-    pairs = (np.concatenate(deal_codes) << 32) | contact_codes.astype(np.int64)
+    pairs = (np.concatenate(deal_codes) << 32) | np.concatenate(contact_codes)
     touches = np.concatenate(seconds)
     # each (deal, contact) pair counts from its first touch on
     order = np.lexsort((touches, pairs))
