@@ -106,11 +106,14 @@ def coach_deals(
     # the deals and every (deal, lever) row, scored in one call; drivers for the deals only
     probability, drivers = model.score_and_explain(_stack(columns, rows, model), top_k, explain=n)
     base, rescored = probability[:n], probability[n:]
+    # each deal's (deal, lever) rows, in row order: one sort, not a scan per deal
+    by_deal = np.argsort(which[0], kind="stable")
+    ends = np.searchsorted(which[0][by_deal], np.arange(n), side="right")
     results = []
     for i in range(n):
         words = [_in_words(d, book) for d in drivers[i]]
         recommendations = []
-        for position in np.flatnonzero(which[0] == i):
+        for position in by_deal[(ends[i - 1] if i else 0) : ends[i]]:
             lever = usable[which[1][position]]
             uplift = 100.0 * (rescored[position] - base[i])
             if uplift >= MIN_UPLIFT_PP:

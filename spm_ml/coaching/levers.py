@@ -21,7 +21,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Literal
 
@@ -105,7 +105,12 @@ class Catalogue:
         return [lever for lever in self.levers.values() if feature in lever.changes]
 
     def is_actionable(self, feature: str) -> bool:
-        return bool(self.levers_for_feature(feature))
+        return feature in self._actionable
+
+    @cached_property
+    def _actionable(self) -> frozenset[str]:
+        """Every feature some lever changes: asked for each driver of every deal scored."""
+        return frozenset(feature for lever in self.levers.values() for feature in lever.changes)
 
     def feature_words(self, feature: str) -> str:
         """A feature in plain words (``custom_<name>``: the CRM field's name)."""
