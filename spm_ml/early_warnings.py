@@ -177,6 +177,7 @@ def quota_warnings(
     manager: str | None = None,
     models: dict[str, LoadedModel] | None = None,
     context: DealContext | None = None,
+    deal_scores: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Every rep with an open quota period at ``as_of`` (default: the data's extraction),
     scored by the champions, with drivers in words and the date the warning has held since.
@@ -187,7 +188,9 @@ def quota_warnings(
 
     ``models`` (``quota-risk`` and ``deal-win``, loaded by the caller) and ``context`` (the
     deal model's, over tables with email scores) let a caller that holds them already (the
-    batch job) score with exactly those versions, without loading or indexing twice.
+    batch job) score with exactly those versions, without loading or indexing twice;
+    ``deal_scores`` (by ``deal_id``, the deal-win champion's at ``as_of``) spares
+    featurising and scoring the open deals again at ``as_of``.
     """
     as_of = pd.Timestamp(as_of) if as_of is not None else extraction_time(tables)
     models = models or quota_champions(workdir)
@@ -201,7 +204,7 @@ def quota_warnings(
     if snapshots.empty:
         return pd.DataFrame()
     _, scored, context = score_quota_snapshots(
-        tables, snapshots, workdir, models=models, context=context
+        tables, snapshots, workdir, models=models, context=context, deal_scores=deal_scores
     )
     tables = context.tables
     scored["warned"] = scored["p_miss"] >= WARNING_PROBABILITY
@@ -227,12 +230,15 @@ def score_quota_snapshots(
     *,
     models: dict[str, LoadedModel],
     context: DealContext | None = None,
+    deal_scores: pd.Series | None = None,
 ) -> tuple[QuotaInputs, pd.DataFrame, DealContext]:
     """``snapshots`` (``rep_id, period_start, period_end, quota_amount, as_of,
     fraction_elapsed``) scored as the quota-risk champion serves them, their open deals by
     the deal-win champion: the inputs (features, open deals with ``p_win``), the snapshots
     with :func:`~spm_ml.training.quota_risk.score_quota_risk`'s columns, and the deal
-    model's context (built here over the tables with email scores unless given)."""
+    model's context (built here over the tables with email scores unless given).
+    ``deal_scores``: the deal-win champion's probabilities by ``deal_id`` at the snapshots'
+    latest ``as_of``, when the caller made them already (the batch job)."""
     from spm_ml.features.context import DealContext
     from spm_ml.models.deal_win import custom_fields_of, feature_config_of, model_inputs
     from spm_ml.training.deal_win import prepare_tables
@@ -250,7 +256,13 @@ def score_quota_snapshots(
         return deal_model.model.predict_proba(model_inputs(row_features))[:, 1]
 
     inputs = quota_inputs(
-        context.tables, snapshots, deal_config=deal_config, score_deals=champion, context=context
+        context.tables,
+        snapshots,
+        deal_config=deal_config,
+        score_deals=champion,
+        context=context,
+        deal_scores=deal_scores,
+        scores_as_of=snapshots["as_of"].max() if len(snapshots) else None,
     )
     scored = pd.concat([snapshots, score_quota_risk(quota_model, inputs)], axis=1)
     return inputs, scored, context

@@ -135,12 +135,15 @@ def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchR
             clock.lap("spark start")
         records += score_chunks(scorer, deal_model.version, chunks, seen, done, progress)
         clock.lap("deal scores")
-    records += score_reps(tables, as_of, models, scorer, options.workdir, sink, done)
+    deal_scores = seen.scores()
+    records += score_reps(
+        tables, as_of, models, scorer, options.workdir, sink, done, deal_scores=deal_scores
+    )
     progress("rep risk", 1, 1)
     clock.lap("rep risk")
 
     forecast_records, forecast_status = period_forecast(
-        prepared, as_of, deal_model, scorer, sink, done, seen.scores()
+        prepared, as_of, deal_model, scorer, sink, done, deal_scores
     )
     records += forecast_records
     clock.lap("forecast")
@@ -239,13 +242,17 @@ def score_reps(
     workdir: Path,
     sink: Sink,
     done: dict[tuple[str, int], ChunkRecord],
+    deal_scores: pd.Series | None = None,
 ) -> list[ChunkRecord]:
-    """Score and write the reps (one chunk: a few hundred rows) unless ``done``."""
+    """Score and write the reps (one chunk: a few hundred rows) unless ``done``; their
+    pipelines weighted by ``deal_scores`` (this run's deal scores, by ``deal_id``) where
+    those have them."""
     if ("rep_risk", 0) in done:
         return []
     started = time.perf_counter()
-    rows = rep_risk_rows(tables, as_of, models, scorer.context, workdir)
-    coaching = rep_coaching_rows(tables, as_of, models, scorer.context, workdir)
+    context = scorer.context
+    rows = rep_risk_rows(tables, as_of, models, context, workdir, deal_scores=deal_scores)
+    coaching = rep_coaching_rows(tables, as_of, models, context, workdir, deal_scores)
     rows = conform(rows.merge(coaching, on="rep_id", how="left"), REP_COLUMNS | COACHING_COLUMNS)
     facts = {
         "quota_scored": int(rows["p_miss"].notna().sum()),

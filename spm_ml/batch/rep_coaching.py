@@ -32,14 +32,18 @@ def rep_coaching_rows(
     models: dict[str, LoadedModel | None],
     context: DealContext,
     workdir: Path,
+    deal_scores: pd.Series | None = None,
 ) -> pd.DataFrame:
     """``rep_id``, ``coaching`` (the top recommendation) and ``coaching_json`` (pipeline
     gap, deals to rescue, activity against baseline) of every rep with a quota period open
-    at ``as_of``; no rows without a quota-risk champion."""
+    at ``as_of``; no rows without a quota-risk champion.  ``deal_scores``: as
+    :func:`~spm_ml.batch.rep_risk.rep_risk_rows` takes them."""
     if models.get("quota-risk") is None:
         return pd.DataFrame(columns=["rep_id", *COACHING_COLUMNS])
     scoring = {family: models[family] for family in ("quota-risk", "deal-win")}
-    coached = coach_reps(tables, workdir, as_of=as_of, models=scoring, context=context)
+    coached = coach_reps(
+        tables, workdir, as_of=as_of, models=scoring, context=context, deal_scores=deal_scores
+    )
     coached = [c for c in coached if c.p_miss is not None]
     return pd.DataFrame(
         {

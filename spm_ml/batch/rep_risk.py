@@ -65,13 +65,17 @@ def rep_risk_rows(
     context: DealContext,
     workdir: Path,
     rep_ids: Sequence[str] | None = None,
+    deal_scores: pd.Series | None = None,
 ) -> pd.DataFrame:
     """One row per rep employed at ``as_of`` who sells (an AE) or holds an open quota period
     (:data:`REP_COLUMNS`).  ``tables`` are the validated source's; ``context`` the deal
     model's over them with email scores; ``models`` the loaded champions (``None``: absent).
     ``rep_ids`` keeps those reps' rows only (the API asks for a few): every rep is still
     scored, so their figures are the batch's (the quota Monte Carlo draws every rep's
-    pipeline from one stream; attrition is ranked among every AE scored that day)."""
+    pipeline from one stream; attrition is ranked among every AE scored that day).
+    ``deal_scores``: the open deals' probabilities at ``as_of`` by ``deal_id``, when the
+    caller made them (the batch job's deal scores): quota risk weights the pipeline with
+    them instead of featurising and scoring it again."""
     quota = pd.DataFrame()
     if models.get("quota-risk") is not None:
         quota = quota_warnings(
@@ -80,6 +84,7 @@ def rep_risk_rows(
             as_of=as_of,
             models={"quota-risk": models["quota-risk"], "deal-win": models["deal-win"]},
             context=context,
+            deal_scores=deal_scores,
         )
         if rep_ids is not None and len(quota):
             quota = quota[quota["rep_id"].isin(list(rep_ids))]

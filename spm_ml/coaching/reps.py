@@ -204,6 +204,7 @@ def coach_reps(
     attrition_model: LoadedModel | None = None,
     target: float = TARGET_P_ATTAIN,
     currency: str = "$",
+    deal_scores: pd.Series | None = None,
 ) -> list[RepCoaching]:
     """Coaching for ``rep_ids`` (default: every rep with a quota period open at ``as_of``,
     default the data's extraction), in the order asked.
@@ -213,7 +214,8 @@ def coach_reps(
     them (loaded from ``workdir``'s store when absent).  Every rep with an open period is
     scored (one Monte Carlo, the organisation's figures for reps with too few deals of
     their own), so a rep's figures do not depend on who else was asked for, and P(miss) is
-    the warnings' and the batch's to the digit (the same draws).
+    the warnings' and the batch's to the digit (the same draws).  ``deal_scores``: the
+    deal-win champion's probabilities by ``deal_id`` at ``as_of``, when the caller has them.
 
     **P(miss)** and its drivers are the served estimator's, drivers in the warnings' words.
 
@@ -253,7 +255,7 @@ def coach_reps(
     coached: dict[str, RepCoaching] = {}
     if len(snapshots):
         inputs, scored, context = score_quota_snapshots(
-            tables, snapshots, workdir, models=models, context=context
+            tables, snapshots, workdir, models=models, context=context, deal_scores=deal_scores
         )
         tables = context.tables
         wanted = np.flatnonzero(snapshots["rep_id"].isin(asked).to_numpy())

@@ -37,7 +37,7 @@ from spm_ml.data.tables import Tables
 from spm_ml.errors import SpmMlError
 from spm_ml.features.attainment import Bookings, period_close
 from spm_ml.features.context import DealContext
-from spm_ml.features.deals import DealFeatureConfig, deal_features, pipeline_state
+from spm_ml.features.deals import DealFeatureConfig, pipeline_state
 from spm_ml.features.quota import DEFAULT_FRACTIONS, open_deal_owners, open_deal_rows
 from spm_ml.features.reps import team_at
 from spm_ml.forecast.monte_carlo import draw_snapshots, sum_by
@@ -48,6 +48,7 @@ from spm_ml.training.quota_risk import (
     DealScorer,
     QuotaInputs,
     deal_outcomes,
+    deal_probabilities,
     learn_rates,
     new_deal_shares,
     open_deal_frame,
@@ -159,36 +160,6 @@ def pipeline_inputs(
         index=snapshots.index,
     )
     return QuotaInputs(snapshots, X, deals, bookings)
-
-
-def deal_probabilities(
-    tables: Tables,
-    score_deals: DealScorer,
-    deal_scores: pd.Series | None,
-    *,
-    deal_config: DealFeatureConfig,
-    context: DealContext,
-) -> Callable[[pd.DataFrame], np.ndarray]:
-    """Open deal rows -> win probabilities: ``deal_scores`` (by ``deal_id``) where it has
-    them, else the deals featurised with ``deal_config`` and scored by ``score_deals``."""
-
-    def score(rows: pd.DataFrame) -> np.ndarray:
-        if deal_scores is None:
-            p_win = np.full(len(rows), np.nan)
-        else:
-            p_win = deal_scores.reindex(rows["deal_id"].to_numpy()).to_numpy(
-                dtype=np.float64, copy=True
-            )
-        missing = np.flatnonzero(np.isnan(p_win))
-        if len(missing):
-            if deal_scores is not None:
-                logger.info("%d open deals not scored before: scored now", len(missing))
-            lacking = rows.iloc[missing].reset_index(drop=True)
-            features = deal_features(tables, lacking[["deal_id", "as_of"]], deal_config, context)
-            p_win[missing] = score_deals(lacking, features)
-        return p_win
-
-    return score
 
 
 def rates_at(
@@ -425,7 +396,12 @@ def forecast_bookings(
     if snapshots.empty:
         raise SpmMlError(f"nobody can book in {period.label} as of {as_of:%Y-%m-%d}")
     score = deal_probabilities(
-        tables, score_deals, deal_scores, deal_config=deal_config, context=context
+        tables,
+        score_deals,
+        deal_scores,
+        scores_as_of=as_of,
+        deal_config=deal_config,
+        context=context,
     )
     inputs = pipeline_inputs(
         tables, snapshots, owned, context=context, bookings=bookings, score=score

@@ -31,7 +31,7 @@ from spm_ml.errors import ModelNotFoundError, TrainingError
 from spm_ml.features.asof import entity_codes, take
 from spm_ml.features.attainment import Bookings, period_close
 from spm_ml.features.context import DealContext
-from spm_ml.features.deals import DealFeatureConfig, deal_features
+from spm_ml.features.deals import DealFeatureConfig, deal_features, pipeline_state
 from spm_ml.features.quota import (
     QuotaFeatureConfig,
     QuotaLabel,
@@ -127,18 +127,67 @@ def quota_inputs(
     deal_config: DealFeatureConfig,
     score_deals: DealScorer,
     context: DealContext | None = None,
+    deal_scores: pd.Series | None = None,
+    scores_as_of: pd.Timestamp | None = None,
 ) -> QuotaInputs:
     """Features of ``snapshots``, their open deals featurised with ``deal_config`` and scored
-    by ``score_deals`` (out-of-fold models in training, the deal-win champion in use)."""
+    by ``score_deals`` (out-of-fold models in training, the deal-win champion in use), or
+    weighted by ``deal_scores`` (by ``deal_id``, the probabilities at ``scores_as_of`` the
+    caller computed already: the batch job's) where those have them.
+
+    The pipeline's stage, amount and close date are :func:`~spm_ml.features.deals.
+    pipeline_state`'s (the deal features' own values, from the history alone)."""
     bookings = Bookings.build(tables)
     rows = open_deal_rows(tables, snapshots)
     context = context or DealContext.build(tables, deal_config)
-    row_features = deal_features(tables, rows[["deal_id", "as_of"]], deal_config, context)
-    p_win = score_deals(rows, row_features) if len(rows) else np.zeros(0)
-    deals = open_deal_frame(snapshots, rows, row_features, p_win)
+    state = pipeline_state(tables, rows[["deal_id", "as_of"]], context)
+    score = deal_probabilities(
+        tables,
+        score_deals,
+        deal_scores,
+        scores_as_of=scores_as_of,
+        deal_config=deal_config,
+        context=context,
+    )
+    p_win = score(rows) if len(rows) else np.zeros(0)
+    deals = open_deal_frame(snapshots, rows, state, p_win)
     history = rep_history_features(tables, snapshots[["rep_id", "as_of"]])
     X = pd.concat([quota_features(tables, snapshots, deals, bookings), history], axis=1)
     return QuotaInputs(snapshots, X, deals, bookings)
+
+
+def deal_probabilities(
+    tables: Tables,
+    score_deals: DealScorer,
+    deal_scores: pd.Series | None,
+    *,
+    scores_as_of: pd.Timestamp | None,
+    deal_config: DealFeatureConfig,
+    context: DealContext,
+) -> Callable[[pd.DataFrame], np.ndarray]:
+    """Open deal rows (``deal_id``, ``as_of``) -> win probabilities: ``deal_scores`` (by
+    ``deal_id``, made at ``scores_as_of``) for rows at that moment, the rest featurised with
+    ``deal_config`` and scored by ``score_deals``: a deal scored once already is not
+    featurised and scored again (a million deals' features cost half a minute)."""
+
+    def score(rows: pd.DataFrame) -> np.ndarray:
+        p_win = np.full(len(rows), np.nan)
+        if deal_scores is not None:
+            at = rows["as_of"].to_numpy(dtype="datetime64[ns]")
+            now = np.flatnonzero(at == np.datetime64(pd.Timestamp(scores_as_of), "ns"))
+            p_win[now] = deal_scores.reindex(rows["deal_id"].to_numpy()[now]).to_numpy(
+                dtype=np.float64
+            )
+        missing = np.flatnonzero(np.isnan(p_win))
+        if len(missing):
+            if deal_scores is not None:
+                logger.info("%d open deal rows not scored before: scored now", len(missing))
+            lacking = rows.iloc[missing].reset_index(drop=True)
+            features = deal_features(tables, lacking[["deal_id", "as_of"]], deal_config, context)
+            p_win[missing] = score_deals(lacking, features)
+        return p_win
+
+    return score
 
 
 def open_deal_frame(

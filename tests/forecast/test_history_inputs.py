@@ -3,6 +3,7 @@ risk's full inputs, and the same forecast from either."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -79,3 +80,35 @@ def test_the_forecast_is_the_same_from_lean_or_full_history(
     first, second = run(lean), run(full)
     pd.testing.assert_frame_equal(first.summary(), second.summary(), check_exact=True)
     assert first.rates.to_dict() == second.rates.to_dict()
+
+
+def test_handed_deal_scores_weight_their_moment_only(small_org, context, both):
+    """Quota risk's inputs take the probabilities a caller made already (the batch job's
+    deal scores, at one ``as_of``) for the rows at that moment, and score only the others."""
+    lean, _ = both
+    moment = lean.snapshots["as_of"].sort_values().iloc[len(lean.snapshots) // 2]
+    deal_ids = small_org.deals["deal_id"].to_numpy(dtype=object)
+    handed = pd.Series(np.linspace(0.01, 0.99, len(deal_ids)), index=deal_ids)
+    asked = []
+
+    def score_deals(rows, features):
+        asked.append(rows["as_of"].to_numpy(dtype="datetime64[ns]"))
+        return np.full(len(rows), 0.5)
+
+    inputs = quota_inputs(
+        small_org,
+        lean.snapshots,
+        deal_config=CONFIG,
+        score_deals=score_deals,
+        context=context,
+        deal_scores=handed,
+        scores_as_of=moment,
+    )
+    at_moment = (inputs.deals["as_of"] == moment).to_numpy()
+    assert at_moment.any() and (~at_moment).any()
+    expected = handed.reindex(inputs.deals.loc[at_moment, "deal_id"]).to_numpy()
+    np.testing.assert_array_equal(inputs.deals.loc[at_moment, "p_win"].to_numpy(), expected)
+    assert (inputs.deals.loc[~at_moment, "p_win"] == 0.5).all()
+    seen = np.concatenate(asked)
+    assert len(seen) == (~at_moment).sum()
+    assert not (seen == np.datetime64(moment, "ns")).any()
