@@ -89,6 +89,7 @@ def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchR
     from spm_ml.models.deal_win import feature_config_of
     from spm_ml.scoring import DealScorer
     from spm_ml.training.deal_win import prepare_tables
+    from spm_ml.training.family import table_digests
 
     progress = progress or (lambda stage, done, total: None)
     clock = _Clock()
@@ -123,7 +124,8 @@ def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchR
         open_deals.iloc[i : i + options.chunk_size]
         for i in range(0, max(len(open_deals), 1), options.chunk_size)
     ]
-    state = job_state(tables, as_of, models, options.chunk_size)
+    per_table = table_digests(tables)  # the job's identity and the manifest's, hashed once
+    state = job_state(tables, as_of, models, options.chunk_size, per_table)
     done = sink.start(state, options.resume)
     records = list(done.values())
     if done:
@@ -163,6 +165,7 @@ def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchR
         forecast=forecast_status,
         page=page,
         timings=clock.rounded(),
+        table_digests=per_table,
     )
     sink.commit(records, manifest)
     clock.lap("publish")
@@ -324,15 +327,23 @@ def load_champions(
     return models, missing
 
 
-def job_state(tables: Tables, as_of: pd.Timestamp, models: dict, chunk_size: int) -> JobState:
-    """The job's identity: the same inputs, models, chunking and code resume each other."""
+def job_state(
+    tables: Tables,
+    as_of: pd.Timestamp,
+    models: dict,
+    chunk_size: int,
+    per_table: dict[str, str] | None = None,
+) -> JobState:
+    """The job's identity: the same inputs, models, chunking and code resume each other.
+    ``per_table``: the tables' digests (:func:`~spm_ml.training.family.table_digests`),
+    when the caller keeps them for the manifest."""
     from spm_ml import __version__
     from spm_ml.models.record import digest
     from spm_ml.training.family import tables_digest
 
     parts = {
         "as_of": as_of.isoformat(),
-        "inputs": tables_digest(tables),
+        "inputs": tables_digest(tables, per_table),
         "models": {f: None if m is None else m.version for f, m in models.items()},
         "chunk_size": chunk_size,
         "top_k": TOP_K,
@@ -400,9 +411,8 @@ def page_manifest(prepared: Tables, as_of: pd.Timestamp, models: dict, workdir: 
 
 def build_manifest(options: BatchOptions, sink: Sink, **facts) -> dict:
     """The run's manifest (``manifest.json`` or a ``batch_runs`` row)."""
-    from spm_ml.models.record import frame_digest
-
     tables: Tables = facts["tables"]
+    per_table: dict[str, str] = facts["table_digests"]
     records: list[ChunkRecord] = facts["records"]
     models, missing = facts["models"], facts["missing"]
     state: JobState = facts["state"]
@@ -435,7 +445,7 @@ def build_manifest(options: BatchOptions, sink: Sink, **facts) -> dict:
             "extracted_at": extracted and extracted.isoformat(),
             "validation_warnings": facts["validation_warnings"],
             "tables": {
-                name: {"rows": len(frame), "digest": frame_digest(frame)}
+                name: {"rows": len(frame), "digest": per_table[name]}
                 for name, frame in tables.items()
             },
         },

@@ -355,11 +355,16 @@ def logistic_on_split(
     )
 
 
-def tables_digest(tables: Tables) -> str:
-    """Digest of every table's content and the extraction time (text columns included)."""
-    return digest(
-        {name: frame_digest(frame) for name, frame in tables.items()}, str(tables.extracted_at)
-    )
+def tables_digest(tables: Tables, per_table: dict[str, str] | None = None) -> str:
+    """Digest of every table's content and the extraction time (text columns included);
+    ``per_table``: :func:`table_digests` of ``tables``, when the caller has them."""
+    return digest(per_table or table_digests(tables), str(tables.extracted_at))
+
+
+def table_digests(tables: Tables) -> dict[str, str]:
+    """Each table's :func:`~spm_ml.models.record.frame_digest`, by name: hashing tens of
+    millions of rows of text is the cost, so a caller that reports them also keeps them."""
+    return {name: frame_digest(frame) for name, frame in tables.items()}
 
 
 def recipe_digest(data_digest: str, config: FamilyConfig, sentiment_model: str | None) -> str:
