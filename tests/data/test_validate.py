@@ -382,3 +382,29 @@ def test_overlapping_quota_periods_are_named(tiny_csv_dir):
     code, out = _validate(tiny_csv_dir)
     assert code != 0
     assert "overlapping_periods" in out and "quotas" in out
+
+
+@pytest.mark.parametrize("dtype", [object, "str"])
+def test_blank_text_is_what_stripping_leaves_empty(dtype):
+    """Blank means missing, or nothing but whitespace once stripped, decided without
+    stripping (long email bodies): the same answer as ``str.strip() == ""`` on every kind
+    of space and near-space."""
+    from spm_ml.data.parse import _is_blank
+
+    values = ["", " ", "\t\n", "\u00a0", "a ", None, "\u2003", " x", "\x1c", "\u200b", "ok"]
+    raw = pd.Series(values, dtype=dtype)
+    stripped = raw.isna() | raw.astype("str").str.strip().eq("").fillna(False)
+    assert list(_is_blank(raw)) == list(stripped)
+    assert list(_is_blank(raw)) == [
+        True,
+        True,
+        True,
+        True,
+        False,
+        True,
+        True,
+        False,
+        True,
+        False,
+        False,
+    ]
