@@ -199,7 +199,7 @@ class DealContext:
         return frames, spans
 
     @functools.cached_property
-    def _own_rows(self) -> dict[str, tuple[dict[str, np.ndarray | Coded], np.ndarray]]:
+    def _own_rows(self) -> dict[str, tuple[dict[str, np.ndarray | Coded | str], np.ndarray]]:
         """The deals table and each per-deal table as numpy columns ordered by deal (the
         deal's position in ``tables.deals``; table order within a deal), and where each
         deal's rows start (``len(deals) + 1`` bounds).  Rows of no known deal (account-level
@@ -207,8 +207,9 @@ class DealContext:
 
         Text is held as Python objects, one per distinct value, except in the event tables'
         columns of :data:`CODED_COLUMNS`, held as codes (:class:`Coded`, contacts on one
-        vocabulary for activities and emails) and the per-deal tables' ``deal_id``, held as
-        the deal's position; the event tables keep only the columns deal features read
+        vocabulary for activities and emails) and the per-deal tables' ``deal_id``, not held
+        at all (:data:`BY_DEAL`: the rows' order says whose they are); the event tables keep
+        only the columns deal features read
         (:data:`CUT_COLUMNS`).  A batch chunk's deals are then read as a few ordered slices
         (:meth:`own_rows`) instead of Arrow gathers scattered over tens of millions of
         rows, and their text is matched as integers.  Built on first use (the batch's first
@@ -225,10 +226,10 @@ class DealContext:
             order = order[np.searchsorted(codes[order], 0) :]  # rows of known deals
             codes = codes[order]
             bounds = np.searchsorted(codes, np.arange(len(vocabulary) + 1), side="left")
-            columns: dict[str, np.ndarray | Coded] = {}
+            columns: dict[str, np.ndarray | Coded | str] = {}
             for c in frame.columns:
                 if c == "deal_id":
-                    columns[c] = self._id_objects[codes] if name == "deals" else DealCodes(codes)
+                    columns[c] = self._id_objects[codes] if name == "deals" else BY_DEAL
                 elif (name, c) in coded:
                     columns[c] = Coded(coded[name, c].codes[order], coded[name, c].dtype)
                 else:
@@ -283,14 +284,14 @@ class DealContext:
 
     def _cut_column(
         self,
-        values: np.ndarray | Coded | DealCodes,
+        values: np.ndarray | Coded | str,
         rows: np.ndarray,
         positions: np.ndarray,
         lengths: np.ndarray,
     ) -> pd.Series:
         """One column of :meth:`own_rows`' cut: coded text as a categorical; ``deal_id``
         as a categorical over the cut's own deals (its codes say which without hashing)."""
-        if isinstance(values, DealCodes):
+        if values is BY_DEAL:
             local = np.repeat(np.arange(len(positions)), lengths)
             categories = pd.Index(self._id_objects[positions], dtype=object)
             return pd.Series(pd.Categorical.from_codes(local, categories=categories))
@@ -448,11 +449,9 @@ class Coded:
     dtype: pd.CategoricalDtype
 
 
-@dataclass(frozen=True)
-class DealCodes:
-    """A per-deal table's ``deal_id`` as each row's deal position in ``tables.deals``."""
-
-    positions: np.ndarray
+BY_DEAL = "by deal"
+"""What the presorted per-deal tables hold for ``deal_id``: nothing, the rows being ordered
+by deal; a cut names its deals' ids from their positions (:meth:`DealContext.own_rows`)."""
 
 
 def _coded_columns(tables: Tables) -> dict[tuple[str, str], Coded]:
