@@ -7,7 +7,12 @@ Learned from training periods only (closed before the test window), stored with 
   (a logistic regression: a handful of smooth effects, no need for more); with
   ``slip_size`` also the deal's log amount (big deals take longer: on the simulated
   organisation a won deal under 20k closed inside the period 94% of the time, one of
-  60-150k 31%, where the model without size said 51% and 54%);
+  60-150k 31%, where the model without size said 51% and 54%); with ``slip_standing``
+  also the owning rep's standing at ``as_of`` (:func:`_standing_inputs`): reps manage deal
+  timing around the period's end, so a rep far above quota lets late wins slip into the
+  next period and one below it pulls next period's wins in (simulated organisation, seed
+  1, mid-period: won deals expected in the period landed in it 78% of the time for reps at
+  25-50% of quota, 20% for reps above 115%);
 - **amount change**: per stage, the median ratio of the amount at the close to the amount at
   ``as_of`` among won deals (deals shrink in negotiation);
 - **new deals**: per team (where it has enough history, else the company) and fraction of
