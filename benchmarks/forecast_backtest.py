@@ -38,8 +38,18 @@ def main() -> None:
     parser.add_argument(
         "--no-shocks", action="store_true", help="no per-draw common shocks (ablation)"
     )
+    parser.add_argument(
+        "--no-slip-standing",
+        action="store_true",
+        help="slip model without the owning rep's standing (ablation: the code before issue "
+        "17's quarter-end management)",
+    )
     args = parser.parse_args()
-    forecast = ForecastConfig(slip_size=not args.no_slip_size, common_shocks=not args.no_shocks)
+    forecast = ForecastConfig(
+        slip_size=not args.no_slip_size,
+        common_shocks=not args.no_shocks,
+        slip_standing=not args.no_slip_standing,
+    )
     config = BacktestConfig(forecast=forecast)
     frames, documents = [], {}
     for seed in args.seeds:

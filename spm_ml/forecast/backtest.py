@@ -447,6 +447,7 @@ def metrics(rows: pd.DataFrame, skipped: list[dict], config: BacktestConfig) -> 
                 "deal_folds": config.deal_folds,
                 "mature_labels": config.mature_labels,
                 "slip_size": config.forecast.slip_size,
+                "slip_standing": config.forecast.slip_standing,
                 "run_rate_periods": config.run_rate_periods,
                 "deal_features": config.deal_features.version,
                 "email_sentiment": config.deal_features.email_sentiment,

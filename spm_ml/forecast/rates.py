@@ -7,7 +7,12 @@ Learned from training periods only (closed before the test window), stored with 
   (a logistic regression: a handful of smooth effects, no need for more); with
   ``slip_size`` also the deal's log amount (big deals take longer: on the simulated
   organisation a won deal under 20k closed inside the period 94% of the time, one of
-  60-150k 31%, where the model without size said 51% and 54%);
+  60-150k 31%, where the model without size said 51% and 54%); with ``slip_standing``
+  also the owning rep's standing at ``as_of`` (:func:`_standing_inputs`): reps manage deal
+  timing around the period's end, so a rep far above quota lets late wins slip into the
+  next period and one below it pulls next period's wins in (simulated organisation, seed
+  1, mid-period: won deals expected in the period landed in it 78% of the time for reps at
+  25-50% of quota, 20% for reps above 115%);
 - **amount change**: per stage, the median ratio of the amount at the close to the amount at
   ``as_of`` among won deals (deals shrink in negotiation);
 - **new deals**: per team (where it has enough history, else the company) and fraction of
@@ -48,6 +53,8 @@ class PeriodRates:
     stage_rates_: dict[str, float]
     slip_size_: bool = False
     """The slip model reads the deal's log amount too (see the module docstring)."""
+    slip_standing_: bool = False
+    """The slip model reads the owning rep's standing too (see the module docstring)."""
 
     @classmethod
     def learn(
@@ -57,6 +64,7 @@ class PeriodRates:
         *,
         slip_size: bool = False,
         slip_known_by: pd.Timestamp | None = None,
+        slip_standing: bool = False,
     ) -> PeriodRates:
         """Learn from training rows.
 
@@ -84,7 +92,7 @@ class PeriodRates:
         share = float(target.mean()) if len(target) else 0.5
         slip = None
         if len(np.unique(target)) == 2:
-            inputs = _slip_inputs(won, slip_size)
+            inputs = _slip_inputs(won, slip_size, slip_standing)
             slip = LogisticRegression(C=1.0, max_iter=1000).fit(inputs, target)
         ratios = won["close_amount_ratio"].clip(0.2, 5.0)
         overall = float(ratios.median()) if ratios.notna().any() else 1.0
@@ -105,7 +113,7 @@ class PeriodRates:
         rates = in_period.groupby(deals["stage"]).mean()
         overall_rate = float(in_period.mean()) if len(in_period) else 0.0
         stage_rates = {s: float(rates.get(s, overall_rate)) for s in OPEN_STAGES}
-        return cls(slip, share, amount_change, shares, stage_rates, slip_size)
+        return cls(slip, share, amount_change, shares, stage_rates, slip_size, slip_standing)
 
     def to_dict(self) -> dict:
         """A JSON-able copy (logged with the model's run; :meth:`from_dict` reads it back)."""
@@ -125,6 +133,7 @@ class PeriodRates:
             },
             "stage_rates": self.stage_rates_,
             "slip_size": self.slip_size_,
+            "slip_standing": self.slip_standing_,
         }
 
     @classmethod
@@ -145,13 +154,15 @@ class PeriodRates:
             },
             {k: float(v) for k, v in values["stage_rates"].items()},
             bool(values.get("slip_size", False)),
+            bool(values.get("slip_standing", False)),
         )
 
     def p_in_period(self, deals: pd.DataFrame) -> np.ndarray:
         """Probability that each open deal, if won, is won before its period's close."""
         if self.slip_ is None or deals.empty:
             return np.full(len(deals), self.in_period_share_)
-        return self.slip_.predict_proba(_slip_inputs(deals, self.slip_size_))[:, 1]
+        inputs = _slip_inputs(deals, self.slip_size_, self.slip_standing_)
+        return self.slip_.predict_proba(inputs)[:, 1]
 
     def amount_change(self, stages: np.ndarray) -> np.ndarray:
         """Expected ratio of the amount at close to the amount now, per deal."""
@@ -203,15 +214,45 @@ def _pools(snapshots: pd.DataFrame) -> dict[float, np.ndarray]:
     }
 
 
-def _slip_inputs(deals: pd.DataFrame, size: bool = False) -> np.ndarray:
+def _slip_inputs(deals: pd.DataFrame, size: bool = False, standing: bool = False) -> np.ndarray:
     days_left = deals["days_left"].to_numpy(dtype=np.float64)
     expected = deals["days_to_expected_close"].to_numpy(dtype=np.float64)
     expected = np.where(np.isnan(expected), days_left, expected)
     slack = np.clip(days_left - expected, -180, 180) / 30.0
     stage = deals["stage"].to_numpy(dtype=object)
-    columns = [days_left / 30.0, slack, (expected <= days_left).astype(float)]
+    due = (expected <= days_left).astype(float)
+    columns = [days_left / 30.0, slack, due]
     columns += [(stage == s).astype(float) for s in OPEN_STAGES[1:]]
     if size:
         amount = np.nan_to_num(deals["amount"].to_numpy(dtype=np.float64))
         columns.append(np.log1p(np.maximum(amount, 0.0)) - 10.0)
+    if standing:
+        columns += _standing_inputs(deals, due)
     return np.column_stack(columns)
+
+
+STANDING_BANDS = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0), (1.0, 1.15), (1.15, np.inf))
+"""Bands of the owner's attainment to date the slip model reads.  Bands, not a line: the
+in-period share of won deals is not monotone in it (simulated organisation, seed 1,
+mid-period, deals expected in the period: 0.63 below 25% of quota, 0.78 at 25-50%, 0.50
+at 75-100%, 0.20 above 115%; the lowest band is mostly reps ramping up or winding down,
+not reps pulling deals in)."""
+
+
+def _standing_inputs(deals: pd.DataFrame, due: np.ndarray) -> list[np.ndarray]:
+    """The owning rep's standing at ``as_of`` (:func:`~spm_ml.training.quota_risk.rep_standing`):
+    their band of attainment to date, alone and for deals expected to close in the period
+    (a rep far above quota lets those slip out, one below it brings next period's in), and
+    attainment and its excess over quota times the share of the period elapsed (half-way
+    through, 60% of quota says more about the period's end than at an eighth).  A rep
+    without a quota is in no band and reads zeros (as every rep of an organisation without
+    quotas does): the deal's own terms decide."""
+    attained = deals["rep_attainment"].to_numpy(dtype=np.float64)
+    known = np.isfinite(attained)
+    attained = np.where(known, np.clip(attained, 0.0, 3.0), 0.0)
+    elapsed = np.clip(deals["rep_elapsed"].to_numpy(dtype=np.float64), 0.0, 1.0)
+    columns = []
+    for low, high in STANDING_BANDS:
+        band = (known & (attained >= low) & (attained < high)).astype(float)
+        columns += [band, band * due]
+    return [*columns, attained * elapsed, np.maximum(attained - 1.0, 0.0) * elapsed]

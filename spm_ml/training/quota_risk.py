@@ -150,7 +150,8 @@ def quota_inputs(
         context=context,
     )
     p_win = score(rows) if len(rows) else np.zeros(0)
-    deals = open_deal_frame(snapshots, rows, state, p_win)
+    booked = bookings.between(snapshots["rep_id"], snapshots["period_start"], snapshots["as_of"])
+    deals = open_deal_frame(snapshots, rows, state, p_win, booked)
     history = rep_history_features(tables, snapshots[["rep_id", "as_of"]])
     X = pd.concat([quota_features(tables, snapshots, deals, bookings), history], axis=1)
     return QuotaInputs(snapshots, X, deals, bookings)
@@ -191,26 +192,55 @@ def deal_probabilities(
 
 
 def open_deal_frame(
-    snapshots: pd.DataFrame, rows: pd.DataFrame, state: pd.DataFrame, p_win: np.ndarray
+    snapshots: pd.DataFrame,
+    rows: pd.DataFrame,
+    state: pd.DataFrame,
+    p_win: np.ndarray,
+    booked: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """:attr:`QuotaInputs.deals` from :func:`open_deal_rows`' ``rows``, their deal features
     ``state`` (at least :data:`~spm_ml.features.deals.PIPELINE_STATE`, row for row) and
-    their win probabilities."""
+    their win probabilities; with ``booked`` (per snapshot, money booked in the period
+    before ``as_of``) also the owning rep's standing then (:func:`rep_standing`)."""
     close = period_close(snapshots["period_end"]).to_numpy(dtype="datetime64[ns]")
     as_of = snapshots["as_of"].to_numpy(dtype="datetime64[ns]")
     days_left = (close - as_of) / np.timedelta64(1, "D")
-    return pd.DataFrame(
+    snapshot = rows["snapshot"].to_numpy()
+    deals = pd.DataFrame(
         {
-            "snapshot": rows["snapshot"].to_numpy(),
+            "snapshot": snapshot,
             "deal_id": rows["deal_id"].to_numpy(),
             "as_of": rows["as_of"].to_numpy(),
             "stage": state["stage"].to_numpy(dtype=object),
             "amount": state["amount"].to_numpy(dtype=np.float64),
             "days_to_expected_close": state["days_to_expected_close"].to_numpy(dtype=np.float64),
-            "days_left": days_left[rows["snapshot"].to_numpy()],
+            "days_left": days_left[snapshot],
             "p_win": p_win,
         }
     )
+    if booked is not None:
+        deals = deals.assign(**rep_standing(snapshots, snapshot, booked))
+    return deals
+
+
+def rep_standing(
+    snapshots: pd.DataFrame, snapshot: np.ndarray, booked: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per open deal (``snapshot``: its snapshot's position), where its owner stood at
+    ``as_of``: ``rep_attainment`` (booked in the period so far / quota, NaN without a
+    quota) and ``rep_elapsed`` (the share of the period gone).  Reps manage deal timing
+    around the period's end (below quota they pull next period's wins in, far above it
+    they let late wins slip out), so the slip model reads these
+    (:class:`~spm_ml.forecast.rates.PeriodRates`); both are facts at ``as_of``.  The
+    quota is the snapshots' ``quota`` (the forecast's, whose draws are in money) or their
+    ``quota_amount`` (quota risk's)."""
+    column = "quota" if "quota" in snapshots else "quota_amount"
+    quota = snapshots[column].to_numpy(dtype=np.float64)
+    quota = np.where(quota > 0, quota, np.nan)
+    return {
+        "rep_attainment": (np.asarray(booked, dtype=np.float64) / quota)[snapshot],
+        "rep_elapsed": snapshots["fraction_elapsed"].to_numpy(dtype=np.float64)[snapshot],
+    }
 
 
 def out_of_fold_inputs(
