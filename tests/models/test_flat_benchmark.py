@@ -21,6 +21,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "flat_export_quali
 
 
 def test_each_flaml_split_reports_its_learner_trials_and_cpu_seconds(tmp_path):
+    """Each FLAML split's learner, configuration, trials and CPU seconds, ours' CPU seconds,
+    and the spread over ``--flaml-seeds``; the target still judged against seed 0."""
     pytest.importorskip("flaml")  # the `bench` extra
     out = tmp_path / "flat.json"
     run = subprocess.run(
@@ -49,4 +51,5 @@ def test_each_flaml_split_reports_its_learner_trials_and_cpu_seconds(tmp_path):
     assert seeds["min"] <= seeds["mean"] <= seeds["max"]
     # the target is still judged against seed 0's FLAML, never the luckiest seed
     assert table["best_peer"] in ("FLAML 60 s", "LGBMClassifier()", "logistic (tuned, in our run)")
+    assert table["ours_cpu_seconds"] > 0  # ours too: CPU seconds beside its wall time
     assert "chose " in run.stdout and "CPU s" in run.stdout
