@@ -123,6 +123,25 @@ class DealScorer:
     def tables(self) -> Tables:
         return self.context.tables
 
+    def for_workers(self) -> DealScorer:
+        """This scorer without the organisation's per-deal tables: what a Spark worker keeps,
+        receiving each chunk's own rows (:meth:`chunk_rows`) to score with :meth:`over`."""
+        return DealScorer(self.model, self.context.without_deal_rows(), self.feature_config)
+
+    def over(self, tables: Tables) -> DealScorer:
+        """This scorer over ``tables``: a chunk's own rows (:meth:`chunk_rows`)."""
+        return DealScorer(self.model, self.context.over(tables), self.feature_config)
+
+    def chunk_rows(self, snapshots: pd.DataFrame) -> Tables:
+        """The rows the deals of ``snapshots`` are featurised from: their own (deal,
+        history, activities, emails; :meth:`~spm_ml.features.context.DealContext.own_rows`)
+        and the organisation's small tables.  ``score_deal_chunk(self.over(rows), ...)``
+        gives the rows ``score_deal_chunk(self, ...)`` gives."""
+        positions = self.context.deal_positions(snapshots["deal_id"])
+        if positions is None or (positions < 0).any():
+            return self.tables  # the whole path names the unknown deal
+        return self.context.own_rows(positions)
+
     # -- batch: deals of the context ------------------------------------------------------
     def score(
         self,

@@ -6,11 +6,15 @@ the reps, draws the forecast and writes every chunk through the same sink, manif
 resume logic.  Spark does the per-chunk work, and only that:
 
 * each pending chunk of open-deal snapshots (the pandas engine's chunks, same size, same
-  numbers) is one partition of a small DataFrame;
+  numbers) is one partition of a small DataFrame, sent with its deals' own rows (deal,
+  history, activities, emails: :meth:`~spm_ml.scoring.DealScorer.chunk_rows`);
 * ``mapInPandas`` calls :func:`~spm_ml.batch.deal_chunks.score_deal_chunk` (the pandas
   engine's function, so the rows are the same rows) on each, with the driver's
-  :class:`~spm_ml.scoring.DealScorer` (the champion model and the organisation context)
-  sent once as a broadcast variable and unpickled once per Python worker;
+  :class:`~spm_ml.scoring.DealScorer` without the per-deal tables (the champion model and
+  the organisation's indexes: :meth:`~spm_ml.scoring.DealScorer.for_workers`) sent once as
+  a broadcast variable and unpickled once per Python worker, put over the chunk's rows.
+  The whole scorer pickled to 1 GB per 100,000 open deals; a worker now holds the
+  organisation's indexes and one chunk;
 * a chunk comes back as the pickled pandas frame ``score_deal_chunk`` returned (exact
   dtypes, no Spark type conversion), and the driver writes it atomically as it arrives.
 
@@ -40,6 +44,7 @@ import pickle
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pickle import HIGHEST_PROTOCOL as HIGHEST
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -109,7 +114,8 @@ def score_deals_spark(
         return []
     context = spark.sparkContext
     started = time.perf_counter()
-    shared = context.broadcast(scorer)
+    # the model and the organisation's indexes; each chunk travels with its own rows
+    shared = context.broadcast(scorer.for_workers())
     logger.info("scorer broadcast to the executors in %.1f s", time.perf_counter() - started)
     score = _partition_scorer(shared, top_k, model_version)
     wave = max(1, WAVE_PER_CORE * context.defaultParallelism)
@@ -117,7 +123,10 @@ def score_deals_spark(
     try:
         for first in range(0, len(pending), wave):
             numbers = pending[first : first + wave]
-            payloads = [(i, pickle.dumps(chunks[i], pickle.HIGHEST_PROTOCOL)) for i in numbers]
+            payloads = [
+                (i, pickle.dumps((chunks[i], scorer.chunk_rows(chunks[i])), HIGHEST))
+                for i in numbers
+            ]
             # one chunk per partition: Spark balances the chunks over the executors' cores
             frame = spark.createDataFrame(
                 context.parallelize(payloads, len(payloads)), "chunk long, snapshots binary"
@@ -149,9 +158,10 @@ def _partition_scorer(shared, top_k: int, model_version: str):
                 started = time.perf_counter()
                 rows, failed, error = None, [], None
                 try:
+                    snapshots, own_rows = pickle.loads(payload)
                     scored, failed = score_deal_chunk(
-                        shared.value,
-                        pickle.loads(payload),
+                        shared.value.over(own_rows),
+                        snapshots,
                         top_k=top_k,
                         model_version=model_version,
                     )

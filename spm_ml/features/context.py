@@ -301,6 +301,20 @@ class DealContext:
             )
         return _series(values[rows])
 
+    def over(self, tables: Tables) -> DealContext:
+        """This organisation's context over ``tables`` (a chunk's own rows, :meth:`own_rows`,
+        with the organisation's small tables): the indexes of the whole organisation (track
+        records, reps, accounts, screened custom fields) kept, nothing built again from
+        ``tables`` but what its own deals need.  What a worker that receives one chunk at a
+        time scores with: features of the chunk's deals are those of the whole context."""
+        return dataclasses.replace(self, tables=tables, source_history=None)
+
+    def without_deal_rows(self) -> DealContext:
+        """:meth:`over` empty per-deal tables: the part of the context a worker keeps (a
+        fraction of the whole, which holds every deal's events)."""
+        empty = {name: getattr(self.tables, name).iloc[:0] for name in ("deals", *PER_DEAL_TABLES)}
+        return self.over(self.tables.replace(**empty))
+
     def holds(self, tables: Tables) -> bool:
         """Whether ``tables``' deals and per-deal tables are this context's own frames (so
         :meth:`own_rows` may cut them)."""
