@@ -25,6 +25,9 @@ Steps timed (seconds, median of ``--repeats``), with the deal-win champion of ``
   ``pred_contrib`` on the same matrix (on ``--reference-rows`` rows, rows/s compared);
 * ``batch chunks``: :func:`~spm_ml.batch.deal_chunks.score_deal_chunk` over every chunk
   (features, score, drivers, coaching recommendations, output columns);
+* ``spark chunks`` (``--spark-chunks``): the same chunks through ``--engine spark``'s
+  deal step (a Spark session on ``--spark-master`` started inside the timing, each chunk
+  scored by ``score_deal_chunk`` on a worker from its own rows);
 * ``forecast``: the period's bookings forecast (:func:`~spm_ml.forecast.run.forecast_with`),
   its open deals weighted by the ``explained`` step's probabilities, as the batch job has
   them (``--check-forecast``: also with the forecast scoring them itself, same rows asserted;
@@ -170,6 +173,11 @@ def main() -> None:
     parser.add_argument("--batch", action="store_true", help="also run spm-ml batch end to end")
     parser.add_argument("--engine", nargs="+", default=["pandas"], choices=["pandas", "spark"])
     parser.add_argument("--spark-master", default="local[2]")
+    parser.add_argument(
+        "--spark-chunks",
+        action="store_true",
+        help="also score every chunk through the Spark engine (the batch's --engine spark step)",
+    )
     parser.add_argument("--limit", type=float, default=120.0, help="target seconds")
     args = parser.parse_args()
 
@@ -242,6 +250,11 @@ def main() -> None:
                     for c in chunks
                 ],
             )
+        if args.spark_chunks:
+            steps.time(
+                "spark chunks",
+                lambda scorer=scorer: spark_chunks(scorer, chunks, loaded.version, args),
+            )
         del features
         if not args.skip_forecast:
             champion = scorer_of(loaded, big, scorer.context)
@@ -310,6 +323,25 @@ def main() -> None:
             }
         )
     )
+
+
+def spark_chunks(scorer, chunks: list, model_version: str, args: argparse.Namespace) -> int:
+    """Every chunk through ``--engine spark``'s deal step (the session started inside the
+    timing, as the job starts it), written to a sink that only counts the rows."""
+    from spm_ml.batch.spark_engine import spark_deal_scoring
+
+    class Counting:
+        rows = 0
+
+        def write_chunk(self, record, frame) -> None:
+            self.rows += len(frame)
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    sink = Counting()
+    with spark_deal_scoring(args.spark_master, top_k=3) as score:
+        score(scorer, model_version, chunks, sink, {}, lambda *a: None)
+    assert sink.rows == sum(len(c) for c in chunks), "every deal scored once"
+    return sink.rows
 
 
 def run_batches(args: argparse.Namespace, big: Tables, as_of: pd.Timestamp) -> dict:
