@@ -246,7 +246,9 @@ def main() -> None:
             steps.time(
                 "batch chunks",
                 lambda scorer=scorer: [
-                    score_deal_chunk(scorer, c, top_k=3, model_version=loaded.version)
+                    score_deal_chunk(
+                        scorer.over(scorer.chunk_rows(c)), c, top_k=3, model_version=loaded.version
+                    )
                     for c in chunks
                 ],
             )

@@ -226,8 +226,11 @@ def score_deals(
     for i, snapshots in enumerate(chunks):
         if ("deal_scores", i) not in done:
             started = time.perf_counter()
+            # the chunk scored from its own rows (as a Spark worker scores it): what it reads
+            # of the deals and their history costs the chunk's size, not the organisation's
+            own = scorer.over(scorer.chunk_rows(snapshots))
             rows, failed = score_deal_chunk(
-                scorer, snapshots, top_k=TOP_K, model_version=model_version
+                own, snapshots, top_k=TOP_K, model_version=model_version
             )
             seconds = round(time.perf_counter() - started, 3)
             record = ChunkRecord("deal_scores", i, len(rows), failed, seconds)
