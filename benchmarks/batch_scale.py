@@ -257,6 +257,8 @@ def main() -> None:
                 "spark chunks",
                 lambda scorer=scorer: spark_chunks(scorer, chunks, loaded.version, args),
             )
+            if repeat == 0:
+                results["spark_pickled_mb"] = spark_payloads(scorer, chunks)
         del features
         if not args.skip_forecast:
             champion = scorer_of(loaded, big, scorer.context)
@@ -344,6 +346,25 @@ def spark_chunks(scorer, chunks: list, model_version: str, args: argparse.Namesp
         score(scorer, model_version, chunks, sink, {}, lambda *a: None)
     assert sink.rows == sum(len(c) for c in chunks), "every deal scored once"
     return sink.rows
+
+
+def spark_payloads(scorer, chunks: list) -> dict:
+    """What the Spark engine ships, pickled (MB): the broadcast scorer, and the median and
+    largest chunk of the first ten with its rows (untimed)."""
+    import pickle
+
+    from spm_ml.batch.spark_engine import _shipped_rows
+
+    sizes = [
+        len(pickle.dumps((c, _shipped_rows(scorer, c)), pickle.HIGHEST_PROTOCOL)) / 1e6
+        for c in chunks[:10]
+    ]
+    workers = len(pickle.dumps(scorer.for_workers(), pickle.HIGHEST_PROTOCOL)) / 1e6
+    return {
+        "broadcast": round(workers, 1),
+        "chunk_median": round(statistics.median(sizes), 1),
+        "chunk_max": round(max(sizes), 1),
+    }
 
 
 def run_batches(args: argparse.Namespace, big: Tables, as_of: pd.Timestamp) -> dict:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -170,7 +170,7 @@ class DealScorer:
         coached = coach_deals(self.model, features, top_k=top_k)
         out["probability"] = [c.probability for c in coached]
         out["drivers"] = [c.drivers for c in coached]
-        out["recommendations"] = [[asdict(r) for r in c.recommendations] for c in coached]
+        out["recommendations"] = [[r.as_dict() for r in c.recommendations] for c in coached]
         return out
 
     def score_open_deals(self, as_of: pd.Timestamp, top_k: int = 3) -> pd.DataFrame:

@@ -57,6 +57,11 @@ class Recommendation:
     uplift_pp: float
     """``probability`` minus the current probability, in percentage points."""
 
+    def as_dict(self) -> dict[str, Any]:
+        """The fields by name, as ``dataclasses.asdict`` gives them (its recursive deep
+        copy cost a tenth of a batch chunk's time, for four plain values)."""
+        return dict(vars(self))
+
 
 @dataclass(frozen=True)
 class DealCoaching:
