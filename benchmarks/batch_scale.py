@@ -353,10 +353,8 @@ def spark_payloads(scorer, chunks: list) -> dict:
     largest chunk of the first ten with its rows (untimed)."""
     import pickle
 
-    from spm_ml.batch.spark_engine import _shipped_rows
-
     sizes = [
-        len(pickle.dumps((c, _shipped_rows(scorer, c)), pickle.HIGHEST_PROTOCOL)) / 1e6
+        len(pickle.dumps((c, scorer.chunk_rows(c)), pickle.HIGHEST_PROTOCOL)) / 1e6
         for c in chunks[:10]
     ]
     workers = len(pickle.dumps(scorer.for_workers(), pickle.HIGHEST_PROTOCOL)) / 1e6

@@ -7,9 +7,8 @@ resume logic.  Spark does the per-chunk work, and only that:
 
 * each pending chunk of open-deal snapshots (the pandas engine's chunks, same size, same
   numbers) is one partition of a small DataFrame, sent with its deals' own rows (deal,
-  history, activities, emails: :meth:`~spm_ml.scoring.DealScorer.chunk_rows`), their
-  coded text without the organisation's unused categories
-  (:func:`~spm_ml.features.context.without_unused_categories`);
+  history, activities, emails: :meth:`~spm_ml.scoring.DealScorer.chunk_rows`; 24-43 MB
+  pickled for 5,000 of the benchmark's deals);
 * ``mapInPandas`` calls :func:`~spm_ml.batch.deal_chunks.score_deal_chunk` (the pandas
   engine's function, so the rows are the same rows) on each, with the driver's
   :class:`~spm_ml.scoring.DealScorer` without the per-deal tables (the champion model and
@@ -54,12 +53,10 @@ import pandas as pd
 from spm_ml.batch.deal_chunks import score_deal_chunk
 from spm_ml.batch.sinks import ChunkRecord, Sink
 from spm_ml.errors import SpmMlError
-from spm_ml.features.context import without_unused_categories
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from spm_ml.data.tables import Tables
     from spm_ml.scoring import DealScorer
 
 logger = logging.getLogger(__name__)
@@ -131,7 +128,7 @@ def score_deals_spark(
         for first in range(0, len(pending), wave):
             numbers = pending[first : first + wave]
             payloads = [
-                (i, pickle.dumps((chunks[i], _shipped_rows(scorer, chunks[i])), HIGHEST))
+                (i, pickle.dumps((chunks[i], scorer.chunk_rows(chunks[i])), HIGHEST))
                 for i in numbers
             ]
             # one chunk per partition: Spark balances the chunks over the executors' cores
@@ -153,12 +150,6 @@ def score_deals_spark(
     finally:
         shared.destroy()
     return records
-
-
-def _shipped_rows(scorer: DealScorer, chunk: pd.DataFrame) -> Tables:
-    """The chunk's own rows as its task carries them: without the organisation's unused
-    categories (a chunk of 5,000 deals pickled to 30-38 MB with them, about 5 MB without)."""
-    return without_unused_categories(scorer.chunk_rows(chunk))
 
 
 def _partition_scorer(shared, top_k: int, model_version: str):
@@ -219,8 +210,8 @@ def _session(master: str | None) -> tuple[SparkSession, bool]:
             # python3 is first on the PATH
             builder = builder.config("spark.pyspark.python", sys.executable)
         if not os.environ.get("SPARK_DRIVER_MEMORY"):
-            # in local mode the driver's JVM is the executor too: every wave's chunks pass
-            # through its heap, and Spark's 1 GB default ran out at a million open deals
+            # in local mode the driver's JVM is the executor too: every wave's chunks (tens
+            # of MB each) pass through its heap; Spark's 1 GB default ran out at a million
             builder = builder.config("spark.driver.memory", LOCAL_DRIVER_MEMORY)
     try:
         return builder.getOrCreate(), True

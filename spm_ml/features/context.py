@@ -490,42 +490,6 @@ def _coded_columns(tables: Tables) -> dict[tuple[str, str], Coded]:
     return out
 
 
-def without_unused_categories(tables: Tables) -> Tables:
-    """``tables`` (a chunk's cut, :meth:`DealContext.own_rows`) with its coded text holding
-    only the categories its rows use: what a Spark task ships.
-
-    A cut's categoricals keep the organisation's vocabularies, which the features match
-    codes against for free; pickled with every chunk, the contacts' vocabulary alone made
-    a task of tens of megabytes, and Spark's JVM ran out of heap at a million open deals.
-    Columns sharing a vocabulary (contacts in activities and emails) share the new one, so
-    they are still matched by their codes, and codes keep their order: features of the
-    compact rows are those of the cut (``tests/batch/test_chunk_rows.py``)."""
-    found: dict[int, list[tuple[str, str, pd.Categorical]]] = {}
-    for name in ("deals", *PER_DEAL_TABLES):
-        frame = getattr(tables, name)
-        for c in frame.columns:
-            array = frame[c].array
-            if isinstance(array, pd.Categorical):
-                found.setdefault(id(array.dtype), []).append((name, c, array))
-    columns: dict[str, dict[str, pd.Categorical]] = {}
-    for arrays in found.values():
-        categories = arrays[0][2].categories
-        used = np.unique(np.concatenate([a.codes for _, _, a in arrays]))
-        used = used[used >= 0]
-        dtype = pd.CategoricalDtype(categories[used])
-        for name, c, array in arrays:
-            codes = np.searchsorted(used, array.codes).astype(array.codes.dtype, copy=False)
-            codes[array.codes < 0] = -1
-            compact = pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
-            columns.setdefault(name, {})[c] = compact
-    frames = {}
-    for name, replaced in columns.items():
-        frame = getattr(tables, name).assign(**replaced)
-        frame.attrs = dict(getattr(tables, name).attrs)
-        frames[name] = frame
-    return tables.replace(**frames)
-
-
 def _known(values: np.ndarray) -> np.ndarray:
     return np.asarray([v for v in values if v is not None and v == v], dtype=object)
 

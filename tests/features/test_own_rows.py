@@ -11,7 +11,7 @@ from planted import with_tracked_field
 
 from spm_ml.data.tables import Tables
 from spm_ml.features import deals as deal_module
-from spm_ml.features.context import DealContext, without_unused_categories
+from spm_ml.features.context import DealContext
 from spm_ml.features.deals import DealFeatureConfig, deal_features, open_deals_at
 from spm_ml.features.snapshots import deal_snapshots
 
@@ -118,28 +118,6 @@ def test_the_cut_codes_text_on_shared_vocabularies(org):
         assert len(in_activities) == 1 and in_activities[0] == in_emails[0]
     deals = cut.activities["deal_id"]
     assert set(deals.cat.categories) == set(cut.deals["deal_id"])
-
-
-def test_the_cut_carries_only_the_categories_it_uses(org):
-    """A cut without unused categories (what a Spark task ships) names its own values, not
-    the organisation's vocabulary, keeps their order and holds the same rows."""
-    context = DealContext.build(org, CONFIG)
-    whole_cut = context.own_rows(np.arange(0, 60, 3))
-    cut = without_unused_categories(whole_cut)
-    assert cut.activities["contact_id"].dtype is cut.emails["contact_id"].dtype
-    for name in ("activities", "emails", "deal_history"):
-        pd.testing.assert_frame_equal(
-            _text_as_objects(getattr(cut, name)), _text_as_objects(getattr(whole_cut, name))
-        )
-    contacts = pd.concat([cut.activities["contact_id"], cut.emails["contact_id"]])
-    assert set(contacts.cat.categories) == set(contacts.dropna())
-    whole = pd.concat([org.activities["contact_id"], org.emails["contact_id"]]).nunique()
-    assert len(contacts.cat.categories) < whole
-    for name, column in (("activities", "type"), ("deal_history", "field")):
-        coded = getattr(cut, name)[column]
-        assert set(coded.cat.categories) == set(coded.dropna())
-    order = whole_cut.activities["contact_id"].cat.categories
-    assert list(contacts.cat.categories) == [c for c in order if c in set(contacts.dropna())]
 
 
 def test_a_requests_rows_carry_numpy_columns_equal_to_their_frames(org):
