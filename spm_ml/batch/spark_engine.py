@@ -7,7 +7,7 @@ resume logic.  Spark does the per-chunk work, and only that:
 
 * each pending chunk of open-deal snapshots (the pandas engine's chunks, same size, same
   numbers) is one partition of a small DataFrame, sent with its deals' own rows (deal,
-  history, activities, emails: :meth:`~spm_ml.scoring.DealScorer.chunk_rows`; 24-43 MB
+  history, activities, emails: :meth:`~spm_ml.scoring.DealScorer.chunk_rows`; 24-45 MB
   pickled for 5,000 of the benchmark's deals);
 * ``mapInPandas`` calls :func:`~spm_ml.batch.deal_chunks.score_deal_chunk` (the pandas
   engine's function, so the rows are the same rows) on each, with the driver's

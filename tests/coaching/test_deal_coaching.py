@@ -3,12 +3,20 @@ ranking is the model's own what-if, and non-actionable drivers are never advice.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from spm_ml import registry, settings
-from spm_ml.coaching.deals import UPLIFT_NOTE, WhatIfError, coach_deals, what_if
+from spm_ml.coaching.deals import (
+    UPLIFT_NOTE,
+    Recommendation,
+    WhatIfError,
+    coach_deals,
+    what_if,
+)
 from spm_ml.coaching.levers import (
     ACTIONS,
     CatalogueError,
@@ -152,3 +160,13 @@ def test_driver_sentences_show_whole_days_and_readable_numbers():
     assert age["text"] == "Deal age (days): 13 (lowers the win probability)"
     rate = _in_words({"feature": "activities_30d", "value": 2.5, "shap": 0.1}, book)
     assert ": 2.50 (raises" in rate["text"]
+
+
+def test_a_recommendation_as_a_dict_is_what_asdict_gives():
+    """The batch and the API write ``as_dict`` (built directly, it is 20x cheaper): the same
+    keys in the same order and the same values as ``dataclasses.asdict``."""
+    recommendation = Recommendation("demo", "Book a demo.", 0.41, 3.5)
+    mine, theirs = recommendation.as_dict(), dataclasses.asdict(recommendation)
+    assert list(mine.items()) == list(theirs.items())
+    mine["lever"] = "changed"  # a copy: the frozen recommendation is untouched
+    assert recommendation.lever == "demo"
